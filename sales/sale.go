@@ -94,20 +94,31 @@ type Line struct {
 	Subtotal  Money // UnitPrice*Quantity - Discount
 }
 
-// NetByBook returns each book's net revenue and units in the sale: line
-// subtotals less their share of the sale discount (split by largest
-// remainder), summed per book. The nets add up to Subtotal - Discount.
-func (s *Sale) NetByBook() map[uuid.UUID]BookNet {
+// LineNets returns each line's net revenue: its subtotal less its share of
+// the sale discount, split by largest remainder. They add up to
+// Subtotal - Discount exactly.
+func (s *Sale) LineNets() []Money {
 	pl := make([]PricedLine, len(s.Lines))
 	for i, l := range s.Lines {
 		pl[i].Subtotal = l.Subtotal
 	}
 	split(pl, s.Subtotal, s.Discount)
+	nets := make([]Money, len(pl))
+	for i, l := range pl {
+		nets[i] = l.Net
+	}
+	return nets
+}
+
+// NetByBook returns each book's units and net revenue in the sale (see
+// LineNets), summed over its lines.
+func (s *Sale) NetByBook() map[uuid.UUID]BookNet {
+	nets := s.LineNets()
 	out := make(map[uuid.UUID]BookNet, len(s.Lines))
 	for i, l := range s.Lines {
 		n := out[l.BookID]
 		n.Units += l.Quantity
-		n.Net += pl[i].Net
+		n.Net += nets[i]
 		out[l.BookID] = n
 	}
 	return out

@@ -1,0 +1,559 @@
+// Package memory is the embedded default store: the same interfaces and the
+// same observable behaviour as storage/postgres (atomic reservations,
+// constraint errors, all-or-nothing transactions), kept in process memory
+// with no server. Nothing survives the process.
+//
+// Transactions are serialized: InTx holds the store's lock while its
+// function runs, and undoes its writes when the function fails. A Store is
+// safe for concurrent use.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
+)
+
+// Store holds all data in memory.
+type Store struct {
+	mu        sync.RWMutex
+	books     map[uuid.UUID]inventory.Book
+	levels    map[uuid.UUID]inventory.Level
+	sales     map[uuid.UUID]*sales.Sale
+	movements []inventory.Movement
+	saleMoves map[moveKey]bool
+	outbox    []eventbus.OutboxRecord
+	seq       int64
+	now       func() time.Time
+}
+
+type moveKey struct {
+	sale, book uuid.UUID
+	typ        inventory.MovementType
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		books:     map[uuid.UUID]inventory.Book{},
+		levels:    map[uuid.UUID]inventory.Level{},
+		sales:     map[uuid.UUID]*sales.Sale{},
+		saleMoves: map[moveKey]bool{},
+		now:       time.Now,
+	}
+}
+
+// Sales returns the store as a sales.Store.
+func (s *Store) Sales() sales.Store { return salesStore{s} }
+
+// Inventory returns the store as an inventory.Store.
+func (s *Store) Inventory() inventory.Store { return inventoryStore{s} }
+
+// Outbox returns the store's outbox.
+func (s *Store) Outbox() eventbus.Outbox { return outbox{s} }
+
+// tx is one transaction: writes go straight to the store, each with an undo
+// step that rollback runs in reverse.
+type tx struct {
+	s    *Store
+	undo []func()
+	done bool
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(*tx) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := &tx{s: s}
+	defer func() {
+		t.done = true
+		if p := recover(); p != nil {
+			t.rollback()
+			panic(p)
+		}
+		if err != nil {
+			t.rollback()
+		}
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	// A context cancelled while fn ran aborts the commit, as in PostgreSQL.
+	return ctx.Err()
+}
+
+func (t *tx) rollback() {
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		t.undo[i]()
+	}
+}
+
+func (t *tx) check() error {
+	if t.done {
+		return fmt.Errorf("memory: transaction already ended")
+	}
+	return nil
+}
+
+// setLevel records the old level for rollback and writes l.
+func (t *tx) setLevel(l inventory.Level) {
+	old, had := t.s.levels[l.BookID]
+	t.undo = append(t.undo, func() {
+		if had {
+			t.s.levels[l.BookID] = old
+		} else {
+			delete(t.s.levels, l.BookID)
+		}
+	})
+	t.s.levels[l.BookID] = l
+}
+
+func copySale(s *sales.Sale) *sales.Sale {
+	c := *s
+	c.Lines = slices.Clone(s.Lines)
+	return &c
+}
+
+// --- sales.Tx -------------------------------------------------------------
+
+type salesStore struct{ s *Store }
+
+func (a salesStore) InTx(ctx context.Context, fn func(sales.Tx) error) error {
+	return a.s.inTx(ctx, func(t *tx) error { return fn(t) })
+}
+
+func (t *tx) Books(_ context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.BookRef, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]sales.BookRef, len(ids))
+	for _, id := range ids {
+		if b, ok := t.s.books[id]; ok {
+			out[id] = sales.BookRef{Price: b.Price, Available: b.Available}
+		}
+	}
+	return out, nil
+}
+
+func (t *tx) Reserve(_ context.Context, bookID uuid.UUID, qty int64) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	l, ok := t.s.levels[bookID]
+	if !ok || qty <= 0 || l.Available() < qty {
+		return &sales.StockError{BookID: bookID.String(), Requested: qty}
+	}
+	l.Reserved += qty
+	t.setLevel(l)
+	return nil
+}
+
+func (t *tx) Release(_ context.Context, bookID uuid.UUID, qty int64) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	l, ok := t.s.levels[bookID]
+	if !ok || qty <= 0 || l.Reserved < qty {
+		return fmt.Errorf("release %d of book %s: reservation too small", qty, bookID)
+	}
+	l.Reserved -= qty
+	t.setLevel(l)
+	return nil
+}
+
+func (t *tx) InsertSale(_ context.Context, s *sales.Sale) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if _, dup := t.s.sales[s.ID]; dup {
+		return fmt.Errorf("insert sale %s: already exists", s.ID)
+	}
+	for _, l := range s.Lines {
+		if _, ok := t.s.books[l.BookID]; !ok {
+			return fmt.Errorf("insert sale %s: book %s: %w", s.ID, l.BookID, sales.ErrUnknownBook)
+		}
+	}
+	t.s.sales[s.ID] = copySale(s)
+	t.undo = append(t.undo, func() { delete(t.s.sales, s.ID) })
+	return nil
+}
+
+func (t *tx) LockSale(_ context.Context, id uuid.UUID) (*sales.Sale, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	s, ok := t.s.sales[id]
+	if !ok {
+		return nil, fmt.Errorf("sale %s: %w", id, sales.ErrNotFound)
+	}
+	return copySale(s), nil
+}
+
+func (t *tx) UpdateSale(_ context.Context, s *sales.Sale) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	old, ok := t.s.sales[s.ID]
+	if !ok {
+		return fmt.Errorf("update sale %s: %w", s.ID, sales.ErrNotFound)
+	}
+	t.s.sales[s.ID] = copySale(s)
+	t.undo = append(t.undo, func() { t.s.sales[s.ID] = old })
+	return nil
+}
+
+func (t *tx) Enqueue(_ context.Context, r eventbus.OutboxRecord) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	for _, o := range t.s.outbox {
+		if o.EventID == r.EventID {
+			return fmt.Errorf("enqueue event %s: duplicate id", r.EventID)
+		}
+	}
+	t.s.seq++
+	r.Seq = t.s.seq
+	r.PublishedAt = time.Time{}
+	r.Message.Headers = cloneMap(r.Message.Headers)
+	r.Message.Value = slices.Clone(r.Message.Value)
+	t.s.outbox = append(t.s.outbox, r)
+	n := len(t.s.outbox)
+	t.undo = append(t.undo, func() { t.s.outbox = t.s.outbox[:n-1] })
+	return nil
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func (a salesStore) Sale(_ context.Context, id uuid.UUID) (*sales.Sale, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	s, ok := a.s.sales[id]
+	if !ok {
+		return nil, fmt.Errorf("sale %s: %w", id, sales.ErrNotFound)
+	}
+	return copySale(s), nil
+}
+
+func (a salesStore) Sales(_ context.Context, f sales.Filter) ([]*sales.Sale, int64, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	var match []*sales.Sale
+	for _, s := range a.s.sales {
+		switch {
+		case f.Status != "" && s.Status != f.Status,
+			f.SellerID != "" && s.SellerID != f.SellerID,
+			!f.From.IsZero() && s.CreatedAt.Before(f.From),
+			!f.To.IsZero() && !s.CreatedAt.Before(f.To):
+			continue
+		}
+		match = append(match, s)
+	}
+	slices.SortFunc(match, func(x, y *sales.Sale) int {
+		if c := y.CreatedAt.Compare(x.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(y.ID.String(), x.ID.String())
+	})
+	out := []*sales.Sale{}
+	for _, s := range page(match, f.Page, f.Limit) {
+		out = append(out, copySale(s))
+	}
+	return out, int64(len(match)), nil
+}
+
+func page[T any](all []T, p, limit int) []T {
+	if p < 1 {
+		p = 1
+	}
+	start := (p - 1) * limit
+	if limit <= 0 || start >= len(all) {
+		return nil
+	}
+	return all[start:min(start+limit, len(all))]
+}
+
+func (a salesStore) Summary(_ context.Context, q sales.SummaryQuery) (sales.Summary, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	var sum sales.Summary
+	days := map[string]*sales.DaySales{}
+	books := map[uuid.UUID]*sales.BookSales{}
+	for _, s := range a.s.sales {
+		if s.Status != sales.StatusCompleted || s.PaidAt.Before(q.From) || !s.PaidAt.Before(q.To) {
+			continue
+		}
+		sum.TotalSales++
+		sum.TotalRevenue += s.Total
+		sum.NetRevenue += s.Subtotal - s.Discount
+		sum.TotalTax += s.Tax
+		sum.TotalDiscount += s.Discount
+		for _, l := range s.Lines {
+			sum.TotalDiscount += l.Discount
+			sum.TotalItems += l.Quantity
+		}
+		date := s.PaidAt.In(loc).Format(time.DateOnly)
+		d := days[date]
+		if d == nil {
+			d = &sales.DaySales{Date: date}
+			days[date] = d
+		}
+		d.Sales++
+		d.Revenue += s.Total
+		d.NetRevenue += s.Subtotal - s.Discount
+		for id, n := range s.NetByBook() {
+			b := books[id]
+			if b == nil {
+				b = &sales.BookSales{BookID: id}
+				books[id] = b
+			}
+			b.UnitsSold += n.Units
+			b.NetRevenue += n.Net
+		}
+	}
+	for _, d := range days {
+		sum.SalesByDay = append(sum.SalesByDay, *d)
+	}
+	slices.SortFunc(sum.SalesByDay, func(x, y sales.DaySales) int { return strings.Compare(x.Date, y.Date) })
+	for _, b := range books {
+		sum.TopBooks = append(sum.TopBooks, *b)
+	}
+	slices.SortFunc(sum.TopBooks, func(x, y sales.BookSales) int {
+		return cmp.Or(cmp.Compare(y.UnitsSold, x.UnitsSold), cmp.Compare(y.NetRevenue, x.NetRevenue),
+			strings.Compare(x.BookID.String(), y.BookID.String()))
+	})
+	if len(sum.TopBooks) > q.TopN {
+		sum.TopBooks = sum.TopBooks[:q.TopN]
+	}
+	return sum, nil
+}
+
+// --- inventory.Tx ---------------------------------------------------------
+
+type inventoryStore struct{ s *Store }
+
+func (a inventoryStore) InTx(ctx context.Context, fn func(inventory.Tx) error) error {
+	return a.s.inTx(ctx, func(t *tx) error { return fn(t) })
+}
+
+func (t *tx) InsertBook(_ context.Context, b *inventory.Book, minStock int64) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if _, dup := t.s.books[b.ID]; dup {
+		return fmt.Errorf("insert book %s: already exists", b.ID)
+	}
+	if b.Price < 0 || minStock < 0 {
+		return fmt.Errorf("insert book %s: negative price or minimum stock", b.ID)
+	}
+	t.s.books[b.ID] = *b
+	t.undo = append(t.undo, func() { delete(t.s.books, b.ID) })
+	t.setLevel(inventory.Level{BookID: b.ID, MinStock: minStock})
+	return nil
+}
+
+func (t *tx) LockBook(_ context.Context, id uuid.UUID) (*inventory.Book, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	b, ok := t.s.books[id]
+	if !ok {
+		return nil, fmt.Errorf("book %s: %w", id, inventory.ErrNotFound)
+	}
+	return &b, nil
+}
+
+func (t *tx) UpdateBook(_ context.Context, b *inventory.Book) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	old, ok := t.s.books[b.ID]
+	if !ok {
+		return fmt.Errorf("book %s: %w", b.ID, inventory.ErrNotFound)
+	}
+	t.s.books[b.ID] = *b
+	t.undo = append(t.undo, func() { t.s.books[b.ID] = old })
+	return nil
+}
+
+func (t *tx) LockLevel(_ context.Context, bookID uuid.UUID) (inventory.Level, error) {
+	if err := t.check(); err != nil {
+		return inventory.Level{}, err
+	}
+	l, ok := t.s.levels[bookID]
+	if !ok {
+		return inventory.Level{}, fmt.Errorf("book %s: %w", bookID, inventory.ErrNotFound)
+	}
+	return l, nil
+}
+
+// AddMovement enforces what the PostgreSQL schema's constraints enforce.
+func (t *tx) AddMovement(_ context.Context, m inventory.Movement, reservedDelta int64) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	l, ok := t.s.levels[m.BookID]
+	if !ok {
+		return fmt.Errorf("movement for book %s: %w", m.BookID, inventory.ErrNotFound)
+	}
+	if m.Quantity == 0 || m.StockAfter != m.StockBefore+m.Quantity || m.StockBefore != l.OnHand {
+		return fmt.Errorf("movement for book %s: inconsistent stock before/after", m.BookID)
+	}
+	saleMove := m.Type == inventory.Sale || m.Type == inventory.Return
+	if saleMove != (m.SaleID != uuid.Nil) {
+		return fmt.Errorf("movement for book %s: a sale id goes with SALE and RETURN only", m.BookID)
+	}
+	if saleMove {
+		if _, ok := t.s.sales[m.SaleID]; !ok {
+			return fmt.Errorf("movement for sale %s: %w", m.SaleID, sales.ErrNotFound)
+		}
+	}
+	l.OnHand = m.StockAfter
+	l.Reserved += reservedDelta
+	if l.OnHand < 0 || l.Reserved < 0 || l.Reserved > l.OnHand {
+		return fmt.Errorf("movement for book %s: %w", m.BookID, inventory.ErrInsufficientStock)
+	}
+	k := moveKey{m.SaleID, m.BookID, m.Type}
+	if saleMove {
+		if t.s.saleMoves[k] {
+			return fmt.Errorf("%s movement for sale %s, book %s: %w", m.Type, m.SaleID, m.BookID, inventory.ErrDuplicateMovement)
+		}
+		t.s.saleMoves[k] = true
+		t.undo = append(t.undo, func() { delete(t.s.saleMoves, k) })
+	}
+	t.setLevel(l)
+	t.s.movements = append(t.s.movements, m)
+	n := len(t.s.movements)
+	t.undo = append(t.undo, func() { t.s.movements = t.s.movements[:n-1] })
+	return nil
+}
+
+func (a inventoryStore) Book(_ context.Context, id uuid.UUID) (*inventory.Book, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	b, ok := a.s.books[id]
+	if !ok {
+		return nil, fmt.Errorf("book %s: %w", id, inventory.ErrNotFound)
+	}
+	return &b, nil
+}
+
+func (a inventoryStore) Books(_ context.Context, p inventory.PageQuery) ([]*inventory.Book, int64, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	all := make([]*inventory.Book, 0, len(a.s.books))
+	for _, b := range a.s.books {
+		all = append(all, &b)
+	}
+	slices.SortFunc(all, func(x, y *inventory.Book) int {
+		return cmp.Or(strings.Compare(x.Title, y.Title), strings.Compare(x.ID.String(), y.ID.String()))
+	})
+	return append([]*inventory.Book{}, page(all, p.Page, p.Limit)...), int64(len(all)), nil
+}
+
+func (a inventoryStore) Level(_ context.Context, bookID uuid.UUID) (inventory.Level, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	l, ok := a.s.levels[bookID]
+	if !ok {
+		return inventory.Level{}, fmt.Errorf("book %s: %w", bookID, inventory.ErrNotFound)
+	}
+	return l, nil
+}
+
+func (a inventoryStore) Levels(_ context.Context, p inventory.PageQuery) ([]inventory.Level, int64, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	all := make([]inventory.Level, 0, len(a.s.levels))
+	for _, l := range a.s.levels {
+		all = append(all, l)
+	}
+	slices.SortFunc(all, func(x, y inventory.Level) int { return strings.Compare(x.BookID.String(), y.BookID.String()) })
+	return append([]inventory.Level{}, page(all, p.Page, p.Limit)...), int64(len(all)), nil
+}
+
+func (a inventoryStore) Movements(_ context.Context, f inventory.MovementFilter) ([]inventory.Movement, int64, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	var match []inventory.Movement
+	for _, m := range a.s.movements {
+		switch {
+		case f.BookID != uuid.Nil && m.BookID != f.BookID,
+			f.Type != "" && m.Type != f.Type,
+			f.SaleID != uuid.Nil && m.SaleID != f.SaleID:
+			continue
+		}
+		match = append(match, m)
+	}
+	return append([]inventory.Movement{}, page(match, f.Page, f.Limit)...), int64(len(match)), nil
+}
+
+// --- eventbus.Outbox ------------------------------------------------------
+
+type outbox struct{ s *Store }
+
+func (o outbox) Pending(_ context.Context, limit int) ([]eventbus.OutboxRecord, error) {
+	o.s.mu.RLock()
+	defer o.s.mu.RUnlock()
+	var out []eventbus.OutboxRecord
+	for _, r := range o.s.outbox {
+		if len(out) >= limit {
+			break
+		}
+		if r.PublishedAt.IsZero() {
+			r.Message.Headers = cloneMap(r.Message.Headers)
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (o outbox) MarkPublished(_ context.Context, seqs []int64) error {
+	o.s.mu.Lock()
+	defer o.s.mu.Unlock()
+	now := o.s.now().UTC()
+	for _, seq := range seqs {
+		i, ok := slices.BinarySearchFunc(o.s.outbox, seq, func(r eventbus.OutboxRecord, seq int64) int { return cmp.Compare(r.Seq, seq) })
+		if ok && o.s.outbox[i].PublishedAt.IsZero() {
+			o.s.outbox[i].PublishedAt = now
+		}
+	}
+	return nil
+}
+
+func (o outbox) Backlog(_ context.Context) (int64, time.Time, error) {
+	o.s.mu.RLock()
+	defer o.s.mu.RUnlock()
+	var n int64
+	var oldest time.Time
+	for _, r := range o.s.outbox {
+		if r.PublishedAt.IsZero() {
+			if n == 0 {
+				oldest = r.CreatedAt
+			}
+			n++
+		}
+	}
+	return n, oldest, nil
+}
