@@ -1,0 +1,221 @@
+package eventbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Leader elects the one relay that may publish at a time.
+type Leader interface {
+	// Lead blocks until the caller leads or ctx is done. It returns a context
+	// that is cancelled when leadership is lost, and a function that gives
+	// leadership up; the caller must call it.
+	Lead(ctx context.Context) (context.Context, func(), error)
+}
+
+// Waker tells the relay that new outbox records may be waiting.
+type Waker interface {
+	// Wake returns a channel that receives a value when records were
+	// enqueued. Wakes may be coalesced or lost: the relay also polls.
+	Wake(ctx context.Context) (<-chan struct{}, error)
+}
+
+// Relay publishes committed outbox records in order and marks them
+// published. A record is marked only after the publisher accepted it, so a
+// crash between publishing and marking publishes it again: consumers
+// deduplicate on the event id. Run it with a Leader so that only one relay
+// publishes at a time. A Relay is safe for concurrent use.
+type Relay struct {
+	outbox Outbox
+	pub    Publisher
+	leader Leader
+	waker  Waker
+	batch  int
+	poll   time.Duration
+	retry  RetryPolicy
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	published int64
+}
+
+// RelayOption configures a Relay.
+type RelayOption func(*Relay) error
+
+// WithLeader makes the relay publish only while it leads (default: always,
+// for a single process).
+func WithLeader(l Leader) RelayOption {
+	return func(r *Relay) error { r.leader = l; return nil }
+}
+
+// WithWaker wakes the relay when records are enqueued (default: polling only).
+func WithWaker(w Waker) RelayOption {
+	return func(r *Relay) error { r.waker = w; return nil }
+}
+
+// WithBatchSize sets how many records one pass publishes at most (default 256).
+func WithBatchSize(n int) RelayOption {
+	return func(r *Relay) error {
+		if n < 1 {
+			return fmt.Errorf("eventbus: batch size %d below 1", n)
+		}
+		r.batch = n
+		return nil
+	}
+}
+
+// WithPollInterval sets how often the relay looks for records when nothing
+// wakes it (default 500 ms).
+func WithPollInterval(d time.Duration) RelayOption {
+	return func(r *Relay) error {
+		if d <= 0 {
+			return fmt.Errorf("eventbus: poll interval %v not positive", d)
+		}
+		r.poll = d
+		return nil
+	}
+}
+
+// WithRelayRetry sets the backoff after a failed pass (default DefaultRetryPolicy's backoff; attempts are unbounded).
+func WithRelayRetry(p RetryPolicy) RelayOption {
+	return func(r *Relay) error { r.retry = p.WithDefaults(); return nil }
+}
+
+// WithRelayLogger sets the logger (default: discard).
+func WithRelayLogger(l *slog.Logger) RelayOption {
+	return func(r *Relay) error { r.log = l; return nil }
+}
+
+// NewRelay returns a relay from outbox to pub.
+func NewRelay(outbox Outbox, pub Publisher, opts ...RelayOption) (*Relay, error) {
+	if outbox == nil || pub == nil {
+		return nil, errors.New("eventbus: relay needs an outbox and a publisher")
+	}
+	r := &Relay{
+		outbox: outbox, pub: pub, batch: 256, poll: 500 * time.Millisecond,
+		retry: DefaultRetryPolicy, log: slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Published returns how many records this relay has published.
+func (r *Relay) Published() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.published
+}
+
+// Flush publishes and marks waiting records until none is left, and returns
+// how many it published. It does not take leadership: use it in tests or
+// from a process that already leads.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.pass(ctx)
+		total += n
+		if err != nil || n < r.batch {
+			return total, err
+		}
+	}
+}
+
+// pass publishes one batch of records and marks them.
+func (r *Relay) pass(ctx context.Context) (int, error) {
+	recs, err := r.outbox.Pending(ctx, r.batch)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	msgs := make([]Message, len(recs))
+	seqs := make([]int64, len(recs))
+	for i, rec := range recs {
+		msgs[i], seqs[i] = rec.Message, rec.Seq
+	}
+	if err := r.pub.Publish(ctx, msgs...); err != nil {
+		return 0, fmt.Errorf("publish %d outbox records from seq %d: %w", len(recs), seqs[0], err)
+	}
+	if err := r.outbox.MarkPublished(ctx, seqs); err != nil {
+		return 0, fmt.Errorf("mark %d outbox records published: %w", len(recs), err)
+	}
+	r.mu.Lock()
+	r.published += int64(len(recs))
+	r.mu.Unlock()
+	return len(recs), nil
+}
+
+// Run relays until ctx is done, then returns nil. Without a Leader it
+// publishes at once; with one it waits to lead, publishes while it leads,
+// and stands by again when it loses leadership. Failed passes are logged
+// and retried with backoff; nothing is skipped.
+func (r *Relay) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		lctx, release := ctx, func() {}
+		if r.leader != nil {
+			var err error
+			lctx, release, err = r.leader.Lead(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				r.log.Warn("relay: leader election failed", "err", err)
+				sleep(ctx, r.retry.Backoff(1))
+				continue
+			}
+			r.log.Info("relay: leading")
+		}
+		r.lead(lctx)
+		release()
+	}
+	return nil
+}
+
+// lead publishes until ctx is done.
+func (r *Relay) lead(ctx context.Context) {
+	var wake <-chan struct{}
+	if r.waker != nil {
+		w, err := r.waker.Wake(ctx)
+		if err != nil {
+			r.log.Warn("relay: no wake-ups, polling only", "err", err)
+		}
+		wake = w
+	}
+	failures := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+		n, err := r.Flush(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			failures++
+			r.log.Warn("relay: pass failed", "err", err, "published", n, "failures", failures)
+			timer.Reset(r.retry.Backoff(failures))
+			continue
+		case err == nil:
+			failures = 0
+		}
+		timer.Reset(r.poll)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,273 @@
+package eventbus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/salesflow/salesflow/eventbus"
+)
+
+// fakeOutbox is an in-memory Outbox.
+type fakeOutbox struct {
+	mu      sync.Mutex
+	recs    []eventbus.OutboxRecord
+	markErr error
+}
+
+var _ eventbus.Outbox = (*fakeOutbox)(nil)
+
+func (o *fakeOutbox) add(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for range n {
+		seq := int64(len(o.recs) + 1)
+		ev := eventbus.Event{ID: uuid.New(), Type: "t", Source: "/s", Time: time.Now()}
+		o.recs = append(o.recs, eventbus.OutboxRecord{Seq: seq, EventID: ev.ID, Message: ev.Message("t", fmt.Sprint(seq%3))})
+	}
+}
+
+func (o *fakeOutbox) Pending(_ context.Context, limit int) ([]eventbus.OutboxRecord, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []eventbus.OutboxRecord
+	for _, r := range o.recs {
+		if r.PublishedAt.IsZero() && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (o *fakeOutbox) MarkPublished(_ context.Context, seqs []int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.markErr != nil {
+		return o.markErr
+	}
+	for i := range o.recs {
+		if slices.Contains(seqs, o.recs[i].Seq) {
+			o.recs[i].PublishedAt = time.Now()
+		}
+	}
+	return nil
+}
+
+func (o *fakeOutbox) Backlog(context.Context) (int64, time.Time, error) {
+	recs, _ := o.Pending(context.Background(), 1<<30)
+	if len(recs) == 0 {
+		return 0, time.Time{}, nil
+	}
+	return int64(len(recs)), recs[0].CreatedAt, nil
+}
+
+// fakePublisher records what it publishes and fails when told to.
+type fakePublisher struct {
+	mu    sync.Mutex
+	got   []eventbus.Message
+	fails int
+}
+
+var _ eventbus.Publisher = (*fakePublisher)(nil)
+
+func (p *fakePublisher) Publish(_ context.Context, msgs ...eventbus.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fails > 0 {
+		p.fails--
+		return errors.New("broker unavailable")
+	}
+	p.got = append(p.got, msgs...)
+	return nil
+}
+
+func (p *fakePublisher) Close() error { return nil }
+
+func (p *fakePublisher) ids() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, m := range p.got {
+		out = append(out, m.Headers[eventbus.HeaderID])
+	}
+	return out
+}
+
+func TestRelayFlushInOrder(t *testing.T) {
+	t.Parallel()
+	ob, pub := &fakeOutbox{}, &fakePublisher{}
+	ob.add(10)
+	r, err := eventbus.NewRelay(ob, pub, eventbus.WithBatchSize(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.Flush(t.Context())
+	if err != nil || n != 10 {
+		t.Fatalf("Flush = %d, %v; want 10", n, err)
+	}
+	var want []string
+	for _, rec := range ob.recs {
+		want = append(want, rec.EventID.String())
+	}
+	if got := pub.ids(); !slices.Equal(got, want) {
+		t.Errorf("published %v; want %v in outbox order", got, want)
+	}
+	if n, _, _ := ob.Backlog(t.Context()); n != 0 {
+		t.Errorf("backlog %d after flush; want 0", n)
+	}
+}
+
+// A crash between publishing and marking publishes the batch again:
+// duplicates, never a loss.
+func TestRelayMarkFailurePublishesAgain(t *testing.T) {
+	t.Parallel()
+	ob, pub := &fakeOutbox{markErr: errors.New("connection lost")}, &fakePublisher{}
+	ob.add(4)
+	r, _ := eventbus.NewRelay(ob, pub)
+	if _, err := r.Flush(t.Context()); err == nil {
+		t.Fatal("Flush succeeded although marking failed")
+	}
+	ob.mu.Lock()
+	ob.markErr = nil
+	ob.mu.Unlock()
+	if n, err := r.Flush(t.Context()); err != nil || n != 4 {
+		t.Fatalf("second Flush = %d, %v; want 4", n, err)
+	}
+	if got := len(pub.ids()); got != 8 {
+		t.Errorf("published %d messages; want 8 (each twice)", got)
+	}
+}
+
+func TestRelayRunRetriesAndPolls(t *testing.T) {
+	t.Parallel()
+	ob, pub := &fakeOutbox{}, &fakePublisher{fails: 2}
+	ob.add(5)
+	r, _ := eventbus.NewRelay(ob, pub, eventbus.WithPollInterval(5*time.Millisecond),
+		eventbus.WithRelayRetry(eventbus.RetryPolicy{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	waitFor(t, ctx, func() bool { return r.Published() == 5 })
+	ob.add(2) // found by polling
+	waitFor(t, ctx, func() bool { return r.Published() == 7 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v; want nil after cancel", err)
+	}
+	if got := len(pub.ids()); got != 7 {
+		t.Errorf("published %d; want 7", got)
+	}
+}
+
+// chanLeader hands leadership to one caller at a time.
+type chanLeader struct{ token chan struct{} }
+
+func (l chanLeader) Lead(ctx context.Context) (context.Context, func(), error) {
+	select {
+	case <-l.token:
+		lctx, cancel := context.WithCancel(ctx)
+		return lctx, func() { cancel(); l.token <- struct{}{} }, nil
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+func TestRelayStandbyTakesOver(t *testing.T) {
+	t.Parallel()
+	leader := chanLeader{token: make(chan struct{}, 1)}
+	leader.token <- struct{}{}
+	ob, pub := &fakeOutbox{}, &fakePublisher{}
+	ob.add(3)
+	opts := []eventbus.RelayOption{eventbus.WithLeader(leader), eventbus.WithPollInterval(2 * time.Millisecond)}
+	first, _ := eventbus.NewRelay(ob, pub, opts...)
+	second, _ := eventbus.NewRelay(ob, pub, opts...)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	ctx1, stop1 := context.WithCancel(ctx)
+	done1 := make(chan struct{})
+	go func() { _ = first.Run(ctx1); close(done1) }()
+	waitFor(t, ctx, func() bool { return first.Published() == 3 })
+	go func() { _ = second.Run(ctx) }()
+	ob.add(2)
+	waitFor(t, ctx, func() bool { return first.Published() == 5 })
+	if second.Published() != 0 {
+		t.Fatalf("standby relay published %d while the other led", second.Published())
+	}
+	stop1() // the leader dies
+	<-done1
+	ob.add(4)
+	waitFor(t, ctx, func() bool { return second.Published() == 4 })
+}
+
+func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("timed out waiting")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// fakeTx is a transaction over a processed-events set.
+type fakeTx struct {
+	seen    map[uuid.UUID]bool
+	pending []uuid.UUID
+}
+
+func (tx *fakeTx) MarkProcessed(_ context.Context, group string, id uuid.UUID) (bool, error) {
+	if tx.seen[id] || slices.Contains(tx.pending, id) {
+		return false, nil
+	}
+	tx.pending = append(tx.pending, id)
+	return true, nil
+}
+
+func TestIdempotent(t *testing.T) {
+	t.Parallel()
+	seen := map[uuid.UUID]bool{}
+	inTx := func(ctx context.Context, fn func(*fakeTx) error) error {
+		tx := &fakeTx{seen: seen}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		for _, id := range tx.pending {
+			seen[id] = true
+		}
+		return nil
+	}
+	applied := map[uuid.UUID]int{}
+	failNext := true
+	h := eventbus.Idempotent("g", inTx, func(_ context.Context, _ *fakeTx, ev eventbus.Event) error {
+		if failNext {
+			failNext = false
+			return errors.New("db down")
+		}
+		applied[ev.ID]++
+		return nil
+	})
+	ev := eventbus.Event{ID: uuid.New(), Type: "t", Source: "/s", Time: time.Now()}
+	d := eventbus.Delivery{Message: ev.Message("t", "k")}
+	if err := h(t.Context(), d); err == nil {
+		t.Fatal("handler error was swallowed")
+	}
+	for range 3 {
+		if err := h(t.Context(), d); err != nil {
+			t.Fatalf("redelivery: %v", err)
+		}
+	}
+	if applied[ev.ID] != 1 {
+		t.Errorf("applied %d times; want once", applied[ev.ID])
+	}
+	if err := h(t.Context(), eventbus.Delivery{Message: eventbus.Message{Topic: "t"}}); !errors.Is(err, eventbus.ErrMalformed) {
+		t.Errorf("malformed delivery: %v; want ErrMalformed", err)
+	}
+}
