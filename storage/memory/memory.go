@@ -34,7 +34,17 @@ type Store struct {
 	saleMoves map[moveKey]bool
 	outbox    []eventbus.OutboxRecord
 	seq       int64
+	processed map[processedKey]bool
 	now       func() time.Time
+
+	wakeMu  sync.Mutex
+	wakers  map[chan struct{}]bool
+	leading chan struct{} // holds a token while no relay leads
+}
+
+type processedKey struct {
+	group string
+	event uuid.UUID
 }
 
 type moveKey struct {
@@ -44,13 +54,18 @@ type moveKey struct {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{
+	s := &Store{
 		books:     map[uuid.UUID]inventory.Book{},
 		levels:    map[uuid.UUID]inventory.Level{},
 		sales:     map[uuid.UUID]*sales.Sale{},
 		saleMoves: map[moveKey]bool{},
+		processed: map[processedKey]bool{},
 		now:       time.Now,
+		wakers:    map[chan struct{}]bool{},
+		leading:   make(chan struct{}, 1),
 	}
+	s.leading <- struct{}{}
+	return s
 }
 
 // Sales returns the store as a sales.Store.
@@ -77,6 +92,7 @@ func (s *Store) inTx(ctx context.Context, fn func(*tx) error) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := &tx{s: s}
+	enqueued := len(s.outbox)
 	defer func() {
 		t.done = true
 		if p := recover(); p != nil {
@@ -85,6 +101,8 @@ func (s *Store) inTx(ctx context.Context, fn func(*tx) error) (err error) {
 		}
 		if err != nil {
 			t.rollback()
+		} else if len(s.outbox) > enqueued {
+			s.wake()
 		}
 	}()
 	if err := fn(t); err != nil {
@@ -556,4 +574,77 @@ func (o outbox) Backlog(_ context.Context) (int64, time.Time, error) {
 		}
 	}
 	return n, oldest, nil
+}
+
+// MarkProcessed records that group processed eventID in this transaction;
+// see eventbus.Deduper.
+func (t *tx) MarkProcessed(_ context.Context, group string, eventID uuid.UUID) (bool, error) {
+	if err := t.check(); err != nil {
+		return false, err
+	}
+	k := processedKey{group, eventID}
+	if t.s.processed[k] {
+		return false, nil
+	}
+	t.s.processed[k] = true
+	t.undo = append(t.undo, func() { delete(t.s.processed, k) })
+	return true, nil
+}
+
+// InTx runs fn in one transaction whose Tx serves every domain at once
+// (sales.Tx, inventory.Tx and eventbus.Deduper), for workers that apply an
+// event's effects and record it together.
+func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
+	return s.inTx(ctx, func(t *tx) error { return fn(&Tx{t}) })
+}
+
+// Tx is a transaction of the store, valid only inside the function given
+// to InTx.
+type Tx struct{ *tx }
+
+// Leader returns the store's relay leadership: one holder at a time within
+// the process. See eventbus.Leader.
+func (s *Store) Leader() eventbus.Leader { return leader{s} }
+
+type leader struct{ s *Store }
+
+func (l leader) Lead(ctx context.Context) (context.Context, func(), error) {
+	select {
+	case <-l.s.leading:
+		lctx, cancel := context.WithCancel(ctx)
+		var once sync.Once
+		return lctx, func() { once.Do(func() { cancel(); l.s.leading <- struct{}{} }) }, nil
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// Waker returns wake-ups for the relay, sent when a transaction that
+// enqueued records commits. See eventbus.Waker.
+func (s *Store) Waker() eventbus.Waker { return waker{s} }
+
+type waker struct{ s *Store }
+
+func (w waker) Wake(ctx context.Context) (<-chan struct{}, error) {
+	ch := make(chan struct{}, 1)
+	w.s.wakeMu.Lock()
+	w.s.wakers[ch] = true
+	w.s.wakeMu.Unlock()
+	context.AfterFunc(ctx, func() {
+		w.s.wakeMu.Lock()
+		delete(w.s.wakers, ch)
+		w.s.wakeMu.Unlock()
+	})
+	return ch, nil
+}
+
+func (s *Store) wake() {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	for ch := range s.wakers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }

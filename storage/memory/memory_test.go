@@ -1,8 +1,14 @@
 package memory_test
 
 import (
+	"context"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
 	"github.com/salesflow/salesflow/storage/memory"
 	"github.com/salesflow/salesflow/testkit"
 )
@@ -12,4 +18,71 @@ func TestConformance(t *testing.T) {
 		s := memory.New()
 		return testkit.Stores{Sales: s.Sales(), Inventory: s.Inventory(), Outbox: s.Outbox()}
 	})
+}
+
+// recorder is a Publisher that keeps what it gets.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []eventbus.Message
+}
+
+var _ eventbus.Publisher = (*recorder)(nil)
+
+func (r *recorder) Publish(_ context.Context, msgs ...eventbus.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, msgs...)
+	return nil
+}
+
+func (r *recorder) Close() error { return nil }
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// The relay on the memory store is woken by commits, without waiting for a
+// poll, and only one relay leads.
+func TestRelayWakesOnCommit(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	store := memory.New()
+	inv, _ := inventory.NewService(store.Inventory())
+	svc, _ := sales.NewService(store.Sales())
+	book, err := inv.CreateBook(ctx, inventory.NewBook{Title: "T", Author: "A", Price: sales.MustDecimal("1"), Stock: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &recorder{}
+	var relays []*eventbus.Relay
+	for range 2 {
+		r, err := eventbus.NewRelay(store.Outbox(), pub, eventbus.WithLeader(store.Leader()),
+			eventbus.WithWaker(store.Waker()), eventbus.WithPollInterval(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		relays = append(relays, r)
+		go func() { _ = r.Run(ctx) }()
+	}
+	for range 3 {
+		if _, err := svc.Create(ctx, "s", sales.NewSale{Items: []sales.NewLine{{BookID: book.ID, Quantity: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pub.count() < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("relayed %d of 3 events with polling off", pub.count())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if a, b := relays[0].Published(), relays[1].Published(); a != 0 && b != 0 {
+		t.Errorf("both relays published (%d, %d); want one leader", a, b)
+	}
+	if n, _, _ := store.Outbox().Backlog(ctx); n != 0 {
+		t.Errorf("backlog %d; want 0", n)
+	}
 }
