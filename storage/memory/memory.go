@@ -297,12 +297,17 @@ func (a salesStore) Sales(_ context.Context, f sales.Filter) ([]*sales.Sale, int
 	return out, int64(len(match)), nil
 }
 
+// page returns page p of all; zeros mean page 1 and the domains' default
+// limit, as in PostgreSQL.
 func page[T any](all []T, p, limit int) []T {
 	if p < 1 {
 		p = 1
 	}
+	if limit <= 0 {
+		limit = sales.DefaultLimit
+	}
 	start := (p - 1) * limit
-	if limit <= 0 || start >= len(all) {
+	if start >= len(all) {
 		return nil
 	}
 	return all[start:min(start+limit, len(all))]

@@ -1,0 +1,184 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/postgres/internal/db"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migration bookkeeping: goose records applied versions in MigrationTable,
+// and Migrate holds the session advisory lock MigrationLockID while it runs.
+// Both are salesflow's own, so the schema can share a database with other
+// goose-managed schemas.
+const (
+	MigrationTable        = "salesflow_schema_version"
+	MigrationLockID int64 = 0x73616c6573666c6f // "salesflo"
+)
+
+// OutboxChannel is the channel every transaction that enqueues an outbox
+// record notifies when it commits. A relay can LISTEN on it to wake up
+// without polling; the payload is empty.
+const OutboxChannel = "salesflow_outbox"
+
+// DB is a PostgreSQL database holding salesflow's data. It is safe for
+// concurrent use.
+type DB struct {
+	pool *pgxpool.Pool
+	q    *db.Queries
+	log  *slog.Logger
+}
+
+// Option configures Open.
+type Option func(*config) error
+
+type config struct {
+	log      *slog.Logger
+	maxConns int32
+}
+
+// WithLogger sets the logger that Migrate reports to (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("postgres: nil logger")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithMaxConns sets the size of the connection pool (default: the URL's
+// pool_max_conns, else the greater of 4 and the number of CPUs).
+func WithMaxConns(n int32) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("postgres: max conns %d, want at least 1", n)
+		}
+		c.maxConns = n
+		return nil
+	}
+}
+
+// Open connects to the database at url, a PostgreSQL URL or keyword/value
+// connection string such as "postgres://user@localhost:5432/salesflow", and
+// pings it. It does not migrate; see Migrate. Errors come from a bad option
+// or URL, or a server that cannot be reached or refuses the login.
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
+	c := config{log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if c.maxConns > 0 {
+		pc.MaxConns = c.maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: ping: %w", err)
+	}
+	return &DB{pool: pool, q: db.New(pool), log: c.log}, nil
+}
+
+// Close closes all connections, waiting for those in use to be returned.
+// Calls after the first do nothing.
+func (d *DB) Close() { d.pool.Close() }
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := d.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Migrate applies the embedded migrations that the database lacks. It is
+// idempotent, and safe to call from several processes at once: they queue
+// on a session advisory lock (MigrationLockID), polled every second for up
+// to five minutes, and each migration runs in its own transaction.
+func (d *DB) Migrate(ctx context.Context) error {
+	p, err := d.migrator()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// migrator returns a goose provider on the embedded migrations; closing it
+// does not close the pool.
+func (d *DB) migrator() (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(MigrationLockID), lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, stdlib.OpenDBFromPool(d.pool), fsys,
+		goose.WithTableName(MigrationTable),
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSlog(d.log),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Sales returns the database as a sales.Store.
+func (d *DB) Sales() sales.Store { return salesStore{d} }
+
+// Inventory returns the database as an inventory.Store.
+func (d *DB) Inventory() inventory.Store { return inventoryStore{d} }
+
+// Outbox returns the database's outbox, as the relay reads it.
+func (d *DB) Outbox() eventbus.Outbox { return outbox{d} }
+
+// inTx runs fn in a READ COMMITTED transaction, committed when fn returns
+// nil and rolled back otherwise (or when fn panics). fn's error is returned
+// as it is.
+func (d *DB) inTx(ctx context.Context, fn func(*tx) error) error {
+	return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(t pgx.Tx) error {
+		return fn(&tx{q: d.q.WithTx(t)})
+	})
+}
+
+// snapshot runs fn in a read-only REPEATABLE READ transaction, so that all
+// its queries see the same committed data.
+func (d *DB) snapshot(ctx context.Context, fn func(*db.Queries) error) error {
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	return pgx.BeginTxFunc(ctx, d.pool, opts, func(t pgx.Tx) error {
+		return fn(d.q.WithTx(t))
+	})
+}

@@ -1,0 +1,64 @@
+// Package postgres stores salesflow's sales, inventory and outbox in
+// PostgreSQL 13 or later (tested on 15), through a pgx/v5 connection pool.
+//
+// # Use
+//
+//	db, err := postgres.Open(ctx, "postgres://app@localhost:5432/salesflow")
+//	if err != nil { ... }
+//	defer db.Close()
+//	if err := db.Migrate(ctx); err != nil { ... }
+//	svc, err := sales.NewService(db.Sales())
+//
+// Sales, Inventory and Outbox return the database as the interfaces the
+// domain packages declare (sales.Store, inventory.Store, eventbus.Outbox);
+// nothing of pgx appears in this package's API.
+//
+// # Schema and migrations
+//
+// The schema is a numbered goose migration embedded in the binary
+// (migrations/*.sql). Migrate applies what is missing; several processes
+// may call it at once, as they serialize on an advisory lock. sqlc generates
+// the queries' Go code from the same migrations (sqlc.yaml at the module
+// root), into an internal package.
+//
+// The schema holds every rule it can check on one row, so that a bug in a
+// caller cannot corrupt stock or money: stock on hand and reserved are never
+// negative and reserved never exceeds on hand; a movement's stock after is
+// its stock before plus its quantity; a sale has at most one SALE and one
+// RETURN movement per book; a sale's total is its subtotal less its discount
+// plus its tax; a completed sale has a payment method and a payment time.
+//
+// # Transactions and errors
+//
+// InTx runs its function in one READ COMMITTED transaction, committed when
+// the function returns nil and rolled back when it returns an error (which
+// InTx returns as it is) or panics. The read-modify-write steps are single
+// guarded statements or run on rows locked with SELECT ... FOR UPDATE:
+//
+//   - Reserve is one UPDATE that matches only when enough stock is
+//     available, so two buyers can never both take the last unit; it fails
+//     with a *sales.StockError, matching sales.ErrInsufficientStock.
+//   - LockSale, LockBook and LockLevel lock the row until the transaction
+//     ends, or fail with sales.ErrNotFound or inventory.ErrNotFound.
+//   - AddMovement writes the movement and the new level in one statement.
+//     A repeated SALE or RETURN movement fails with
+//     inventory.ErrDuplicateMovement and leaves the transaction usable.
+//
+// Constraint violations that mean something to the domain come back as its
+// errors, wrapped: stock checks as inventory.ErrInsufficientStock, an
+// unknown book as inventory.ErrNotFound (in a movement) or
+// sales.ErrUnknownBook (in a sale line), an unknown sale in a movement as
+// sales.ErrNotFound. Any other database error is returned wrapped with
+// context; after such an error PostgreSQL has aborted the transaction, and
+// the function given to InTx must return.
+//
+// # Outbox
+//
+// Enqueue writes the event in the transaction of the change and notifies
+// the OutboxChannel channel, which PostgreSQL delivers on commit only. The
+// relay reads committed, unpublished records with Outbox().Pending in seq
+// order and marks them with MarkPublished.
+//
+// A DB and the stores it returns are safe for concurrent use; a
+// transaction's Tx is not, and is valid only inside its InTx call.
+package postgres

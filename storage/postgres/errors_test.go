@@ -1,0 +1,216 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
+)
+
+func TestNotFound(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	id := uuid.New()
+	salesTx := func(fn func(sales.Tx) error) error { return w.db.Sales().InTx(ctx, fn) }
+	invTx := func(fn func(inventory.Tx) error) error { return w.db.Inventory().InTx(ctx, fn) }
+	cases := []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"Sale", func() error { _, err := w.db.Sales().Sale(ctx, id); return err }, sales.ErrNotFound},
+		{"LockSale", func() error {
+			return salesTx(func(tx sales.Tx) error { _, err := tx.LockSale(ctx, id); return err })
+		}, sales.ErrNotFound},
+		{"UpdateSale", func() error {
+			s := *w.sale
+			s.ID = id
+			return salesTx(func(tx sales.Tx) error { return tx.UpdateSale(ctx, &s) })
+		}, sales.ErrNotFound},
+		{"Book", func() error { _, err := w.db.Inventory().Book(ctx, id); return err }, inventory.ErrNotFound},
+		{"Level", func() error { _, err := w.db.Inventory().Level(ctx, id); return err }, inventory.ErrNotFound},
+		{"LockBook", func() error {
+			return invTx(func(tx inventory.Tx) error { _, err := tx.LockBook(ctx, id); return err })
+		}, inventory.ErrNotFound},
+		{"LockLevel", func() error {
+			return invTx(func(tx inventory.Tx) error { _, err := tx.LockLevel(ctx, id); return err })
+		}, inventory.ErrNotFound},
+		{"UpdateBook", func() error {
+			b := *w.book
+			b.ID = id
+			return invTx(func(tx inventory.Tx) error { return tx.UpdateBook(ctx, &b) })
+		}, inventory.ErrNotFound},
+		{"AddMovement unknown book", func() error {
+			return invTx(func(tx inventory.Tx) error {
+				return tx.AddMovement(ctx, movement(id, inventory.Purchase, 0, 1, uuid.Nil), 0)
+			})
+		}, inventory.ErrNotFound},
+		{"AddMovement unknown sale", func() error {
+			return invTx(func(tx inventory.Tx) error {
+				return tx.AddMovement(ctx, movement(w.book.ID, inventory.Sale, 8, -1, id), 0)
+			})
+		}, sales.ErrNotFound},
+		{"InsertSale unknown book", func() error {
+			s := *w.sale
+			s.ID, s.Status, s.Version = uuid.New(), sales.StatusPending, 1
+			s.Lines = []sales.Line{{BookID: id, Quantity: 2, UnitPrice: 999, Subtotal: 1998}}
+			return salesTx(func(tx sales.Tx) error { return tx.InsertSale(ctx, &s) })
+		}, sales.ErrUnknownBook},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.call(); !errors.Is(err, c.want) {
+				t.Errorf("error = %v; want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func movement(book uuid.UUID, typ inventory.MovementType, before, qty int64, sale uuid.UUID) inventory.Movement {
+	return inventory.Movement{
+		ID: uuid.New(), BookID: book, Type: typ, Quantity: qty, StockBefore: before, StockAfter: before + qty,
+		SaleID: sale, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
+	}
+}
+
+func TestReserveRelease(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t) // 8 on hand, 0 reserved
+	ctx := t.Context()
+	inTx := func(fn func(sales.Tx) error) error { return w.db.Sales().InTx(ctx, fn) }
+
+	err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, w.book.ID, 9) })
+	var se *sales.StockError
+	if !errors.Is(err, sales.ErrInsufficientStock) || !errors.As(err, &se) || se.BookID != w.book.ID.String() || se.Requested != 9 {
+		t.Errorf("Reserve(9 of 8) = %v; want a *sales.StockError for 9 units", err)
+	}
+	for _, qty := range []int64{0, -1} {
+		if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, w.book.ID, qty) }); !errors.Is(err, sales.ErrInsufficientStock) {
+			t.Errorf("Reserve(%d) = %v; want ErrInsufficientStock", qty, err)
+		}
+	}
+	if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, uuid.New(), 1) }); !errors.Is(err, sales.ErrInsufficientStock) {
+		t.Errorf("Reserve(unknown book) = %v; want ErrInsufficientStock", err)
+	}
+	err = inTx(func(tx sales.Tx) error {
+		if err := tx.Reserve(ctx, w.book.ID, 8); err != nil {
+			return err
+		}
+		if err := tx.Release(ctx, w.book.ID, 9); err == nil {
+			t.Error("Release(9 of 8 reserved) succeeded")
+		}
+		return tx.Release(ctx, w.book.ID, 3)
+	})
+	if err != nil {
+		t.Fatalf("reserve 8, release 3: %v", err)
+	}
+	if l, err := w.db.Inventory().Level(ctx, w.book.ID); err != nil || l.OnHand != 8 || l.Reserved != 5 {
+		t.Errorf("level = %+v, %v; want 8 on hand, 5 reserved", l, err)
+	}
+}
+
+func TestAddMovementErrors(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t) // 8 on hand, 0 reserved; the sale's SALE movement is recorded
+	ctx := t.Context()
+	add := func(m inventory.Movement, reservedDelta int64) error {
+		return w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error { return tx.AddMovement(ctx, m, reservedDelta) })
+	}
+	cases := []struct {
+		name     string
+		m        inventory.Movement
+		reserved int64
+		want     error // nil: an error matching none of the sentinels
+	}{
+		{"below zero", movement(w.book.ID, inventory.Loss, 8, -9, uuid.Nil), 0, inventory.ErrInsufficientStock},
+		{"below reserved", movement(w.book.ID, inventory.Purchase, 8, 1, uuid.Nil), 10, inventory.ErrInsufficientStock},
+		{"reserved below zero", movement(w.book.ID, inventory.Purchase, 8, 1, uuid.Nil), -1, inventory.ErrInsufficientStock},
+		{"second SALE", movement(w.book.ID, inventory.Sale, 8, -2, w.sale.ID), -2, inventory.ErrDuplicateMovement},
+		{"stale stock before", movement(w.book.ID, inventory.Purchase, 7, 1, uuid.Nil), 0, nil},
+	}
+	sentinels := []error{inventory.ErrInsufficientStock, inventory.ErrDuplicateMovement, inventory.ErrNotFound, sales.ErrNotFound}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := add(c.m, c.reserved)
+			switch {
+			case err == nil:
+				t.Fatalf("AddMovement succeeded; want an error")
+			case c.want != nil && !errors.Is(err, c.want):
+				t.Errorf("error = %v; want %v", err, c.want)
+			case c.want == nil:
+				for _, s := range sentinels {
+					if errors.Is(err, s) {
+						t.Errorf("error = %v; want none of the domain errors", err)
+					}
+				}
+			}
+		})
+	}
+	if l, err := w.db.Inventory().Level(ctx, w.book.ID); err != nil || l.OnHand != 8 || l.Reserved != 0 {
+		t.Errorf("level after failed movements = %+v, %v; want 8 on hand, 0 reserved", l, err)
+	}
+	if _, n, err := w.db.Inventory().Movements(ctx, inventory.MovementFilter{BookID: w.book.ID}); err != nil || n != 2 {
+		t.Errorf("movements = %d, %v; want the 2 recorded before", n, err)
+	}
+}
+
+// TestDuplicateMovementKeepsTxUsable checks that ErrDuplicateMovement does
+// not abort the transaction: a projection may treat it as "already applied"
+// and go on.
+func TestDuplicateMovementKeepsTxUsable(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	err := w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
+		err := tx.AddMovement(ctx, movement(w.book.ID, inventory.Sale, 8, -2, w.sale.ID), -2)
+		if !errors.Is(err, inventory.ErrDuplicateMovement) {
+			t.Errorf("second SALE movement = %v; want ErrDuplicateMovement", err)
+		}
+		return tx.AddMovement(ctx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0)
+	})
+	if err != nil {
+		t.Fatalf("transaction after ErrDuplicateMovement: %v", err)
+	}
+	if l, err := w.db.Inventory().Level(ctx, w.book.ID); err != nil || l.OnHand != 13 {
+		t.Errorf("level = %+v, %v; want 13 on hand", l, err)
+	}
+}
+
+func TestInTxReturnsFunctionError(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	boom := errors.New("boom")
+	err := w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
+		if err := tx.AddMovement(ctx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0); err != nil {
+			return err
+		}
+		return boom
+	})
+	if err != boom {
+		t.Errorf("InTx = %v; want the function's error itself", err)
+	}
+	if l, err := w.db.Inventory().Level(ctx, w.book.ID); err != nil || l.OnHand != 8 {
+		t.Errorf("level = %+v, %v; want 8 on hand (rolled back)", l, err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("panic in InTx was swallowed")
+			}
+		}()
+		_ = w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
+			_ = tx.AddMovement(ctx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0)
+			panic("boom")
+		})
+	}()
+	if l, err := w.db.Inventory().Level(context.WithoutCancel(ctx), w.book.ID); err != nil || l.OnHand != 8 {
+		t.Errorf("level after panic = %+v, %v; want 8 on hand (rolled back)", l, err)
+	}
+}

@@ -1,0 +1,48 @@
+package postgres_test
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"os"
+
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/postgres"
+)
+
+// Open a database, bring its schema up to date and hand its stores to the
+// services. (It needs a server, so it is compiled but not run.)
+func Example() {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"),
+		postgres.WithMaxConns(16),
+		postgres.WithLogger(slog.Default()),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+	catalog, err := inventory.NewService(db.Inventory())
+	if err != nil {
+		log.Fatal(err)
+	}
+	shop, err := sales.NewService(db.Sales())
+	if err != nil {
+		log.Fatal(err)
+	}
+	book, err := catalog.CreateBook(ctx, inventory.NewBook{
+		Title: "Dune", Author: "Frank Herbert", Price: sales.MustDecimal("9.99"), Stock: 3,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sale, err := shop.Create(ctx, "seller-1", sales.NewSale{Items: []sales.NewLine{{BookID: book.ID, Quantity: 1}}})
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, sales.ErrInsufficientStock) when fewer than 1 is available
+	}
+	log.Printf("sale %s: %s", sale.ID, sale.Total.Format(shop.Currency()))
+}

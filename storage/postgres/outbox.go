@@ -1,0 +1,63 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/salesflow/salesflow/eventbus"
+)
+
+// outbox is a DB seen as an eventbus.Outbox.
+type outbox struct{ d *DB }
+
+var _ eventbus.Outbox = outbox{}
+
+// Pending returns up to limit unpublished records in seq order. It sees
+// committed records only. Records of one sale come out in commit order
+// because each status change locks the sale's row before enqueueing, so
+// the later change's seq is drawn after the earlier one committed.
+func (o outbox) Pending(ctx context.Context, limit int) ([]eventbus.OutboxRecord, error) {
+	rows, err := o.d.q.PendingOutbox(ctx, int64(max(limit, 0)))
+	if err != nil {
+		return nil, fmt.Errorf("outbox pending: %w", err)
+	}
+	out := make([]eventbus.OutboxRecord, len(rows))
+	for i, r := range rows {
+		var headers map[string]string
+		if err := json.Unmarshal(r.Headers, &headers); err != nil {
+			return nil, fmt.Errorf("outbox record %d: headers: %w", r.Seq, err)
+		}
+		out[i] = eventbus.OutboxRecord{
+			Seq: r.Seq, EventID: r.EventID, CreatedAt: r.CreatedAt.UTC(),
+			Message: eventbus.Message{Topic: r.Topic, Key: r.Key, Headers: headers, Value: r.Value},
+		}
+	}
+	return out, nil
+}
+
+// MarkPublished stamps the records with these seqs as published now;
+// records already published keep their first stamp.
+func (o outbox) MarkPublished(ctx context.Context, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	if err := o.d.q.MarkPublished(ctx, seqs); err != nil {
+		return fmt.Errorf("outbox mark published: %w", err)
+	}
+	return nil
+}
+
+// Backlog returns the number of unpublished records and the creation time
+// of the oldest (zero when none waits).
+func (o outbox) Backlog(ctx context.Context) (int64, time.Time, error) {
+	row, err := o.d.q.OutboxBacklog(ctx)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("outbox backlog: %w", err)
+	}
+	if row.Waiting == 0 {
+		return 0, time.Time{}, nil
+	}
+	return row.Waiting, row.Oldest.UTC(), nil
+}

@@ -1,0 +1,25 @@
+-- Enqueue inserts the record and notifies channel in one round trip; the
+-- notification is delivered at commit, and not at all on rollback.
+-- name: Enqueue :exec
+WITH inserted AS (
+    INSERT INTO outbox (event_id, topic, key, headers, value, created_at)
+    VALUES (@event_id, @topic, @key, @headers, @value, coalesce(sqlc.narg(created_at)::timestamptz, now()))
+    RETURNING seq
+)
+SELECT pg_notify(sqlc.arg(channel)::text, '') FROM inserted;
+
+-- name: PendingOutbox :many
+SELECT seq, event_id, topic, key, headers, value, created_at FROM outbox
+WHERE published_at IS NULL
+ORDER BY seq
+LIMIT sqlc.arg(row_limit)::bigint;
+
+-- name: MarkPublished :exec
+UPDATE outbox SET published_at = now()
+WHERE seq = ANY (sqlc.arg(seqs)::bigint[]) AND published_at IS NULL;
+
+-- oldest is only meaningful when waiting > 0: min() of no rows is NULL,
+-- which the coalesce turns into a placeholder that scans into time.Time.
+-- name: OutboxBacklog :one
+SELECT count(*) AS waiting, coalesce(min(created_at), 'epoch')::timestamptz AS oldest FROM outbox
+WHERE published_at IS NULL;

@@ -1,0 +1,224 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+	_ "time/tzdata" // America/New_York on machines without a zone database
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/postgres"
+	"github.com/salesflow/salesflow/testkit"
+)
+
+func TestSaleRoundTrip(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	want := &sales.Sale{
+		ID: uuid.New(), Status: sales.StatusCancelled, Version: 3, SellerID: "ana",
+		CustomerName: "Bo", CustomerEmail: "bo@example.com", Notes: "gift",
+		Lines: []sales.Line{
+			{BookID: w.book.ID, Quantity: 1, UnitPrice: 999, Subtotal: 999},
+			{BookID: w.book.ID, Quantity: 2, UnitPrice: 999, Discount: 98, Subtotal: 1900},
+		},
+		Subtotal: 2899, Discount: 99, Tax: 532, Total: 3332, Currency: sales.USD,
+		PaymentMethod: sales.PaymentDebitCard, PaymentReference: "r-1", PaidAt: at.Add(time.Minute),
+		CancelledAt: at.Add(time.Hour), CancelReason: "changed mind", CreatedAt: at, UpdatedAt: at.Add(time.Hour),
+	}
+	if err := w.db.Sales().InTx(ctx, func(tx sales.Tx) error { return tx.InsertSale(ctx, want) }); err != nil {
+		t.Fatalf("InsertSale: %v", err)
+	}
+	got, err := w.db.Sales().Sale(ctx, want.ID)
+	if err != nil {
+		t.Fatalf("Sale: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Sale =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestSummaryDays checks that sales are counted on the calendar day of the
+// summary's time zone, for zones PostgreSQL could not name (a fixed zone
+// whose name reads as a POSIX zone of the opposite sign) and across a
+// daylight-saving change.
+func TestSummaryDays(t *testing.T) {
+	t.Parallel()
+	newYork, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		loc  *time.Location
+		paid []time.Time // UTC
+	}{
+		{time.FixedZone("UTC+2", 2*3600), []time.Time{
+			time.Date(2026, 3, 13, 21, 59, 0, 0, time.UTC), // 23:59 on the 13th
+			time.Date(2026, 3, 13, 22, 0, 0, 0, time.UTC),  // 00:00 on the 14th
+			time.Date(2026, 3, 14, 21, 0, 0, 0, time.UTC),  // 23:00 on the 14th
+		}},
+		{newYork, []time.Time{ // DST starts 2026-03-08 02:00 local
+			time.Date(2026, 3, 8, 4, 59, 0, 0, time.UTC), // 23:59 EST on the 7th
+			time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC),  // 00:00 EST on the 8th
+			time.Date(2026, 3, 9, 3, 59, 0, 0, time.UTC), // 23:59 EDT on the 8th
+			time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC),  // 00:00 EDT on the 9th
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.loc.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := testkit.OpenPostgres(t)
+			clock := testkit.NewClock(c.paid[0])
+			inv, _ := inventory.NewService(db.Inventory())
+			svc, err := sales.NewService(db.Sales(), sales.WithLocation(c.loc), sales.WithClock(clock.Now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			book, err := inv.CreateBook(ctx, inventory.NewBook{Title: "T", Author: "A", Price: sales.MustDecimal("1"), Stock: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantDays := map[string]int64{}
+			for _, p := range c.paid {
+				s, err := svc.Create(ctx, "s", sales.NewSale{Items: []sales.NewLine{{BookID: book.ID, Quantity: 1}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				clock.Set(p.Add(-time.Microsecond)) // Now adds one
+				if _, err := svc.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash}); err != nil {
+					t.Fatal(err)
+				}
+				wantDays[p.In(c.loc).Format(time.DateOnly)]++
+			}
+			first, last := c.paid[0].In(c.loc), c.paid[len(c.paid)-1].In(c.loc)
+			sum, err := svc.Summary(ctx, first, last)
+			if err != nil {
+				t.Fatalf("Summary: %v", err)
+			}
+			gotDays := map[string]int64{}
+			for _, d := range sum.SalesByDay {
+				gotDays[d.Date] = d.Sales
+			}
+			if !reflect.DeepEqual(gotDays, wantDays) || sum.TotalSales != int64(len(c.paid)) {
+				t.Errorf("sales by day = %v (total %d); want %v", gotDays, sum.TotalSales, wantDays)
+			}
+		})
+	}
+}
+
+// TestTopBooksNet checks that per-book net revenue splits the sale discount
+// as sales.Sale.NetByBook does, and that ties in units rank by net revenue.
+func TestTopBooksNet(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := testkit.OpenPostgres(t)
+	inv, _ := inventory.NewService(db.Inventory())
+	svc, _ := sales.NewService(db.Sales())
+	var books []*inventory.Book
+	for _, price := range []string{"1.00", "6.67", "3.33"} { // ids ascending
+		b, err := inv.CreateBook(ctx, inventory.NewBook{Title: price, Author: "A", Price: sales.MustDecimal(price), Stock: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		books = append(books, b)
+	}
+	s, err := svc.Create(ctx, "s", sales.NewSale{Discount: sales.MustDecimal("1.01"), Items: []sales.NewLine{
+		{BookID: books[2].ID, Quantity: 1}, {BookID: books[1].ID, Quantity: 1}, {BookID: books[0].ID, Quantity: 1},
+		{BookID: books[2].ID, Quantity: 1, Discount: sales.MustDecimal("0.33")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = svc.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := svc.Summary(ctx, s.PaidAt, s.PaidAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := s.NetByBook()
+	var want []sales.BookSales
+	for _, b := range []*inventory.Book{books[2], books[1], books[0]} { // 2 units, then 1 unit each by net
+		want = append(want, sales.BookSales{BookID: b.ID, UnitsSold: nets[b.ID].Units, NetRevenue: nets[b.ID].Net})
+	}
+	if !reflect.DeepEqual(sum.TopBooks, want) {
+		t.Errorf("top books = %+v; want %+v", sum.TopBooks, want)
+	}
+}
+
+func TestOutboxRecordAndNotify(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := testkit.PostgresURL(t)
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	listener, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(context.WithoutCancel(ctx))
+	if _, err := listener.Exec(ctx, "LISTEN "+postgres.OutboxChannel); err != nil {
+		t.Fatal(err)
+	}
+	notified := func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		n, err := listener.WaitForNotification(wctx)
+		return err == nil && n.Channel == postgres.OutboxChannel
+	}
+	rec := eventbus.OutboxRecord{
+		EventID: uuid.New(),
+		Message: eventbus.Message{Topic: "sale.created", Key: "k", Headers: map[string]string{"ce_id": "1", "ce_type": "x"}, Value: []byte(`{"a":1}`)},
+	}
+	enqueue := func(fail error) error {
+		return db.Sales().InTx(ctx, func(tx sales.Tx) error {
+			if err := tx.Enqueue(ctx, rec); err != nil {
+				return err
+			}
+			return fail
+		})
+	}
+	rollback := errors.New("rollback")
+	if err := enqueue(rollback); err != rollback {
+		t.Fatalf("rolled back Enqueue: %v", err)
+	}
+	if notified() {
+		t.Error("a rolled-back Enqueue notified")
+	}
+	before := time.Now().Add(-time.Second)
+	if err := enqueue(nil); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	if !notified() {
+		t.Error("a committed Enqueue did not notify")
+	}
+	got, err := db.Outbox().Pending(ctx, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Pending = %+v, %v; want one record", got, err)
+	}
+	if got[0].CreatedAt.Before(before) || got[0].Seq == 0 || !got[0].PublishedAt.IsZero() {
+		t.Errorf("record = %+v; want a seq, a creation time of now, unpublished", got[0])
+	}
+	got[0].Seq, got[0].CreatedAt = 0, time.Time{}
+	if !reflect.DeepEqual(got[0], rec) {
+		t.Errorf("record = %+v; want %+v", got[0], rec)
+	}
+	if got, err := db.Outbox().Pending(ctx, 0); err != nil || len(got) != 0 {
+		t.Errorf("Pending(0) = %+v, %v; want none", got, err)
+	}
+}

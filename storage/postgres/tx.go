@@ -1,0 +1,279 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/postgres/internal/db"
+)
+
+// tx is one READ COMMITTED transaction, seen as a sales.Tx or an
+// inventory.Tx. It is valid only inside the function given to InTx.
+type tx struct {
+	q *db.Queries
+}
+
+var (
+	_ sales.Tx     = (*tx)(nil)
+	_ inventory.Tx = (*tx)(nil)
+)
+
+// --- sales.Tx ---
+
+// Books returns the price and availability of the books with the given ids.
+func (t *tx) Books(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.BookRef, error) {
+	rows, err := t.q.BookRefs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("books: %w", err)
+	}
+	out := make(map[uuid.UUID]sales.BookRef, len(rows))
+	for _, r := range rows {
+		out[r.ID] = sales.BookRef{Price: sales.Money(r.Price), Available: r.Available}
+	}
+	return out, nil
+}
+
+// Reserve reserves qty units of a book in one guarded UPDATE; when fewer
+// are available (or qty is not positive, or the book has no stock level) it
+// returns a *sales.StockError and changes nothing.
+func (t *tx) Reserve(ctx context.Context, bookID uuid.UUID, qty int64) error {
+	n, err := t.q.Reserve(ctx, db.ReserveParams{BookID: bookID, Qty: qty})
+	if err != nil {
+		return fmt.Errorf("reserve %d of book %s: %w", qty, bookID, translate(err))
+	}
+	if n == 0 {
+		return &sales.StockError{BookID: bookID.String(), Requested: qty}
+	}
+	return nil
+}
+
+// Release returns qty reserved units of a book to available stock. Releasing
+// more than is reserved, or a qty that is not positive, is an error that
+// changes nothing.
+func (t *tx) Release(ctx context.Context, bookID uuid.UUID, qty int64) error {
+	n, err := t.q.Release(ctx, db.ReleaseParams{BookID: bookID, Qty: qty})
+	if err != nil {
+		return fmt.Errorf("release %d of book %s: %w", qty, bookID, translate(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("release %d of book %s: fewer units reserved", qty, bookID)
+	}
+	return nil
+}
+
+// InsertSale stores a sale and its lines, each with its net revenue
+// (sales.Sale.LineNets), in two round trips: an INSERT and a COPY. A line
+// naming an unknown book wraps sales.ErrUnknownBook.
+func (t *tx) InsertSale(ctx context.Context, s *sales.Sale) error {
+	err := t.q.InsertSale(ctx, db.InsertSaleParams{
+		ID: s.ID, Status: string(s.Status), Version: s.Version, SellerID: s.SellerID,
+		CustomerName: nullable(s.CustomerName), CustomerEmail: nullable(s.CustomerEmail), Notes: nullable(s.Notes),
+		Subtotal: int64(s.Subtotal), Discount: int64(s.Discount), Tax: int64(s.Tax), Total: int64(s.Total),
+		Currency:      s.Currency.Code(),
+		PaymentMethod: nullable(string(s.PaymentMethod)), PaymentReference: nullable(s.PaymentReference),
+		PaidAt: nullableTime(s.PaidAt), CancelledAt: nullableTime(s.CancelledAt), CancelReason: nullable(s.CancelReason),
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("insert sale %s: %w", s.ID, translate(err))
+	}
+	nets := s.LineNets()
+	items := make([]db.InsertSaleItemsParams, len(s.Lines))
+	for i, l := range s.Lines {
+		items[i] = db.InsertSaleItemsParams{
+			SaleID: s.ID, LineNo: int32(i), BookID: l.BookID, Quantity: l.Quantity,
+			UnitPrice: int64(l.UnitPrice), Discount: int64(l.Discount), Subtotal: int64(l.Subtotal),
+			Net: int64(nets[i]),
+		}
+	}
+	if _, err := t.q.InsertSaleItems(ctx, items); err != nil {
+		return fmt.Errorf("insert lines of sale %s: %w", s.ID, translate(err))
+	}
+	return nil
+}
+
+// LockSale returns a sale with its lines, locking its row until the
+// transaction ends, or an error wrapping sales.ErrNotFound.
+func (t *tx) LockSale(ctx context.Context, id uuid.UUID) (*sales.Sale, error) {
+	row, err := t.q.LockSale(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("sale %s: %w", id, sales.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock sale %s: %w", id, err)
+	}
+	return withLines(ctx, t.q, row)
+}
+
+// UpdateSale stores the status fields, version and update time of a sale,
+// or returns an error wrapping sales.ErrNotFound.
+func (t *tx) UpdateSale(ctx context.Context, s *sales.Sale) error {
+	n, err := t.q.UpdateSale(ctx, db.UpdateSaleParams{
+		ID: s.ID, Status: string(s.Status), Version: s.Version,
+		PaymentMethod: nullable(string(s.PaymentMethod)), PaymentReference: nullable(s.PaymentReference),
+		PaidAt: nullableTime(s.PaidAt), CancelledAt: nullableTime(s.CancelledAt), CancelReason: nullable(s.CancelReason),
+		UpdatedAt: s.UpdatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("update sale %s: %w", s.ID, translate(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("update sale %s: %w", s.ID, sales.ErrNotFound)
+	}
+	return nil
+}
+
+// Enqueue writes r to the outbox (headers as a JSON object; a zero
+// CreatedAt means now) and notifies OutboxChannel, delivered on commit.
+func (t *tx) Enqueue(ctx context.Context, r eventbus.OutboxRecord) error {
+	headers := r.Message.Headers
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	h, err := json.Marshal(headers)
+	if err != nil {
+		return fmt.Errorf("enqueue event %s: %w", r.EventID, err)
+	}
+	value := r.Message.Value
+	if value == nil {
+		value = []byte{} // NOT NULL: nil would be sent as NULL
+	}
+	err = t.q.Enqueue(ctx, db.EnqueueParams{
+		Channel: OutboxChannel, EventID: r.EventID, Topic: r.Message.Topic, Key: r.Message.Key,
+		Headers: h, Value: value, CreatedAt: nullableTime(r.CreatedAt),
+	})
+	if err != nil {
+		return fmt.Errorf("enqueue event %s: %w", r.EventID, err)
+	}
+	return nil
+}
+
+// --- inventory.Tx ---
+
+// InsertBook stores a new book and its empty stock level in one statement.
+// A negative price or minimum stock violates the schema and is an error.
+func (t *tx) InsertBook(ctx context.Context, b *inventory.Book, minStock int64) error {
+	err := t.q.InsertBook(ctx, db.InsertBookParams{
+		ID: b.ID, Title: b.Title, Author: b.Author, Price: int64(b.Price), Available: b.Available,
+		CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt, MinStock: minStock,
+	})
+	if err != nil {
+		return fmt.Errorf("insert book %s: %w", b.ID, translate(err))
+	}
+	return nil
+}
+
+// LockBook returns a book, locking its row until the transaction ends, or
+// an error wrapping inventory.ErrNotFound.
+func (t *tx) LockBook(ctx context.Context, id uuid.UUID) (*inventory.Book, error) {
+	row, err := t.q.LockBook(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("book %s: %w", id, inventory.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock book %s: %w", id, err)
+	}
+	return bookFromRow(row), nil
+}
+
+// UpdateBook stores a book's fields, or returns an error wrapping
+// inventory.ErrNotFound.
+func (t *tx) UpdateBook(ctx context.Context, b *inventory.Book) error {
+	n, err := t.q.UpdateBook(ctx, db.UpdateBookParams{
+		ID: b.ID, Title: b.Title, Author: b.Author, Price: int64(b.Price), Available: b.Available,
+		UpdatedAt: b.UpdatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("update book %s: %w", b.ID, translate(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("update book %s: %w", b.ID, inventory.ErrNotFound)
+	}
+	return nil
+}
+
+// LockLevel returns a book's stock, locking its row until the transaction
+// ends, or an error wrapping inventory.ErrNotFound.
+func (t *tx) LockLevel(ctx context.Context, bookID uuid.UUID) (inventory.Level, error) {
+	row, err := t.q.LockLevel(ctx, bookID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inventory.Level{}, fmt.Errorf("book %s: %w", bookID, inventory.ErrNotFound)
+	}
+	if err != nil {
+		return inventory.Level{}, fmt.Errorf("lock level of book %s: %w", bookID, err)
+	}
+	return levelFromRow(row), nil
+}
+
+// AddMovement appends m to the ledger and sets the level to on hand
+// m.StockAfter and reserved plus reservedDelta, in one statement that
+// writes both or neither. Errors: inventory.ErrNotFound for an unknown
+// book; inventory.ErrDuplicateMovement for a second SALE or RETURN of one
+// sale and book (the transaction stays usable); inventory.ErrInsufficientStock
+// when stock would go negative or below what is reserved; sales.ErrNotFound
+// for an unknown sale; a plain error when on hand is not m.StockBefore (the
+// level was not locked) or m breaks another rule of the ledger.
+func (t *tx) AddMovement(ctx context.Context, m inventory.Movement, reservedDelta int64) error {
+	res, err := t.q.AddMovement(ctx, db.AddMovementParams{
+		ID: m.ID, BookID: m.BookID, Type: string(m.Type), Quantity: m.Quantity,
+		StockBefore: m.StockBefore, StockAfter: m.StockAfter,
+		SaleID: nullable(m.SaleID), Reason: nullable(m.Reason), CreatedAt: m.CreatedAt,
+		ReservedDelta: reservedDelta,
+	})
+	if err != nil {
+		return fmt.Errorf("%s movement of book %s: %w", m.Type, m.BookID, translate(err))
+	}
+	switch {
+	case res.Applied:
+		return nil
+	case !res.BookFound:
+		return fmt.Errorf("%s movement: book %s: %w", m.Type, m.BookID, inventory.ErrNotFound)
+	case res.LevelMatches && !res.Inserted && m.SaleID != uuid.Nil:
+		return fmt.Errorf("%s movement for sale %s, book %s: %w", m.Type, m.SaleID, m.BookID, inventory.ErrDuplicateMovement)
+	case res.LevelMatches && !res.Inserted:
+		return fmt.Errorf("%s movement %s: id already used", m.Type, m.ID)
+	}
+	return fmt.Errorf("%s movement of book %s: on hand is not %d; lock the level first", m.Type, m.BookID, m.StockBefore)
+}
+
+// nullable returns nil for the zero value, which the schema stores as NULL.
+func nullable[T comparable](v T) *T {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return &v
+}
+
+// value returns *p, or the zero value for nil.
+func value[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
+func nullableTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// utc returns *p in UTC, or the zero time for nil.
+func utc(p *time.Time) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	return p.UTC()
+}
