@@ -37,8 +37,8 @@ func TestCanMoveTo(t *testing.T) {
 func goldenSale() Sale {
 	created := time.Date(2026, 3, 14, 9, 26, 53, 589793000, time.UTC)
 	return Sale{
-		ID:       uuid.MustParse("01950000-0000-7000-8000-000000000001"),
-		Status:   StatusCompleted, Version: 2, SellerID: "user-1",
+		ID:     uuid.MustParse("01950000-0000-7000-8000-000000000001"),
+		Status: StatusCompleted, Version: 2, SellerID: "user-1",
 		CustomerName: "Ana", CustomerEmail: "ana@example.com",
 		Lines: []Line{
 			{BookID: uuid.MustParse("01950000-0000-7000-8000-0000000000b1"), Quantity: 2, UnitPrice: 1000, Discount: 100, Subtotal: 1900},
