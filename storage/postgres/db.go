@@ -53,7 +53,8 @@ type config struct {
 	maxConns int32
 }
 
-// WithLogger sets the logger that Migrate reports to (default: discard).
+// WithLogger sets the logger that Migrate, and the relay's Leader and
+// Waker, report to (default: discard).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -164,6 +165,13 @@ func (d *DB) Inventory() inventory.Store { return inventoryStore{d} }
 
 // Outbox returns the database's outbox, as the relay reads it.
 func (d *DB) Outbox() eventbus.Outbox { return outbox{d} }
+
+// InTx runs fn in one READ COMMITTED transaction whose Tx serves sales,
+// inventory and the idempotent consumer at once: committed when fn returns
+// nil, rolled back when fn returns an error (returned as it is) or panics.
+func (d *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
+	return d.inTx(ctx, func(t *tx) error { return fn(&Tx{t}) })
+}
 
 // inTx runs fn in a READ COMMITTED transaction, committed when fn returns
 // nil and rolled back otherwise (or when fn panics). fn's error is returned

@@ -30,9 +30,10 @@
 //
 // # Transactions and errors
 //
-// InTx runs its function in one READ COMMITTED transaction, committed when
-// the function returns nil and rolled back when it returns an error (which
-// InTx returns as it is) or panics. The read-modify-write steps are single
+// InTx, of the DB or of the stores Sales and Inventory return, runs its
+// function in one READ COMMITTED transaction, committed when the function
+// returns nil and rolled back when it returns an error (which InTx returns
+// as it is) or panics. The read-modify-write steps are single
 // guarded statements or run on rows locked with SELECT ... FOR UPDATE:
 //
 //   - Reserve is one UPDATE that matches only when enough stock is
@@ -58,6 +59,37 @@
 // the OutboxChannel channel, which PostgreSQL delivers on commit only. The
 // relay reads committed, unpublished records with Outbox().Pending in seq
 // order and marks them with MarkPublished.
+//
+// Pending selects every unpublished record, not those past the last seq
+// published, so a record whose transaction took its seq early and committed
+// late is published late but never skipped; being READ COMMITTED, it never
+// sees a record before its transaction commits. Records of one key come out
+// in commit order because the transactions that write them are serialized:
+// a status change locks the sale's row before it enqueues, and a sale's
+// first event is written by the transaction that inserts the sale, which
+// no other can lock before it commits. So a later event of a sale draws its
+// seq after the earlier one committed. Anything else that enqueues must
+// likewise serialize the writers of one key.
+//
+// # Relay: leader and wake-ups
+//
+// Leader elects the one relay that publishes, across processes: the holder
+// of the session advisory lock RelayLockID. Waker LISTENs on OutboxChannel
+// to wake the relay at each commit that enqueued. Each holds a connection
+// of its own, outside the pool, for as long as it runs:
+//
+//	relay, err := eventbus.NewRelay(db.Outbox(), publisher,
+//		eventbus.WithLeader(db.Leader()), eventbus.WithWaker(db.Waker()))
+//	go relay.Run(ctx)
+//
+// # Consumers
+//
+// InTx runs a transaction whose Tx is a sales.Tx, an inventory.Tx and an
+// eventbus.Deduper at once, so that a worker applies an event's effects and
+// records the event as processed (processed_events) in one transaction:
+//
+//	handle := eventbus.Idempotent("analytics-group", db.InTx,
+//		func(ctx context.Context, tx *postgres.Tx, ev eventbus.Event) error { ... })
 //
 // A DB and the stores it returns are safe for concurrent use; a
 // transaction's Tx is not, and is valid only inside its InTx call.

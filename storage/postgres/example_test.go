@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/inventory"
 	"github.com/salesflow/salesflow/sales"
 	"github.com/salesflow/salesflow/storage/postgres"
@@ -45,4 +46,39 @@ func Example() {
 		log.Fatal(err) // errors.Is(err, sales.ErrInsufficientStock) when fewer than 1 is available
 	}
 	log.Printf("sale %s: %s", sale.ID, sale.Total.Format(shop.Currency()))
+}
+
+// Run the outbox relay with leader election and wake-ups, and a worker
+// that applies each event once. (It needs a server and a broker, so it is
+// compiled but not run.)
+func ExampleDB_InTx() {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	var (
+		pub eventbus.Publisher  // the bus: eventbus/kafka or eventbus/memory
+		sub eventbus.Subscriber // of the sale topics, in group "analytics-group"
+	)
+
+	relay, err := eventbus.NewRelay(db.Outbox(), pub,
+		eventbus.WithLeader(db.Leader()), // one relay publishes at a time
+		eventbus.WithWaker(db.Waker()),   // woken by each commit that enqueues
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	go relay.Run(ctx)
+
+	handle := eventbus.Idempotent("analytics-group", db.InTx,
+		func(ctx context.Context, tx *postgres.Tx, ev eventbus.Event) error {
+			// Apply ev with tx (an inventory.Tx and a sales.Tx): the effects
+			// commit together with the record that ev was processed.
+			return nil
+		})
+	if err := sub.Run(ctx, handle); err != nil {
+		log.Fatal(err)
+	}
 }

@@ -2,7 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // ExecRolledBack runs one raw SQL statement in a transaction that it always
@@ -45,4 +49,72 @@ func (d *DB) Tables(ctx context.Context) ([]string, error) {
 		names = append(names, n)
 	}
 	return names, rows.Err()
+}
+
+// RelayLockHolder returns the backend pid of the session that holds
+// RelayLockID in this database, and whether one does.
+func (d *DB) RelayLockHolder(ctx context.Context) (int32, bool, error) {
+	var pid int32
+	err := d.pool.QueryRow(ctx, `SELECT pid FROM pg_locks
+		WHERE locktype = 'advisory' AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`,
+		RelayLockID).Scan(&pid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	return pid, err == nil, err
+}
+
+// ListenerPIDs returns the backend pids of this database's outbox waker
+// sessions.
+func (d *DB) ListenerPIDs(ctx context.Context) ([]int32, error) {
+	rows, err := d.pool.Query(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE '%outbox waker%' ORDER BY pid`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int32])
+}
+
+// TerminateBackend ends the server session with this pid, as an operator
+// or a crash would.
+func (d *DB) TerminateBackend(ctx context.Context, pid int32) error {
+	var ok bool
+	if err := d.pool.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no backend %d", pid)
+	}
+	return nil
+}
+
+// OutboxSeqs returns the seq of every outbox record by event id.
+func (d *DB) OutboxSeqs(ctx context.Context) (map[uuid.UUID]int64, error) {
+	rows, err := d.pool.Query(ctx, "SELECT event_id, seq FROM outbox")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]int64{}
+	for rows.Next() {
+		var id uuid.UUID
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, err
+		}
+		out[id] = seq
+	}
+	return out, rows.Err()
+}
+
+// ProcessedEvents returns the ids of the events that group has processed,
+// one entry per processed_events row.
+func (d *DB) ProcessedEvents(ctx context.Context, group string) ([]uuid.UUID, error) {
+	rows, err := d.pool.Query(ctx, "SELECT event_id FROM processed_events WHERE consumer_group = $1", group)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 }

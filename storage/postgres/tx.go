@@ -16,15 +16,30 @@ import (
 	"github.com/salesflow/salesflow/storage/postgres/internal/db"
 )
 
-// tx is one READ COMMITTED transaction, seen as a sales.Tx or an
-// inventory.Tx. It is valid only inside the function given to InTx.
+// tx is one READ COMMITTED transaction, seen as a sales.Tx, an
+// inventory.Tx or an eventbus.Deduper. It is valid only inside the function
+// given to InTx.
 type tx struct {
 	q *db.Queries
 }
 
 var (
-	_ sales.Tx     = (*tx)(nil)
-	_ inventory.Tx = (*tx)(nil)
+	_ sales.Tx         = (*tx)(nil)
+	_ inventory.Tx     = (*tx)(nil)
+	_ eventbus.Deduper = (*tx)(nil)
+)
+
+// Tx is one READ COMMITTED transaction that serves every domain at once: it
+// is a sales.Tx, an inventory.Tx and an eventbus.Deduper, for workers that
+// apply an event's effects and record the event as processed together (see
+// eventbus.Idempotent). It is valid only inside the function given to
+// (*DB).InTx, and not safe for concurrent use.
+type Tx struct{ *tx }
+
+var (
+	_ sales.Tx         = (*Tx)(nil)
+	_ inventory.Tx     = (*Tx)(nil)
+	_ eventbus.Deduper = (*Tx)(nil)
 )
 
 // --- sales.Tx ---
@@ -155,6 +170,21 @@ func (t *tx) Enqueue(ctx context.Context, r eventbus.OutboxRecord) error {
 		return fmt.Errorf("enqueue event %s: %w", r.EventID, err)
 	}
 	return nil
+}
+
+// --- eventbus.Deduper ---
+
+// MarkProcessed records that group processed eventID in this transaction
+// and reports whether it is the first time; see eventbus.Deduper. When
+// another transaction has recorded the same pair and not yet ended,
+// MarkProcessed waits for it: it reports false if that transaction commits,
+// and true if it rolls back.
+func (t *tx) MarkProcessed(ctx context.Context, group string, eventID uuid.UUID) (bool, error) {
+	n, err := t.q.MarkProcessed(ctx, db.MarkProcessedParams{ConsumerGroup: group, EventID: eventID})
+	if err != nil {
+		return false, fmt.Errorf("mark event %s processed by %q: %w", eventID, group, err)
+	}
+	return n == 1, nil
 }
 
 // --- inventory.Tx ---

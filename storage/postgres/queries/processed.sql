@@ -1,0 +1,8 @@
+-- MarkProcessed records that a consumer group processed an event; it
+-- affects no row when the group processed it before. A concurrent insert
+-- of the same pair waits for the other transaction: it affects no row if
+-- that one commits, and one row if it rolls back.
+-- name: MarkProcessed :execrows
+INSERT INTO processed_events (consumer_group, event_id)
+VALUES (@consumer_group, @event_id)
+ON CONFLICT (consumer_group, event_id) DO NOTHING;
