@@ -20,8 +20,10 @@ type OutboxRecord struct {
 // Outbox is the store side of the transactional outbox, as the relay uses it.
 type Outbox interface {
 	// Pending returns up to limit committed, unpublished records in Seq
-	// order. Records of one key come out in the order their transactions
-	// committed.
+	// order. A record committed late is returned late, never skipped.
+	// Records of one key come out in the order their transactions
+	// committed as long as the writers of a key are serialized (the sales
+	// service locks the sale row before it enqueues).
 	Pending(ctx context.Context, limit int) ([]OutboxRecord, error)
 	// MarkPublished records that the records with these sequence numbers
 	// were published. Marking a record twice is not an error.

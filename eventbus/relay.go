@@ -107,6 +107,12 @@ func NewRelay(outbox Outbox, pub Publisher, opts ...RelayOption) (*Relay, error)
 	return r, nil
 }
 
+// Backlog returns how many outbox records wait to be published and when
+// the oldest was written (zero when none waits).
+func (r *Relay) Backlog(ctx context.Context) (int64, time.Time, error) {
+	return r.outbox.Backlog(ctx)
+}
+
 // Published returns how many records this relay has published.
 func (r *Relay) Published() int64 {
 	r.mu.Lock()
@@ -142,7 +148,11 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 	if err := r.pub.Publish(ctx, msgs...); err != nil {
 		return 0, fmt.Errorf("publish %d outbox records from seq %d: %w", len(recs), seqs[0], err)
 	}
-	if err := r.outbox.MarkPublished(ctx, seqs); err != nil {
+	// Mark even if ctx ended after a successful publish: a record marked
+	// late is one duplicate fewer, and marking twice is harmless.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.outbox.MarkPublished(mctx, seqs); err != nil {
 		return 0, fmt.Errorf("mark %d outbox records published: %w", len(recs), err)
 	}
 	r.mu.Lock()
@@ -155,7 +165,13 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 // publishes at once; with one it waits to lead, publishes while it leads,
 // and stands by again when it loses leadership. Failed passes are logged
 // and retried with backoff; nothing is skipped.
+//
+// Leadership can overlap briefly (a leader cut off by a silent network
+// failure publishes until it notices), so a key's events may reach the
+// broker more than once and out of order; consumers deduplicate on the
+// event id and order by the entity's version.
 func (r *Relay) Run(ctx context.Context) error {
+	failures := 0
 	for ctx.Err() == nil {
 		lctx, release := ctx, func() {}
 		if r.leader != nil {
@@ -165,10 +181,12 @@ func (r *Relay) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					break
 				}
-				r.log.Warn("relay: leader election failed", "err", err)
-				sleep(ctx, r.retry.Backoff(1))
+				failures++
+				r.log.Warn("relay: leader election failed", "err", err, "failures", failures)
+				sleep(ctx, r.retry.Backoff(failures))
 				continue
 			}
+			failures = 0
 			r.log.Info("relay: leading")
 		}
 		r.lead(lctx)
