@@ -271,3 +271,32 @@ func TestIdempotent(t *testing.T) {
 		t.Errorf("malformed delivery: %v; want ErrMalformed", err)
 	}
 }
+
+// cancelAfterPublish publishes, then cancels the relay's context before it
+// marks the records.
+type cancelAfterPublish struct {
+	eventbus.Publisher
+	cancel context.CancelFunc
+}
+
+func (p cancelAfterPublish) Publish(ctx context.Context, msgs ...eventbus.Message) error {
+	err := p.Publisher.Publish(ctx, msgs...)
+	p.cancel()
+	return err
+}
+
+// A relay whose context ends right after a successful publish still marks
+// the records, so the next relay does not publish them again.
+func TestRelayMarksAfterCancel(t *testing.T) {
+	t.Parallel()
+	ob, pub := &fakeOutbox{}, &fakePublisher{}
+	ob.add(3)
+	ctx, cancel := context.WithCancel(t.Context())
+	r, _ := eventbus.NewRelay(ob, cancelAfterPublish{pub, cancel})
+	if n, _ := r.Flush(ctx); n != 3 {
+		t.Errorf("Flush = %d; want 3 published and marked", n)
+	}
+	if n, _, _ := ob.Backlog(t.Context()); n != 0 {
+		t.Errorf("backlog %d; want 0", n)
+	}
+}

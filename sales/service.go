@@ -50,6 +50,7 @@ type Tx interface {
 	UpdateSale(ctx context.Context, s *Sale) error
 	// Enqueue writes an event to the outbox, to be published after commit.
 	Enqueue(ctx context.Context, r eventbus.OutboxRecord) error
+	KeyTx
 }
 
 // BookRef is what a sale needs to know of a book.
@@ -206,7 +207,7 @@ func (svc *Service) Currency() Currency { return svc.currency }
 // PENDING with its sale.created event, all in one transaction. Errors wrap
 // ErrInvalid, ErrUnknownBook, ErrBookUnavailable or ErrInsufficientStock;
 // on any error nothing is written.
-func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale) (*Sale, error) {
+func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale, opts ...CallOption) (*Sale, error) {
 	if strings.TrimSpace(sellerID) == "" {
 		return nil, invalid("sellerId", "is required")
 	}
@@ -307,7 +308,7 @@ func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale) (*S
 			return err
 		}
 		sale = s
-		return nil
+		return svc.remember(ctx, tx, opts, s)
 	})
 	if err != nil {
 		return nil, err
@@ -355,7 +356,7 @@ func (svc *Service) List(ctx context.Context, f Filter) (Page, error) {
 // Complete moves a PENDING sale to COMPLETED, paid with p, and writes its
 // sale.completed event. Errors wrap ErrNotFound, ErrInvalid or
 // ErrIllegalTransition; on any error nothing is written.
-func (svc *Service) Complete(ctx context.Context, id uuid.UUID, p Payment) (*Sale, error) {
+func (svc *Service) Complete(ctx context.Context, id uuid.UUID, p Payment, opts ...CallOption) (*Sale, error) {
 	if _, err := ParsePaymentMethod(string(p.Method)); err != nil {
 		return nil, err
 	}
@@ -365,14 +366,14 @@ func (svc *Service) Complete(ctx context.Context, id uuid.UUID, p Payment) (*Sal
 	return svc.move(ctx, id, StatusCompleted, func(_ Tx, s *Sale, now time.Time) error {
 		s.PaymentMethod, s.PaymentReference, s.PaidAt = p.Method, p.Reference, now
 		return nil
-	})
+	}, opts)
 }
 
 // Cancel cancels a PENDING sale, releasing its reservation in the same
 // transaction, or a COMPLETED one (a return: the worker puts the stock
 // back). It writes the sale.cancelled event. Errors wrap ErrNotFound,
 // ErrInvalid or ErrIllegalTransition; on any error nothing is written.
-func (svc *Service) Cancel(ctx context.Context, id uuid.UUID, reason string) (*Sale, error) {
+func (svc *Service) Cancel(ctx context.Context, id uuid.UUID, reason string, opts ...CallOption) (*Sale, error) {
 	if err := checkText("reason", reason, MaxNotesLen); err != nil {
 		return nil, err
 	}
@@ -386,12 +387,12 @@ func (svc *Service) Cancel(ctx context.Context, id uuid.UUID, reason string) (*S
 		}
 		s.CancelledAt, s.CancelReason = now, reason
 		return nil
-	})
+	}, opts)
 }
 
 // move applies the status change to next, with change's own effects, in
 // one transaction.
-func (svc *Service) move(ctx context.Context, id uuid.UUID, next Status, change func(Tx, *Sale, time.Time) error) (*Sale, error) {
+func (svc *Service) move(ctx context.Context, id uuid.UUID, next Status, change func(Tx, *Sale, time.Time) error, opts []CallOption) (*Sale, error) {
 	var out *Sale
 	err := svc.store.InTx(ctx, func(tx Tx) error {
 		s, err := tx.LockSale(ctx, id)
@@ -413,7 +414,7 @@ func (svc *Service) move(ctx context.Context, id uuid.UUID, next Status, change 
 			return err
 		}
 		out = s
-		return nil
+		return svc.remember(ctx, tx, opts, s)
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,6 +57,9 @@ func RunStoreTests(t *testing.T, newStores StoreHarness) {
 		{"SaleMovementsUnique", testSaleMovementsUnique},
 		{"TxRollback", testTxRollback},
 		{"Outbox", testOutbox},
+		{"IdempotencyKeys", testIdempotencyKeys},
+		{"IdempotentChange", testIdempotentChange},
+		{"IdempotencyRace", testIdempotencyRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -820,5 +824,149 @@ func testOutbox(t *testing.T, f *fixture) {
 	}
 	if n, oldest, _ := f.Outbox.Backlog(ctx); n != 0 || !oldest.IsZero() {
 		t.Errorf("empty Backlog = %d, %v; want 0 and zero time", n, oldest)
+	}
+}
+
+func testIdempotencyKeys(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	k := sales.IdempotencyKey{Scope: "user-1", Key: "key-1", Hash: "h1"}
+	if r, err := f.sales.ClaimKey(ctx, k); r != nil || err != nil {
+		t.Fatalf("first claim = %v, %v; want nil, nil", r, err)
+	}
+	if _, err := f.sales.ClaimKey(ctx, k); !errors.Is(err, sales.ErrKeyInFlight) {
+		t.Errorf("claim while in flight: %v; want ErrKeyInFlight", err)
+	}
+	other := k
+	other.Hash = "h2"
+	if _, err := f.sales.ClaimKey(ctx, other); !errors.Is(err, sales.ErrKeyReused) {
+		t.Errorf("claim with another request: %v; want ErrKeyReused", err)
+	}
+	otherScope := k
+	otherScope.Scope = "user-2"
+	if r, err := f.sales.ClaimKey(ctx, otherScope); r != nil || err != nil {
+		t.Errorf("same key of another caller = %v, %v; want a fresh claim", r, err)
+	}
+	if err := f.sales.SaveResponse(ctx, other, sales.Response{Status: 201, Body: []byte("x")}); err == nil {
+		t.Error("saved a response for a request that does not hold the claim")
+	}
+	if err := f.sales.SaveResponse(ctx, k, sales.Response{Status: 422, Body: []byte(`{"title":"bad"}`)}); err != nil {
+		t.Fatalf("SaveResponse: %v", err)
+	}
+	r, err := f.sales.ClaimKey(ctx, k)
+	if err != nil || r == nil || r.Status != 422 || string(r.Body) != `{"title":"bad"}` {
+		t.Errorf("replay = %+v, %v; want the stored 422", r, err)
+	}
+	if err := f.sales.SaveResponse(ctx, k, sales.Response{Status: 201, Body: []byte("y")}); err == nil {
+		t.Error("overwrote a stored response")
+	}
+	// A claim without a response can be released, and then claimed again.
+	k2 := sales.IdempotencyKey{Scope: "user-1", Key: "key-2", Hash: "h"}
+	if _, err := f.sales.ClaimKey(ctx, k2); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sales.ReleaseKey(ctx, k2); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := f.sales.ClaimKey(ctx, k2); r != nil || err != nil {
+		t.Errorf("claim after release = %v, %v; want a fresh claim", r, err)
+	}
+	// An abandoned claim can be taken over after KeyStaleAfter; a stored
+	// response expires after KeyTTL.
+	f.clock.Set(f.clock.Now().Add(sales.KeyStaleAfter + time.Second))
+	if r, err := f.sales.ClaimKey(ctx, k2); r != nil || err != nil {
+		t.Errorf("claim of a stale key = %v, %v; want a fresh claim", r, err)
+	}
+	f.clock.Set(f.clock.Now().Add(sales.KeyTTL))
+	if r, err := f.sales.ClaimKey(ctx, other); r != nil || err != nil {
+		t.Errorf("claim after the response expired = %v, %v; want a fresh claim", r, err)
+	}
+	n, err := f.sales.SweepKeys(ctx)
+	if err != nil || n != 2 { // otherScope and k2; other was just claimed
+		t.Errorf("SweepKeys = %d, %v; want 2", n, err)
+	}
+	for _, bad := range []string{"", "with space", string(make([]byte, sales.MaxKeyLen+1))} {
+		if _, err := f.sales.ClaimKey(ctx, sales.IdempotencyKey{Scope: "u", Key: bad, Hash: "h"}); !errors.Is(err, sales.ErrInvalid) {
+			t.Errorf("key %q: %v; want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func testIdempotentChange(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	b := f.book(t, "2.00", 5)
+	k := sales.IdempotencyKey{Scope: "user-1", Key: "create-1", Hash: "h"}
+	if _, err := f.sales.ClaimKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	encode := func(s *sales.Sale) (sales.Response, error) {
+		body, err := json.Marshal(s)
+		return sales.Response{Status: 201, Body: body}, err
+	}
+	s, err := f.sales.Create(ctx, "user-1", sales.NewSale{Items: []sales.NewLine{{BookID: b.ID, Quantity: 2}}}, sales.Remember(k, encode))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	r, err := f.sales.ClaimKey(ctx, k)
+	want, _ := json.Marshal(s)
+	if err != nil || r == nil || r.Status != 201 || string(r.Body) != string(want) {
+		t.Fatalf("replay after create = %+v, %v; want the created sale", r, err)
+	}
+	// A change that fails stores nothing: the key stays claimed for the
+	// caller to store its error response or release.
+	k2 := sales.IdempotencyKey{Scope: "user-1", Key: "create-2", Hash: "h"}
+	if _, err := f.sales.ClaimKey(ctx, k2); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.sales.Create(ctx, "user-1", sales.NewSale{Items: []sales.NewLine{{BookID: b.ID, Quantity: 9}}}, sales.Remember(k2, encode))
+	if !errors.Is(err, sales.ErrInsufficientStock) {
+		t.Fatalf("oversold create: %v", err)
+	}
+	if _, err := f.sales.ClaimKey(ctx, k2); !errors.Is(err, sales.ErrKeyInFlight) {
+		t.Errorf("key of a failed create: %v; want still in flight", err)
+	}
+	// A failing encoder rolls the change back.
+	k3 := sales.IdempotencyKey{Scope: "user-1", Key: "complete-1", Hash: "h"}
+	if _, err := f.sales.ClaimKey(ctx, k3); err != nil {
+		t.Fatal(err)
+	}
+	boom := func(*sales.Sale) (sales.Response, error) { return sales.Response{}, errors.New("boom") }
+	if _, err := f.sales.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash}, sales.Remember(k3, boom)); err == nil {
+		t.Fatal("Complete succeeded although its response could not be stored")
+	}
+	if got, _ := f.sales.Get(ctx, s.ID); got.Status != sales.StatusPending {
+		t.Errorf("sale %s after a rolled-back completion; want PENDING", got.Status)
+	}
+	done, err := f.sales.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash}, sales.Remember(k3, encode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.sales.ClaimKey(ctx, k3); r == nil || !strings.Contains(string(r.Body), `"version":2`) || done.Version != 2 {
+		t.Errorf("replay after complete = %+v", r)
+	}
+}
+
+func testIdempotencyRace(t *testing.T, f *fixture) {
+	k := sales.IdempotencyKey{Scope: "user-1", Key: "race", Hash: "h"}
+	var owners, inFlight atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 16 {
+		wg.Go(func() {
+			<-start
+			r, err := f.sales.ClaimKey(context.Background(), k)
+			switch {
+			case err == nil && r == nil:
+				owners.Add(1)
+			case errors.Is(err, sales.ErrKeyInFlight):
+				inFlight.Add(1)
+			default:
+				t.Errorf("claim: %v, %v", r, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if owners.Load() != 1 || inFlight.Load() != 15 {
+		t.Errorf("%d owners, %d in flight; want 1 and 15", owners.Load(), inFlight.Load())
 	}
 }

@@ -35,11 +35,20 @@ type Store struct {
 	outbox    []eventbus.OutboxRecord
 	seq       int64
 	processed map[processedKey]bool
+	keys      map[scopedKey]keyEntry
 	now       func() time.Time
 
 	wakeMu  sync.Mutex
 	wakers  map[chan struct{}]bool
 	leading chan struct{} // holds a token while no relay leads
+}
+
+type scopedKey struct{ scope, key string }
+
+type keyEntry struct {
+	hash      string
+	claimedAt time.Time
+	response  *sales.Response
 }
 
 type processedKey struct {
@@ -60,6 +69,7 @@ func New() *Store {
 		sales:     map[uuid.UUID]*sales.Sale{},
 		saleMoves: map[moveKey]bool{},
 		processed: map[processedKey]bool{},
+		keys:      map[scopedKey]keyEntry{},
 		now:       time.Now,
 		wakers:    map[chan struct{}]bool{},
 		leading:   make(chan struct{}, 1),
@@ -652,4 +662,84 @@ func (s *Store) wake() {
 		default:
 		}
 	}
+}
+
+// --- sales.KeyTx ----------------------------------------------------------
+
+func (t *tx) setKey(k scopedKey, e *keyEntry) {
+	old, had := t.s.keys[k]
+	t.undo = append(t.undo, func() {
+		if had {
+			t.s.keys[k] = old
+		} else {
+			delete(t.s.keys, k)
+		}
+	})
+	if e == nil {
+		delete(t.s.keys, k)
+	} else {
+		t.s.keys[k] = *e
+	}
+}
+
+func (t *tx) ClaimKey(_ context.Context, k sales.IdempotencyKey, now time.Time) (*sales.Response, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	sk := scopedKey{k.Scope, k.Key}
+	e, ok := t.s.keys[sk]
+	switch {
+	case !ok,
+		e.response != nil && !e.claimedAt.After(now.Add(-sales.KeyTTL)),
+		e.response == nil && !e.claimedAt.After(now.Add(-sales.KeyStaleAfter)) && e.hash == k.Hash:
+		t.setKey(sk, &keyEntry{hash: k.Hash, claimedAt: now})
+		return nil, nil
+	case e.hash != k.Hash:
+		return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyReused)
+	case e.response == nil:
+		return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyInFlight)
+	}
+	r := *e.response
+	r.Body = slices.Clone(r.Body)
+	return &r, nil
+}
+
+func (t *tx) SaveResponse(_ context.Context, k sales.IdempotencyKey, r sales.Response, _ time.Time) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	sk := scopedKey{k.Scope, k.Key}
+	e, ok := t.s.keys[sk]
+	if !ok || e.hash != k.Hash || e.response != nil {
+		return fmt.Errorf("save response for key %q: not claimed by this request", k.Key)
+	}
+	r.Body = slices.Clone(r.Body)
+	e.response = &r
+	t.setKey(sk, &e)
+	return nil
+}
+
+func (t *tx) ReleaseKey(_ context.Context, k sales.IdempotencyKey) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	sk := scopedKey{k.Scope, k.Key}
+	if e, ok := t.s.keys[sk]; ok && e.response == nil && e.hash == k.Hash {
+		t.setKey(sk, nil)
+	}
+	return nil
+}
+
+func (t *tx) SweepKeys(_ context.Context, cutoff time.Time) (int64, error) {
+	if err := t.check(); err != nil {
+		return 0, err
+	}
+	var n int64
+	for k, e := range t.s.keys {
+		if e.claimedAt.Before(cutoff) {
+			t.setKey(k, nil)
+			n++
+		}
+	}
+	return n, nil
 }

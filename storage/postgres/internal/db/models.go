@@ -29,6 +29,16 @@ type BookStat struct {
 	LastSaleAt  *time.Time
 }
 
+type IdempotencyKey struct {
+	Scope          string
+	Key            string
+	RequestHash    string
+	ClaimedAt      time.Time
+	ResponseStatus *int32
+	ResponseBody   []byte
+	RespondedAt    *time.Time
+}
+
 type Outbox struct {
 	Seq         int64
 	EventID     uuid.UUID

@@ -1,0 +1,145 @@
+package sales
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Idempotency keys follow Stripe: the first response to a request carrying
+// a key is stored for KeyTTL and replayed for a retry with the same key and
+// the same request; the same key with another request is ErrKeyReused; a
+// key whose first request is still running is ErrKeyInFlight. The response
+// to a change is stored in the transaction of the change, so a retried
+// request can never sell twice.
+var (
+	// ErrKeyInFlight means the key's first request has not finished.
+	ErrKeyInFlight = errors.New("idempotency key in flight")
+	// ErrKeyReused means the key was used before for another request.
+	ErrKeyReused = errors.New("idempotency key reused with another request")
+)
+
+// Key lifetimes.
+const (
+	// KeyTTL is how long a stored response is replayed.
+	KeyTTL = 24 * time.Hour
+	// KeyStaleAfter is how long a claimed key may wait for its response
+	// before a retry may take it over (its first request died).
+	KeyStaleAfter = time.Minute
+	// MaxKeyLen bounds an idempotency key.
+	MaxKeyLen = 255
+)
+
+// IdempotencyKey identifies a client's retryable request.
+type IdempotencyKey struct {
+	Scope string // whose key, such as the caller's user id: keys of two callers never collide
+	Key   string // the client's Idempotency-Key header
+	Hash  string // a fingerprint of the request (method, path and body)
+}
+
+// Response is a stored response, replayed for a retried request.
+type Response struct {
+	Status int
+	Body   []byte
+}
+
+// KeyTx is the part of Tx that keeps idempotency keys.
+type KeyTx interface {
+	// ClaimKey claims k for a new request at now. It returns (nil, nil) when
+	// the caller now owns the key: it was unknown, its stored response
+	// expired (older than KeyTTL), or its claim is stale (older than
+	// KeyStaleAfter with no response). It returns the stored response to
+	// replay, or an error wrapping ErrKeyReused (another Hash) or
+	// ErrKeyInFlight.
+	ClaimKey(ctx context.Context, k IdempotencyKey, now time.Time) (*Response, error)
+	// SaveResponse stores the response of the request that claimed k.
+	SaveResponse(ctx context.Context, k IdempotencyKey, r Response, now time.Time) error
+	// ReleaseKey forgets a claim that has no response, so a retry can run.
+	ReleaseKey(ctx context.Context, k IdempotencyKey) error
+	// SweepKeys deletes keys created before cutoff and returns how many.
+	SweepKeys(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+// CallOption adds to one Create, Complete or Cancel call.
+type CallOption func(*call)
+
+type call struct {
+	key    *IdempotencyKey
+	encode func(*Sale) (Response, error)
+}
+
+// Remember stores the response encode makes of the changed sale under k,
+// in the transaction of the change. The caller has claimed k (ClaimKey).
+func Remember(k IdempotencyKey, encode func(*Sale) (Response, error)) CallOption {
+	return func(c *call) { c.key, c.encode = &k, encode }
+}
+
+// remember runs the call's Remember, if any, inside the change's transaction.
+func (svc *Service) remember(ctx context.Context, tx Tx, opts []CallOption, s *Sale) error {
+	var c call
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.key == nil {
+		return nil
+	}
+	r, err := c.encode(s)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	return tx.SaveResponse(ctx, *c.key, r, eventTime(svc.now()))
+}
+
+func checkKey(k IdempotencyKey) error {
+	if k.Key == "" || len(k.Key) > MaxKeyLen {
+		return invalid("Idempotency-Key", fmt.Sprintf("must be 1 to %d characters", MaxKeyLen))
+	}
+	for i := 0; i < len(k.Key); i++ {
+		if c := k.Key[i]; c < 0x21 || c > 0x7e {
+			return invalid("Idempotency-Key", "must be printable ASCII without spaces")
+		}
+	}
+	if k.Scope == "" || k.Hash == "" {
+		return errors.New("sales: idempotency key needs a scope and a hash")
+	}
+	return nil
+}
+
+// ClaimKey claims k for a request about to run, in its own transaction; see
+// KeyTx.ClaimKey. A malformed key wraps ErrInvalid.
+func (svc *Service) ClaimKey(ctx context.Context, k IdempotencyKey) (*Response, error) {
+	if err := checkKey(k); err != nil {
+		return nil, err
+	}
+	var out *Response
+	err := svc.store.InTx(ctx, func(tx Tx) error {
+		r, err := tx.ClaimKey(ctx, k, eventTime(svc.now()))
+		out = r
+		return err
+	})
+	return out, err
+}
+
+// SaveResponse stores the response to a claimed key's request that changed
+// nothing (a rejected request), so retries replay it.
+func (svc *Service) SaveResponse(ctx context.Context, k IdempotencyKey, r Response) error {
+	return svc.store.InTx(ctx, func(tx Tx) error { return tx.SaveResponse(ctx, k, r, eventTime(svc.now())) })
+}
+
+// ReleaseKey forgets the claim of a request that failed without an answer
+// worth replaying (a server error), so that a retry runs again.
+func (svc *Service) ReleaseKey(ctx context.Context, k IdempotencyKey) error {
+	return svc.store.InTx(ctx, func(tx Tx) error { return tx.ReleaseKey(ctx, k) })
+}
+
+// SweepKeys deletes keys older than KeyTTL and returns how many.
+func (svc *Service) SweepKeys(ctx context.Context) (int64, error) {
+	var n int64
+	err := svc.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.SweepKeys(ctx, eventTime(svc.now()).Add(-KeyTTL))
+		return err
+	})
+	return n, err
+}

@@ -1,0 +1,81 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/postgres/internal/db"
+)
+
+// ClaimKey claims an idempotency key for a new request; see sales.KeyTx.
+// A concurrent claim of the same new key waits for this transaction and
+// then finds the key in flight.
+func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (*sales.Response, error) {
+	n, err := t.q.InsertKey(ctx, db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now})
+	if err != nil {
+		return nil, fmt.Errorf("claim key %q: %w", k.Key, err)
+	}
+	if n == 1 {
+		return nil, nil
+	}
+	row, err := t.q.LockKey(ctx, db.LockKeyParams{Scope: k.Scope, Key: k.Key})
+	if err != nil {
+		return nil, fmt.Errorf("claim key %q: %w", k.Key, err)
+	}
+	responded := row.ResponseStatus != nil
+	switch {
+	case responded && !row.ClaimedAt.After(now.Add(-sales.KeyTTL)),
+		!responded && !row.ClaimedAt.After(now.Add(-sales.KeyStaleAfter)) && row.RequestHash == k.Hash:
+		err := t.q.ReclaimKey(ctx, db.ReclaimKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now})
+		if err != nil {
+			return nil, fmt.Errorf("reclaim key %q: %w", k.Key, err)
+		}
+		return nil, nil
+	case row.RequestHash != k.Hash:
+		return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyReused)
+	case !responded:
+		return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyInFlight)
+	}
+	return &sales.Response{Status: int(*row.ResponseStatus), Body: row.ResponseBody}, nil
+}
+
+// SaveResponse stores the response of the request that claimed k; it is an
+// error when k is not claimed by that request or already has a response.
+func (t *tx) SaveResponse(ctx context.Context, k sales.IdempotencyKey, r sales.Response, now time.Time) error {
+	body := r.Body
+	if body == nil {
+		body = []byte{}
+	}
+	n, err := t.q.SaveKeyResponse(ctx, db.SaveKeyResponseParams{
+		Scope: k.Scope, Key: k.Key, RequestHash: k.Hash,
+		ResponseStatus: ptr(int32(r.Status)), ResponseBody: body, RespondedAt: &now,
+	})
+	if err != nil {
+		return fmt.Errorf("save response for key %q: %w", k.Key, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("save response for key %q: not claimed by this request", k.Key)
+	}
+	return nil
+}
+
+// ReleaseKey forgets a claim that has no response.
+func (t *tx) ReleaseKey(ctx context.Context, k sales.IdempotencyKey) error {
+	if err := t.q.ReleaseKey(ctx, db.ReleaseKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash}); err != nil {
+		return fmt.Errorf("release key %q: %w", k.Key, err)
+	}
+	return nil
+}
+
+// SweepKeys deletes keys claimed before cutoff.
+func (t *tx) SweepKeys(ctx context.Context, cutoff time.Time) (int64, error) {
+	n, err := t.q.SweepKeys(ctx, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("sweep keys: %w", err)
+	}
+	return n, nil
+}
+
+func ptr[T any](v T) *T { return &v }
