@@ -345,28 +345,9 @@ func (svc *Service) Record(ctx context.Context, bookID uuid.UUID, in NewMovement
 	return out, err
 }
 
-// record locks the level and appends one movement.
+// record appends one movement in tx.
 func (svc *Service) record(ctx context.Context, tx Tx, bookID uuid.UUID, typ MovementType, qty int64, reason string, saleID uuid.UUID, reservedDelta int64, now time.Time) (Movement, error) {
-	l, err := tx.LockLevel(ctx, bookID)
-	if err != nil {
-		return Movement{}, err
-	}
-	after := l.OnHand + qty
-	if after < 0 || after < l.Reserved+reservedDelta || after > MaxUnits*10 {
-		return Movement{}, fmt.Errorf("book %s: %d on hand, %d reserved, change %d: %w", bookID, l.OnHand, l.Reserved, qty, ErrInsufficientStock)
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return Movement{}, err
-	}
-	m := Movement{
-		ID: id, BookID: bookID, Type: typ, Quantity: qty, StockBefore: l.OnHand, StockAfter: after,
-		SaleID: saleID, Reason: reason, CreatedAt: now,
-	}
-	if err := tx.AddMovement(ctx, m, reservedDelta); err != nil {
-		return Movement{}, err
-	}
-	return m, nil
+	return appendMovement(ctx, tx, bookID, typ, qty, reason, saleID, reservedDelta, now)
 }
 
 func checkPage(p PageQuery) (PageQuery, error) {

@@ -67,21 +67,32 @@ func DecodeEvent(m eventbus.Message) (eventbus.Event, *Sale, error) {
 	if err != nil {
 		return eventbus.Event{}, nil, err
 	}
+	s, err := SaleFromEvent(ev)
+	if err != nil {
+		return eventbus.Event{}, nil, err
+	}
+	return ev, s, nil
+}
+
+// SaleFromEvent reads the sale a decoded sale event carries. It returns an
+// error wrapping eventbus.ErrMalformed when the type is not a sale event or
+// the data is not a sale whose status matches the type.
+func SaleFromEvent(ev eventbus.Event) (*Sale, error) {
 	var s Sale
 	if err := json.Unmarshal(ev.Data, &s); err != nil {
-		return eventbus.Event{}, nil, fmt.Errorf("%w: data: %v", eventbus.ErrMalformed, err)
+		return nil, fmt.Errorf("%w: data: %v", eventbus.ErrMalformed, err)
 	}
 	want := map[string]Status{EventCreated: StatusPending, EventCompleted: StatusCompleted, EventCancelled: StatusCancelled}
 	st, ok := want[ev.Type]
 	switch {
 	case !ok:
-		return eventbus.Event{}, nil, fmt.Errorf("%w: ce_type %q is not a sale event", eventbus.ErrMalformed, ev.Type)
+		return nil, fmt.Errorf("%w: ce_type %q is not a sale event", eventbus.ErrMalformed, ev.Type)
 	case s.Status != st:
-		return eventbus.Event{}, nil, fmt.Errorf("%w: %s carries a %s sale", eventbus.ErrMalformed, ev.Type, s.Status)
+		return nil, fmt.Errorf("%w: %s carries a %s sale", eventbus.ErrMalformed, ev.Type, s.Status)
 	case s.ID == uuid.Nil || s.Version < 1:
-		return eventbus.Event{}, nil, fmt.Errorf("%w: sale id and version are required", eventbus.ErrMalformed)
+		return nil, fmt.Errorf("%w: sale id and version are required", eventbus.ErrMalformed)
 	}
-	return ev, &s, nil
+	return &s, nil
 }
 
 // eventTime is the clock resolution stored everywhere: PostgreSQL keeps microseconds.

@@ -19,9 +19,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/salesflow/salesflow/analytics"
 	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/inventory"
 	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/worker"
 )
 
 // Store holds all data in memory.
@@ -36,6 +38,8 @@ type Store struct {
 	seq       int64
 	processed map[processedKey]bool
 	keys      map[scopedKey]keyEntry
+	progress  map[uuid.UUID]worker.Progress
+	stats     map[uuid.UUID]analytics.BookStats
 	now       func() time.Time
 
 	wakeMu  sync.Mutex
@@ -70,6 +74,8 @@ func New() *Store {
 		saleMoves: map[moveKey]bool{},
 		processed: map[processedKey]bool{},
 		keys:      map[scopedKey]keyEntry{},
+		progress:  map[uuid.UUID]worker.Progress{},
+		stats:     map[uuid.UUID]analytics.BookStats{},
 		now:       time.Now,
 		wakers:    map[chan struct{}]bool{},
 		leading:   make(chan struct{}, 1),
@@ -742,4 +748,110 @@ func (t *tx) SweepKeys(_ context.Context, cutoff time.Time) (int64, error) {
 		}
 	}
 	return n, nil
+}
+
+// --- worker.Tx and analytics ----------------------------------------------
+
+var _ worker.Tx = (*Tx)(nil)
+
+func (t *tx) LockProgress(_ context.Context, saleID uuid.UUID) (worker.Progress, error) {
+	if err := t.check(); err != nil {
+		return worker.Progress{}, err
+	}
+	p, ok := t.s.progress[saleID]
+	if !ok {
+		p = worker.Progress{SaleID: saleID}
+	}
+	return p, nil
+}
+
+func (t *tx) SaveProgress(_ context.Context, p worker.Progress) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	old, had := t.s.progress[p.SaleID]
+	if had && p.Version < old.Version {
+		return fmt.Errorf("progress of sale %s: version %d below %d", p.SaleID, p.Version, old.Version)
+	}
+	t.undo = append(t.undo, func() {
+		if had {
+			t.s.progress[p.SaleID] = old
+		} else {
+			delete(t.s.progress, p.SaleID)
+		}
+	})
+	t.s.progress[p.SaleID] = p
+	return nil
+}
+
+func (t *tx) AddBookStats(_ context.Context, d analytics.Delta) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if _, ok := t.s.books[d.BookID]; !ok {
+		return fmt.Errorf("statistics of book %s: %w", d.BookID, inventory.ErrNotFound)
+	}
+	old, had := t.s.stats[d.BookID]
+	st := old
+	st.BookID = d.BookID
+	st.UnitsSold += d.Units
+	st.NetRevenue += d.NetRevenue
+	st.SalesCount += d.Sales
+	if st.UnitsSold < 0 || st.SalesCount < 0 {
+		return fmt.Errorf("statistics of book %s would go negative", d.BookID)
+	}
+	if !d.At.IsZero() {
+		if st.FirstSaleAt.IsZero() || d.At.Before(st.FirstSaleAt) {
+			st.FirstSaleAt = d.At
+		}
+		if d.At.After(st.LastSaleAt) {
+			st.LastSaleAt = d.At
+		}
+	}
+	t.undo = append(t.undo, func() {
+		if had {
+			t.s.stats[d.BookID] = old
+		} else {
+			delete(t.s.stats, d.BookID)
+		}
+	})
+	t.s.stats[d.BookID] = st
+	return nil
+}
+
+// Analytics returns the store as an analytics.Store.
+func (s *Store) Analytics() analytics.Store { return analyticsStore{s} }
+
+type analyticsStore struct{ s *Store }
+
+func (a analyticsStore) BookStats(_ context.Context, bookID uuid.UUID) (analytics.BookStats, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	st, ok := a.s.stats[bookID]
+	if !ok {
+		return analytics.BookStats{}, fmt.Errorf("book %s: %w", bookID, analytics.ErrNotFound)
+	}
+	return st, nil
+}
+
+func (a analyticsStore) AllBookStats(_ context.Context, p, limit int) ([]analytics.BookStats, int64, error) {
+	a.s.mu.RLock()
+	defer a.s.mu.RUnlock()
+	all := make([]analytics.BookStats, 0, len(a.s.stats))
+	for _, st := range a.s.stats {
+		all = append(all, st)
+	}
+	slices.SortFunc(all, func(x, y analytics.BookStats) int { return strings.Compare(x.BookID.String(), y.BookID.String()) })
+	return append([]analytics.BookStats{}, page(all, p, limit)...), int64(len(all)), nil
+}
+
+// Progress returns how far the worker brought a sale (zero when never seen).
+func (s *Store) Progress(_ context.Context, saleID uuid.UUID) (worker.Progress, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.progress[saleID]
+	if !ok {
+		p = worker.Progress{SaleID: saleID}
+	}
+	return p, nil
 }
