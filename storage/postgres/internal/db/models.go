@@ -89,6 +89,13 @@ type SaleItem struct {
 	Net       int64
 }
 
+type SaleProgress struct {
+	SaleID   uuid.UUID
+	Version  int64
+	Sold     bool
+	Returned bool
+}
+
 type StockLevel struct {
 	BookID   uuid.UUID
 	OnHand   int64

@@ -1,0 +1,144 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/salesflow/salesflow/analytics"
+	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/postgres/internal/db"
+	"github.com/salesflow/salesflow/worker"
+)
+
+var (
+	_ worker.Tx    = (*Tx)(nil)
+	_ analytics.Tx = (*tx)(nil)
+)
+
+// LockProgress returns how far the worker brought a sale, creating the
+// record at version 0, and locks it until the transaction ends; see
+// worker.Tx. A sale that does not exist wraps sales.ErrNotFound.
+func (t *tx) LockProgress(ctx context.Context, saleID uuid.UUID) (worker.Progress, error) {
+	if err := t.q.EnsureProgress(ctx, saleID); err != nil {
+		return worker.Progress{}, fmt.Errorf("progress of sale %s: %w", saleID, translate(err))
+	}
+	row, err := t.q.LockProgress(ctx, saleID)
+	if err != nil {
+		return worker.Progress{}, fmt.Errorf("progress of sale %s: %w", saleID, err)
+	}
+	return worker.Progress(row), nil
+}
+
+// SaveProgress stores a sale's progress; a version below the stored one is
+// an error.
+func (t *tx) SaveProgress(ctx context.Context, p worker.Progress) error {
+	n, err := t.q.SaveProgress(ctx, db.SaveProgressParams{SaleID: p.SaleID, Version: p.Version, Sold: p.Sold, Returned: p.Returned})
+	if err != nil {
+		return fmt.Errorf("save progress of sale %s: %w", p.SaleID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("save progress of sale %s: version %d is behind, or no record", p.SaleID, p.Version)
+	}
+	return nil
+}
+
+// AddBookStats adds d to a book's statistics; see analytics.Tx.
+func (t *tx) AddBookStats(ctx context.Context, d analytics.Delta) error {
+	var at *time.Time
+	if !d.At.IsZero() {
+		at = &d.At
+	}
+	// Create at zero, then add: a check constraint would judge an
+	// INSERT ... ON CONFLICT by the row it proposes, negative for a return.
+	if err := t.q.EnsureBookStats(ctx, d.BookID); err != nil {
+		return fmt.Errorf("statistics of book %s: %w", d.BookID, translate(err))
+	}
+	_, err := t.q.AddBookStats(ctx, db.AddBookStatsParams{
+		BookID: d.BookID, Units: d.Units, NetRevenue: int64(d.NetRevenue), Sales: d.Sales, At: at,
+	})
+	if err != nil {
+		return fmt.Errorf("statistics of book %s: %w", d.BookID, translate(err))
+	}
+	return nil
+}
+
+// Analytics returns the database as an analytics.Store.
+func (d *DB) Analytics() analytics.Store { return analyticsStore{d} }
+
+type analyticsStore struct{ d *DB }
+
+var _ analytics.Store = analyticsStore{}
+
+// BookStats returns one book's statistics, or an error wrapping
+// analytics.ErrNotFound.
+func (s analyticsStore) BookStats(ctx context.Context, bookID uuid.UUID) (analytics.BookStats, error) {
+	row, err := s.d.q.BookStats(ctx, bookID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return analytics.BookStats{}, fmt.Errorf("book %s: %w", bookID, analytics.ErrNotFound)
+	}
+	if err != nil {
+		return analytics.BookStats{}, fmt.Errorf("statistics of book %s: %w", bookID, err)
+	}
+	return bookStats(row), nil
+}
+
+// AllBookStats returns one page of statistics ordered by book id, and the
+// number of books with statistics; zeros mean page 1 and the default limit.
+func (s analyticsStore) AllBookStats(ctx context.Context, page, limit int) ([]analytics.BookStats, int64, error) {
+	page, limit = max(page, 1), cmpOr(limit, 10)
+	var out []analytics.BookStats
+	var total int64
+	err := s.d.snapshot(ctx, func(q *db.Queries) error {
+		rows, err := q.AllBookStats(ctx, db.AllBookStatsParams{Lim: int32(limit), Off: int32((page - 1) * limit)})
+		if err != nil {
+			return err
+		}
+		out = make([]analytics.BookStats, len(rows))
+		for i, r := range rows {
+			out[i] = bookStats(r)
+		}
+		total, err = q.CountBookStats(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("statistics: %w", err)
+	}
+	return out, total, nil
+}
+
+func bookStats(r db.BookStat) analytics.BookStats {
+	st := analytics.BookStats{
+		BookID: r.BookID, UnitsSold: r.UnitsSold, NetRevenue: sales.Money(r.NetRevenue), SalesCount: r.SalesCount,
+	}
+	if r.FirstSaleAt != nil {
+		st.FirstSaleAt = r.FirstSaleAt.UTC()
+	}
+	if r.LastSaleAt != nil {
+		st.LastSaleAt = r.LastSaleAt.UTC()
+	}
+	return st
+}
+
+// Progress returns how far the worker brought a sale, zero when never seen.
+func (d *DB) Progress(ctx context.Context, saleID uuid.UUID) (worker.Progress, error) {
+	row, err := d.q.ReadProgress(ctx, saleID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return worker.Progress{SaleID: saleID}, nil
+	}
+	if err != nil {
+		return worker.Progress{}, fmt.Errorf("progress of sale %s: %w", saleID, err)
+	}
+	return worker.Progress(row), nil
+}
+
+func cmpOr(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
