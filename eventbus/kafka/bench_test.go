@@ -1,0 +1,201 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/eventbus/kafka"
+)
+
+// The benchmarks compare the bus with plain franz-go on the same kfake
+// cluster, moving 1 KiB records with CloudEvents headers. Run them with,
+// for example,
+//
+//	go test ./eventbus/kafka -run '^$' -bench Publish -benchtime 3s -count 5
+//	go test ./eventbus/kafka -run '^$' -bench Consume -benchtime 10x -count 5
+//
+// and compare bus with franz of the same name; MB/s and records/s are
+// reported per sub-benchmark.
+
+const benchValueSize = 1024
+
+// benchSink keeps the compiler from dropping work whose result is unused.
+var benchSink eventbus.Message
+
+func benchMessages(topic string, n int) []eventbus.Message {
+	value := make([]byte, benchValueSize)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	msgs := make([]eventbus.Message, n)
+	for i := range msgs {
+		key := "sale-" + strconv.Itoa(i%16)
+		ev := eventbus.Event{ID: uuid.New(), Type: "sale.created", Source: "/salesflow/sales", Subject: key, Time: time.Now(), Data: value}
+		msgs[i] = ev.Message(topic, key)
+	}
+	return msgs
+}
+
+func benchRecords(msgs []eventbus.Message) []*kgo.Record {
+	rs := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		r := &kgo.Record{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value}
+		for k, v := range m.Headers {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
+		rs[i] = r
+	}
+	return rs
+}
+
+func reportRecords(b *testing.B, perOp int) {
+	b.ReportMetric(float64(b.N*perOp)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkPublish publishes batches of 1 KiB messages and waits for the
+// acknowledgement of each batch: Publisher.Publish against kgo ProduceSync
+// with the same producer settings (idempotent, acks=all, no linger).
+func BenchmarkPublish(b *testing.B) {
+	c := newCluster(b)
+	brokers := c.ListenAddrs()
+	createTopics(b, brokers, "bench-publish")
+	for _, batch := range []int{1, 100} {
+		msgs := benchMessages("bench-publish", batch)
+		b.Run(fmt.Sprintf("bus/batch=%d", batch), func(b *testing.B) {
+			p, err := kafka.NewPublisher(brokers)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			ctx := context.Background()
+			b.SetBytes(int64(batch * benchValueSize))
+			for b.Loop() {
+				if err := p.Publish(ctx, msgs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRecords(b, batch)
+		})
+		b.Run(fmt.Sprintf("franz/batch=%d", batch), func(b *testing.B) {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			ctx := context.Background()
+			b.SetBytes(int64(batch * benchValueSize))
+			for b.Loop() {
+				// Fresh records, as Publish makes: a produced record
+				// is not meant to be produced again.
+				if err := cl.ProduceSync(ctx, benchRecords(msgs)...).FirstErr(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportRecords(b, batch)
+		})
+	}
+}
+
+// BenchmarkConsume has a new consumer group read a topic of 20,000 or
+// 100,000 1 KiB records (4 partitions) from the start and leave:
+// Subscriber.Run with a handler that counts, against a kgo PollFetches loop
+// that counts (franz) and one that also builds each record's header map
+// (franz+headers). All include joining the group, committing and leaving.
+func BenchmarkConsume(b *testing.B) {
+	for _, records := range []int{20_000, 100_000} {
+		b.Run(fmt.Sprintf("records=%d", records), func(b *testing.B) { benchmarkConsume(b, records) })
+	}
+}
+
+func benchmarkConsume(b *testing.B, records int) {
+	c := newCluster(b)
+	brokers := c.ListenAddrs()
+	const topic = "bench-consume"
+	createTopics(b, brokers, topic)
+	msgs := benchMessages(topic, records)
+	p, err := kafka.NewPublisher(brokers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < records; i += 1000 {
+		if err := p.Publish(context.Background(), msgs[i:i+1000]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.Close()
+
+	var groups atomic.Int64
+	b.Run("bus", func(b *testing.B) {
+		b.SetBytes(int64(records * benchValueSize))
+		for b.Loop() {
+			group := fmt.Sprintf("bench-bus-%d", groups.Add(1))
+			s, err := kafka.NewSubscriber(brokers, group, []string{topic})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var n atomic.Int64
+			err = s.Run(ctx, func(context.Context, eventbus.Delivery) error {
+				if n.Add(1) == int64(records) {
+					cancel()
+				}
+				return nil
+			})
+			cancel()
+			if err != nil || n.Load() < int64(records) {
+				b.Fatalf("Run = %v after %d of %d records", err, n.Load(), records)
+			}
+		}
+		reportRecords(b, records)
+	})
+	b.Run("franz", func(b *testing.B) { benchmarkFranzConsume(b, brokers, topic, records, &groups, nil) })
+	// The same loop turning each record's headers into the map an
+	// eventbus.Message carries: the part of the bus's cost the contract
+	// asks for.
+	b.Run("franz+headers", func(b *testing.B) {
+		benchmarkFranzConsume(b, brokers, topic, records, &groups, func(r *kgo.Record) {
+			h := make(map[string]string, len(r.Headers))
+			for _, rh := range r.Headers {
+				h[rh.Key] = string(rh.Value)
+			}
+			benchSink = eventbus.Message{Topic: r.Topic, Key: string(r.Key), Headers: h, Value: r.Value}
+		})
+	})
+}
+
+// benchmarkFranzConsume is the plain franz-go side of BenchmarkConsume: a
+// group consumer's poll loop calling each (if not nil) on every record.
+func benchmarkFranzConsume(b *testing.B, brokers []string, topic string, records int, groups *atomic.Int64, each func(*kgo.Record)) {
+	b.SetBytes(int64(records * benchValueSize))
+	for b.Loop() {
+		group := fmt.Sprintf("bench-franz-%d", groups.Add(1))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for n < records {
+			fs := cl.PollFetches(context.Background())
+			if err := fs.Err0(); err != nil {
+				b.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if each != nil {
+					each(r)
+				}
+				n++
+			})
+		}
+		cl.Close() // commits and leaves
+	}
+	reportRecords(b, records)
+}

@@ -1,0 +1,93 @@
+// Package kafka implements the eventbus Publisher and Subscriber on Kafka
+// and Kafka-compatible brokers such as Redpanda, with franz-go.
+//
+// # Topics
+//
+// Redpanda, and Kafka clusters configured like it, do not create a topic
+// on first use. Create the topics before publishing or subscribing:
+//
+//	err := kafka.CreateTopics(ctx, brokers, 6, 3, "sale.created", "sale.completed", "sale.cancelled")
+//
+// CreateTopics also creates each topic's dead-letter twin ("sale.created.dlq"),
+// sets max.message.bytes to MaxMessageBytes, and treats a topic that already
+// exists as created, so every process can call it at start.
+//
+// # Publishing
+//
+// A Publisher is an idempotent producer that waits for all in-sync
+// replicas (acks=all). Publish returns once every message is acknowledged,
+// so a caller such as the outbox relay can mark its rows published after it
+// returns nil. On error it says how many messages failed and why the first
+// did; publishing the batch again is safe, because the consumers
+// deduplicate by event id.
+//
+//	pub, err := kafka.NewPublisher(brokers, kafka.WithLogger(logger))
+//	...
+//	err = pub.Publish(ctx, ev.Message("sale.created", saleID))
+//
+// A message's key picks its partition with Kafka's default partitioner, so
+// messages with the same key (the sale id) stay in order; an empty key is a
+// key like any other.
+//
+// # Subscribing
+//
+// A Subscriber is one member of a consumer group. Run joins the group and
+// hands every message of the partitions assigned to this member to the
+// handler: one goroutine per partition, so partitions are handled
+// concurrently and each one in offset order. A new group starts at the
+// earliest offset.
+//
+//	sub, err := kafka.NewSubscriber(brokers, "analytics-group", topics,
+//		kafka.WithRetry(eventbus.RetryPolicy{MaxAttempts: 5}))
+//	...
+//	go func() { errc <- sub.Run(ctx, handler) }()
+//	...
+//	err = sub.Close() // or cancel ctx
+//
+// A handler error is retried with exponential backoff. After the
+// RetryPolicy's last attempt the message is produced to the dead-letter
+// topic with its key, value and headers and the eventbus DLQ headers (the
+// error, the original topic, partition and offset, the attempts, the
+// group), and the partition moves on; if the dead-letter produce fails it
+// is retried, so a message is never skipped without a trace. A panicking
+// handler counts as a failing one.
+//
+// An offset is committed only after its handler returned nil or the
+// message was dead-lettered: every second (WithCommitInterval), when a
+// rebalance takes partitions away (after their handlers in flight have
+// returned, so the next owner starts right after them), and when Run stops.
+// Delivery is at least once: after a crash, or a member dropped from the
+// group, messages handled since the last commit come again, so handlers
+// must be idempotent (see eventbus.Idempotent).
+//
+// Close, or canceling Run's context, stops fetching, waits for the handlers
+// in flight, commits what was handled and leaves the group. The handlers'
+// context derives from Run's: Close lets them finish (it cancels their
+// context only if they outlast the drain timeout, WithDrainTimeout, 30 s by
+// default), while canceling Run's context asks them to stop. A message
+// whose handler did not finish is neither retried nor dead-lettered but
+// delivered again later.
+//
+// A partition whose handler is slow (or retrying) does not hold up the
+// others: each partition buffers what was fetched for it, and its fetching
+// is paused while that buffer holds more than about two seconds of its
+// handler's work, 50,000 records or 32 MiB. Fetches wait at most 500 ms for
+// new data (the Java client's default, where franz-go's is 5 s), so that a
+// resumed partition is fetched again soon.
+//
+// # Options, logging and metrics
+//
+// Both constructors take Options and validate them, failing with ErrInvalid.
+// WithLogger sends the bus's events and franz-go's own log to a
+// *slog.Logger (through franz-go's kslog plugin); the default discards
+// them. WithMetrics registers franz-go's kprom metrics and the bus's
+// counters (published, handled, failed, dead-lettered, handler latency) on
+// a Prometheus registerer. WithClientOptions passes franz-go options through
+// for TLS, SASL and tuning.
+//
+// # Testing
+//
+// franz-go's in-process broker kfake (github.com/twmb/franz-go/pkg/kfake)
+// speaks the protocol well enough to run this package against, with fault
+// injection; see the package's tests and the example.
+package kafka

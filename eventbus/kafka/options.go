@@ -1,0 +1,188 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salesflow/salesflow/eventbus"
+)
+
+// ErrInvalid means a constructor, Publish or CreateTopics was given an
+// argument it cannot use; the error says which.
+var ErrInvalid = errors.New("kafka: invalid argument")
+
+// MaxMessageBytes is the max.message.bytes CreateTopics gives every topic
+// (4 MiB), so that messages up to a few MiB fit. Publishers and subscribers
+// send batches of at most 1,000,012 bytes (Kafka's default) unless
+// WithMaxMessageBytes raises the limit; raise it only for topics that accept
+// it, such as those CreateTopics made.
+const MaxMessageBytes = 4 << 20
+
+// defaultBatchBytes is franz-go's and Kafka's default record batch limit.
+const defaultBatchBytes = 1_000_012
+
+// Option configures a Publisher or a Subscriber. Options that apply to only
+// one of them (such as WithRetry) make the other's constructor fail with
+// ErrInvalid.
+type Option func(*config)
+
+type role int
+
+const (
+	rolePublisher role = iota
+	roleSubscriber
+)
+
+func (r role) String() string {
+	if r == rolePublisher {
+		return "publisher"
+	}
+	return "subscriber"
+}
+
+type config struct {
+	logger         *slog.Logger
+	registerer     prometheus.Registerer
+	metrics        bool // WithMetrics was given, even with a nil registerer
+	clientOpts     []kgo.Opt
+	retry          eventbus.RetryPolicy
+	commitInterval time.Duration
+	drainTimeout   time.Duration
+	maxBatchBytes  int32
+
+	subscriberOnly []string // names of subscriber-only options given
+	problems       []string
+}
+
+func newConfig(r role, opts []Option) (config, error) {
+	c := config{
+		logger:         slog.New(slog.DiscardHandler),
+		retry:          eventbus.DefaultRetryPolicy,
+		commitInterval: time.Second,
+		drainTimeout:   30 * time.Second,
+		maxBatchBytes:  defaultBatchBytes,
+	}
+	for _, o := range opts {
+		if o == nil {
+			c.problems = append(c.problems, "nil Option")
+			continue
+		}
+		o(&c)
+	}
+	if r == rolePublisher && len(c.subscriberOnly) > 0 {
+		c.problems = append(c.problems, fmt.Sprintf("%v applies only to subscribers", c.subscriberOnly))
+	}
+	if c.logger == nil {
+		c.problems = append(c.problems, "WithLogger(nil)")
+	}
+	if c.metrics && c.registerer == nil {
+		c.problems = append(c.problems, "WithMetrics(nil)")
+	}
+	if len(c.problems) > 0 {
+		return c, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(c.problems, "; "))
+	}
+	return c, nil
+}
+
+// WithLogger sets the logger for the bus's own events (retries,
+// dead-lettered messages, commit failures) and for franz-go's client log,
+// bridged with the kslog plugin at the levels the logger's handler enables.
+// Default: discard. A nil logger is rejected.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithMetrics registers Prometheus metrics on reg: franz-go's client
+// metrics through its kprom plugin (connections, bytes, request latencies,
+// buffered records; namespace "salesflow_kafka", subsystem "publisher" or
+// "subscriber"), and the bus's counters (messages published, handled,
+// retried and dead-lettered, handler latency). A subscriber's metrics carry
+// a constant "group" label. The metrics are unregistered on Close. One
+// registerer holds the metrics of one publisher and one subscriber per
+// group at a time; the constructor fails for a second one, so wrap reg with
+// prometheus.WrapRegistererWith to tell more apart. Default: no metrics. A
+// nil registerer is rejected.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(c *config) { c.registerer, c.metrics = reg, true }
+}
+
+// WithClientOptions adds franz-go client options after the ones the bus
+// sets, so they take precedence (except a subscriber's rebalance
+// callbacks, which it needs): TLS and SASL, client id, timeouts, a
+// different balancer. Options that undo the bus's guarantees (such as
+// kgo.DisableIdempotentWrite, kgo.RequiredAcks(kgo.LeaderAck()) or
+// kgo.DisableAutoCommit) are the caller's responsibility; the constructor
+// rejects options franz-go itself finds invalid or conflicting. Default:
+// none.
+func WithClientOptions(opts ...kgo.Opt) Option {
+	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
+}
+
+// WithMaxMessageBytes sets the largest record batch, and so the largest
+// message, the client produces: the publisher for Publish, the subscriber
+// for dead-lettering. A larger message fails with kerr.MessageTooLarge
+// before it is sent. n must not exceed the topics' max.message.bytes
+// (MaxMessageBytes for topics made by CreateTopics), or the broker rejects
+// large batches. Default 1,000,012 bytes (Kafka's default); n must be
+// between 512 bytes and 1 GiB.
+func WithMaxMessageBytes(n int32) Option {
+	return func(c *config) {
+		if n < 512 || n > 1<<30 {
+			c.problems = append(c.problems, fmt.Sprintf("WithMaxMessageBytes(%d): need 512 B to 1 GiB", n))
+			return
+		}
+		c.maxBatchBytes = n
+	}
+}
+
+// WithRetry sets how a subscriber retries a failing handler before it
+// dead-letters the message; zero fields take eventbus.DefaultRetryPolicy's
+// values (5 attempts, backoff 100 ms doubling to 5 s), which is also the
+// default. Negative fields are rejected. Subscribers only.
+func WithRetry(p eventbus.RetryPolicy) Option {
+	return func(c *config) {
+		c.subscriberOnly = append(c.subscriberOnly, "WithRetry")
+		if p.MaxAttempts < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
+			c.problems = append(c.problems, fmt.Sprintf("WithRetry(%+v): negative field", p))
+			return
+		}
+		c.retry = p.WithDefaults()
+	}
+}
+
+// WithCommitInterval sets how often a subscriber commits the offsets of the
+// messages handled since the last commit. Offsets are also committed when
+// partitions are revoked in a rebalance and when the subscriber stops, so
+// the interval bounds only the redeliveries after a crash. Default 1 s; d
+// must be at least 100 ms. Subscribers only.
+func WithCommitInterval(d time.Duration) Option {
+	return func(c *config) {
+		c.subscriberOnly = append(c.subscriberOnly, "WithCommitInterval")
+		if d < 100*time.Millisecond {
+			c.problems = append(c.problems, fmt.Sprintf("WithCommitInterval(%v): need at least 100ms", d))
+			return
+		}
+		c.commitInterval = d
+	}
+}
+
+// WithDrainTimeout bounds how long Close, or a rebalance that takes
+// partitions away, waits for work in flight before it cancels it: a
+// subscriber's handlers (their context is canceled after d; what they did
+// not finish is redelivered later) and a publisher's Publish calls (they
+// fail with context.Canceled). Default 30 s; d must be positive.
+func WithDrainTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.problems = append(c.problems, fmt.Sprintf("WithDrainTimeout(%v): need > 0", d))
+			return
+		}
+		c.drainTimeout = d
+	}
+}

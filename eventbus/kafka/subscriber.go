@@ -1,0 +1,451 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/salesflow/salesflow/eventbus"
+)
+
+// maxPollRecords bounds one poll.
+const maxPollRecords = 1000
+
+// fetchMaxWait is how long a fetch waits for new data: the Java client's
+// default, instead of franz-go's 5 s, so that a resumed partition waits
+// little for the fetch in flight (see worker).
+const fetchMaxWait = 500 * time.Millisecond
+
+// Subscriber consumes topics as a member of a Kafka consumer group. Each
+// assigned partition has its own goroutine, so partitions are handled
+// concurrently and each one in order. It is safe for concurrent use.
+type Subscriber struct {
+	group   string
+	topics  []string
+	retry   eventbus.RetryPolicy
+	drain   time.Duration
+	log     *slog.Logger
+	metrics *metrics
+	kopts   []kgo.Opt // without the rebalance callbacks, which Run adds
+
+	mu       sync.Mutex
+	state    subState
+	stopPoll context.CancelFunc // stops Run's poll loop
+	runDone  chan struct{}      // closed when Run returns
+	runErr   error
+}
+
+type subState int
+
+const (
+	subIdle subState = iota
+	subRunning
+	subClosed
+)
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// session is one Run: its handler and its partitions' workers. The
+// rebalance callbacks are its methods.
+type session struct {
+	s       *Subscriber
+	ctx     context.Context // Run's, for as long as Run runs: the parent of the handlers' contexts
+	handler eventbus.Handler
+
+	mu      sync.Mutex
+	closing bool // Run is stopping: no new workers
+	parts   map[topicPartition]*worker
+}
+
+var _ eventbus.Subscriber = (*Subscriber)(nil)
+
+// NewSubscriber returns a Subscriber that consumes topics as a member of
+// the consumer group group through the cluster reached by brokers. A group
+// without committed offsets starts at the earliest offset. It does not
+// contact the brokers: the member joins the group when Run starts. It
+// returns an error wrapping ErrInvalid for no brokers, an empty group, no
+// or empty topics, or a bad option, including client options franz-go
+// rejects.
+//
+// The topics, and their dead-letter twins, must exist (see CreateTopics).
+func NewSubscriber(brokers []string, group string, topics []string, opts ...Option) (*Subscriber, error) {
+	c, err := newConfig(roleSubscriber, opts)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(brokers) == 0:
+		return nil, fmt.Errorf("%w: NewSubscriber: no brokers", ErrInvalid)
+	case group == "":
+		return nil, fmt.Errorf("%w: NewSubscriber: empty group", ErrInvalid)
+	case len(topics) == 0:
+		return nil, fmt.Errorf("%w: NewSubscriber: no topics", ErrInvalid)
+	case slices.Contains(topics, ""):
+		return nil, fmt.Errorf("%w: NewSubscriber: empty topic name", ErrInvalid)
+	}
+	s := &Subscriber{
+		group:  group,
+		topics: slices.Clone(topics),
+		retry:  c.retry,
+		drain:  c.drainTimeout,
+		log:    c.logger.With("group", group),
+	}
+	s.kopts = []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(s.topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(fetchMaxWait),
+		// Only offsets marked after a handler succeeded (or the message
+		// was dead-lettered) are committed: periodically, when
+		// partitions are revoked, and when Run stops.
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(c.commitInterval),
+		// Rebalance callbacks (added by Run) run only between polls, so
+		// a partition's worker exists before its records are polled and
+		// is gone (its offsets committed) before the partition moves.
+		kgo.BlockRebalanceOnPoll(),
+		// Dead-lettering produces with the same guarantees as Publisher.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchMaxBytes(c.maxBatchBytes),
+		kgo.WithLogger(kslog.New(c.logger)),
+	}
+	s.kopts = append(s.kopts, c.clientOpts...)
+	if err := kgo.ValidateOpts(s.kopts...); err != nil {
+		return nil, fmt.Errorf("%w: NewSubscriber: %v", ErrInvalid, err)
+	}
+	if s.metrics, err = newMetrics(c.registerer, roleSubscriber, prometheus.Labels{"group": group}); err != nil {
+		return nil, err
+	}
+	if h := s.metrics.hook(); h != nil {
+		s.kopts = append(s.kopts, kgo.WithHooks(h))
+	}
+	return s, nil
+}
+
+// Run joins the group and calls h for each message of the partitions
+// assigned to this member until ctx is done or Close is called; then it
+// waits for the handlers in flight, commits what was handled, leaves the
+// group and returns nil, or the error of that last commit.
+//
+// Messages of one partition are handled one at a time, in offset order;
+// different partitions are handled concurrently. A handler error is retried
+// with the RetryPolicy's backoff (see WithRetry); after the last attempt
+// the message is produced to its topic's dead-letter topic with the DLQ
+// headers of package eventbus, and the partition moves on. Dead-lettering
+// is retried until it succeeds, so no message is skipped without a trace.
+// A panicking handler counts as one returning an error. An offset is
+// committed only after its handler returned nil or the message was
+// dead-lettered; what was not committed is delivered again, to this member
+// or the next owner of the partition.
+//
+// Handlers get a context derived from ctx, as the memory bus does: Close
+// lets them finish (canceling their context only if they outlast the drain
+// timeout, see WithDrainTimeout), canceling ctx asks them to stop. A
+// message whose handler fails once its context is canceled or its
+// partition is being revoked is neither retried nor dead-lettered: it stays
+// uncommitted for the partition's next owner. The delivery's Value is the
+// record's own buffer, which a dead-lettering sends as it is: the handler
+// must not modify it. A handler must not call Close, which waits for it;
+// it may cancel ctx.
+//
+// Run may be called once; it returns an error wrapping eventbus.ErrClosed
+// when called after Close or after an earlier Run returned, and one
+// wrapping ErrInvalid for a nil handler or while another Run is running.
+func (s *Subscriber) Run(ctx context.Context, h eventbus.Handler) error {
+	if h == nil {
+		return fmt.Errorf("%w: run: nil handler", ErrInvalid)
+	}
+	s.mu.Lock()
+	switch s.state {
+	case subClosed:
+		s.mu.Unlock()
+		return fmt.Errorf("kafka: run: %w", eventbus.ErrClosed)
+	case subRunning:
+		s.mu.Unlock()
+		return fmt.Errorf("%w: run: already running", ErrInvalid)
+	}
+	s.state = subRunning
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	s.stopPoll = stopPoll
+	s.runDone = make(chan struct{})
+	s.mu.Unlock()
+
+	ss := &session{s: s, ctx: ctx, handler: h, parts: make(map[topicPartition]*worker)}
+	err := ss.run(pollCtx)
+
+	s.mu.Lock()
+	s.state = subClosed
+	s.runErr = err
+	close(s.runDone)
+	s.mu.Unlock()
+	s.metrics.unregister()
+	return err
+}
+
+func (ss *session) run(ctx context.Context) error {
+	s := ss.s
+	if ctx.Err() != nil {
+		return nil // nothing handled, nothing to commit
+	}
+	cl, err := kgo.NewClient(append(slices.Clip(s.kopts),
+		kgo.OnPartitionsAssigned(ss.assigned),
+		kgo.OnPartitionsRevoked(ss.revoked),
+		kgo.OnPartitionsLost(ss.lost),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafka: run: %w", err)
+	}
+	s.log.Debug("kafka: subscriber started", "topics", s.topics)
+	for {
+		fetches := cl.PollRecords(ctx, maxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			cl.AllowRebalance()
+			break
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Warn("kafka: fetch", "topic", topic, "partition", partition, "err", err)
+			}
+		})
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			ss.mu.Lock()
+			w := ss.parts[topicPartition{p.Topic, p.Partition}]
+			ss.mu.Unlock()
+			if w == nil {
+				// Not reachable with BlockRebalanceOnPoll; the records
+				// are not marked, so they come again.
+				s.log.Error("kafka: records for a partition without worker", "topic", p.Topic, "partition", p.Partition)
+				return
+			}
+			w.push(p.Records)
+		})
+		cl.AllowRebalance()
+	}
+	return ss.shutdown(cl)
+}
+
+// shutdown stops every worker, commits and leaves the group.
+func (ss *session) shutdown(cl *kgo.Client) error {
+	s := ss.s
+	ss.mu.Lock()
+	ss.closing = true
+	ws := make([]*worker, 0, len(ss.parts))
+	for k, w := range ss.parts {
+		ws = append(ws, w)
+		delete(ss.parts, k)
+	}
+	ss.mu.Unlock()
+	ss.stopWorkers(ws)
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.drain)
+	defer cancel()
+	err := commit(ctx, cl)
+	cl.Close() // leaves the group
+	if err != nil {
+		return fmt.Errorf("kafka: commit on close: %w", err)
+	}
+	s.log.Debug("kafka: subscriber stopped")
+	return nil
+}
+
+// Close stops Run, waiting for the handlers in flight to return and their
+// offsets to be committed, and returns Run's result. Closing a Subscriber
+// whose Run was not called just releases it. Calling Close again returns
+// nil.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	switch s.state {
+	case subIdle:
+		s.state = subClosed
+		s.mu.Unlock()
+		s.metrics.unregister()
+		return nil
+	case subClosed:
+		s.mu.Unlock()
+		return nil
+	}
+	stop, done := s.stopPoll, s.runDone
+	s.mu.Unlock()
+	stop()
+	<-done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.runErr
+	s.runErr = nil
+	return err
+}
+
+// assigned starts a worker per newly assigned partition.
+func (ss *session) assigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closing {
+		return
+	}
+	for topic, partitions := range assigned {
+		for _, p := range partitions {
+			k := topicPartition{topic, p}
+			if ss.parts[k] != nil {
+				continue
+			}
+			w := newWorker(ss, cl, k)
+			ss.parts[k] = w
+			go w.run()
+		}
+	}
+	ss.s.log.Debug("kafka: partitions assigned", "partitions", assigned)
+}
+
+// revoked stops the workers of the revoked partitions, letting their
+// handlers in flight finish, and commits before the partitions move.
+func (ss *session) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	ss.stopWorkers(ss.take(revoked))
+	ctx, cancel := context.WithTimeout(ctx, ss.s.drain)
+	defer cancel()
+	if err := commit(ctx, cl); err != nil {
+		ss.s.log.Error("kafka: commit on revoke", "err", err)
+	}
+	ss.s.log.Debug("kafka: partitions revoked", "partitions", revoked)
+}
+
+// lost stops the workers of partitions the member lost without a clean
+// rebalance; their offsets can no longer be committed, so the messages
+// handled since the last commit come again to the next owner.
+func (ss *session) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	ss.stopWorkers(ss.take(lost))
+	ss.s.log.Warn("kafka: partitions lost", "partitions", lost)
+}
+
+// commit commits the marked offsets, retrying errors that may pass (a
+// coordinator moving or loading, a timeout, a broken connection) until ctx
+// is done.
+func commit(ctx context.Context, cl *kgo.Client) error {
+	for try := 1; ; try++ {
+		err := cl.CommitMarkedOffsets(ctx)
+		if err == nil || !kerr.IsRetriable(err) && !kgo.IsRetryableBrokerErr(err) {
+			return err
+		}
+		t := time.NewTimer(min(time.Duration(try)*50*time.Millisecond, time.Second))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+func (ss *session) take(tps map[string][]int32) []*worker {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var ws []*worker
+	for topic, partitions := range tps {
+		for _, p := range partitions {
+			k := topicPartition{topic, p}
+			if w := ss.parts[k]; w != nil {
+				ws = append(ws, w)
+				delete(ss.parts, k)
+			}
+		}
+	}
+	return ws
+}
+
+// stopWorkers asks ws to stop, cancels their handlers after the drain
+// timeout, and waits for them.
+func (ss *session) stopWorkers(ws []*worker) {
+	for _, w := range ws {
+		w.stop(ss.s.drain)
+	}
+	for _, w := range ws {
+		w.wait()
+	}
+}
+
+// handle delivers r until the handler succeeds or r is dead-lettered, and
+// reports whether r is done with; false means the worker is stopping and r
+// must not be marked.
+func (ss *session) handle(w *worker, r *kgo.Record) bool {
+	s := ss.s
+	d := eventbus.Delivery{Message: fromRecord(r), Partition: r.Partition, Offset: r.Offset}
+	var err error
+	for d.Attempt = 1; ; d.Attempt++ {
+		err = ss.call(w.ctx, d)
+		if err == nil {
+			return true
+		}
+		if w.stopping() || w.ctx.Err() != nil {
+			return false
+		}
+		if d.Attempt >= s.retry.MaxAttempts {
+			break
+		}
+		wait := s.retry.Backoff(d.Attempt)
+		s.log.Warn("kafka: handler failed, retrying", "topic", r.Topic, "partition", r.Partition,
+			"offset", r.Offset, "attempt", d.Attempt, "backoff", wait, "err", err)
+		if !w.sleep(wait) {
+			return false
+		}
+	}
+	return ss.deadLetter(w, r, d.Attempt, err)
+}
+
+// call runs the handler, turning a panic into an error.
+func (ss *session) call(ctx context.Context, d eventbus.Delivery) (err error) {
+	m := ss.s.metrics
+	var start time.Time
+	if m != nil {
+		start = time.Now()
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			ss.s.log.Error("kafka: handler panicked", "topic", d.Topic, "partition", d.Partition,
+				"offset", d.Offset, "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("kafka: handler panicked: %v", v)
+		}
+		if m != nil {
+			m.handlerDone(d.Topic, time.Since(start), err)
+		}
+	}()
+	return ss.handler(ctx, d)
+}
+
+// deadLetter produces r to its dead-letter topic, retrying until it
+// succeeds or the worker stops.
+func (ss *session) deadLetter(w *worker, r *kgo.Record, attempts int, cause error) bool {
+	s := ss.s
+	for try := 1; ; try++ {
+		err := w.cl.ProduceSync(w.ctx, deadLetterRecord(r, s.group, attempts, cause)).FirstErr()
+		if err == nil {
+			s.metrics.deadLettered(r.Topic)
+			s.log.Warn("kafka: message dead-lettered", "topic", r.Topic, "partition", r.Partition,
+				"offset", r.Offset, "attempts", attempts, "err", cause)
+			return true
+		}
+		wait := s.retry.Backoff(try)
+		s.log.Error("kafka: dead-lettering failed, retrying", "topic", r.Topic, "partition", r.Partition,
+			"offset", r.Offset, "dlq", r.Topic+eventbus.DeadLetterSuffix, "backoff", wait, "err", err)
+		if w.stopping() || w.ctx.Err() != nil || !w.sleep(wait) {
+			return false
+		}
+	}
+}

@@ -1,0 +1,385 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/eventbus/kafka"
+)
+
+// produce writes records with a plain client and returns them with their
+// partitions and offsets set.
+func produce(t testing.TB, brokers []string, rs ...*kgo.Record) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(t.Context(), rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return rs
+}
+
+func TestPartitionsHandledConcurrently(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	const topic = "concurrent"
+	createTopics(t, brokers, topic)
+	var rs []*kgo.Record
+	for i := range 40 {
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("k" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
+	}
+	produce(t, brokers, rs...)
+
+	// Each partition's first handler waits for the first handlers of all
+	// partitions to be running at once: only concurrent partitions pass.
+	var mu sync.Mutex
+	waiting := map[int32]bool{}
+	all := make(chan struct{})
+	col := newCollector()
+	run(t, newSubscriber(t, brokers, "concurrent-group", []string{topic}), func(ctx context.Context, d eventbus.Delivery) error {
+		mu.Lock()
+		first := !waiting[d.Partition]
+		waiting[d.Partition] = true
+		if len(waiting) == testPartitions && first {
+			close(all)
+		}
+		mu.Unlock()
+		if first {
+			select {
+			case <-all:
+			case <-time.After(10 * time.Second):
+				t.Errorf("partition %d: the other partitions' handlers did not run while this one was in flight", d.Partition)
+			}
+		}
+		return col.handle(ctx, d)
+	})
+	var values []string
+	for _, r := range rs {
+		values = append(values, string(r.Value))
+	}
+	col.wait(t, values)
+}
+
+func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	const topic = "backpressure"
+	createTopics(t, brokers, topic)
+
+	// Thousands of records on the hot partition, whose first handler is
+	// stuck until the records on the other partitions are handled.
+	const hot = 6000
+	var rs []*kgo.Record
+	for i := range hot {
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("hot"), Value: fmt.Appendf(nil, "hot-%05d", i)})
+	}
+	for i := range 100 {
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("cold" + strconv.Itoa(i)), Value: fmt.Appendf(nil, "cold-%d", i)})
+	}
+	produce(t, brokers, rs...)
+	hotPartition := rs[0].Partition
+	var cold []string
+	for _, r := range rs[hot:] {
+		if r.Partition != hotPartition {
+			cold = append(cold, string(r.Value))
+		}
+	}
+
+	col := newCollector()
+	release := make(chan struct{})
+	var once sync.Once
+	run(t, newSubscriber(t, brokers, "backpressure-group", []string{topic}), func(ctx context.Context, d eventbus.Delivery) error {
+		if d.Key == "hot" {
+			once.Do(func() {
+				select {
+				case <-release:
+				case <-time.After(20 * time.Second):
+					t.Error("the cold partitions were not handled while the hot one was stuck")
+				}
+			})
+		}
+		return col.handle(ctx, d)
+	})
+	col.wait(t, cold)
+	close(release)
+
+	var msgs []eventbus.Message
+	var values []string
+	for _, r := range rs {
+		msgs = append(msgs, eventbus.Message{Topic: topic, Key: string(r.Key), Value: r.Value})
+		values = append(values, string(r.Value))
+	}
+	col.wait(t, values)
+	checkOrder(t, col, msgs)
+	if n := col.duplicates(); n > 0 {
+		t.Errorf("%d duplicates; want none", n)
+	}
+}
+
+func TestDrainTimeoutCancelsStuckHandler(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	const topic, group = "drain", "drain-group"
+	createTopics(t, brokers, topic)
+	if err := newPublisher(t, brokers).Publish(t.Context(), eventbus.Message{Topic: topic, Key: "k", Value: []byte("stuck")}); err != nil {
+		t.Fatal(err)
+	}
+
+	entered := make(chan struct{})
+	var canceled atomic.Bool
+	s := newSubscriber(t, brokers, group, []string{topic}, kafka.WithDrainTimeout(200*time.Millisecond))
+	stop := run(t, s, func(ctx context.Context, d eventbus.Delivery) error {
+		close(entered)
+		<-ctx.Done() // a handler that only stops when told to
+		canceled.Store(true)
+		return ctx.Err()
+	})
+	<-entered
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second || !canceled.Load() {
+		t.Fatalf("Close took %v, handler canceled: %v; want about 200ms and canceled", took, canceled.Load())
+	}
+
+	// The canceled message was not committed: the group gets it again.
+	col := newCollector()
+	run(t, newSubscriber(t, brokers, group, []string{topic}), col.handle)
+	col.wait(t, []string{"stuck"})
+}
+
+func TestRunOnce(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	createTopics(t, brokers, "once")
+	if err := newPublisher(t, brokers).Publish(t.Context(), eventbus.Message{Topic: "once", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	s := newSubscriber(t, brokers, "once-group", []string{"once"})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	running := make(chan struct{}, 1)
+	go func() {
+		done <- s.Run(ctx, func(context.Context, eventbus.Delivery) error {
+			running <- struct{}{}
+			return nil
+		})
+	}()
+	<-running
+
+	nop := func(context.Context, eventbus.Delivery) error { return nil }
+	if err := s.Run(ctx, nop); !errors.Is(err, kafka.ErrInvalid) {
+		t.Errorf("second Run while the first runs = %v; want ErrInvalid", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v after cancel; want nil", err)
+	}
+	if err := s.Run(t.Context(), nop); !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("Run after Run returned = %v; want ErrClosed", err)
+	}
+}
+
+func TestPublishErrors(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	createTopics(t, brokers, "errors")
+	p := newPublisher(t, brokers)
+
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		msgs []eventbus.Message
+		want error
+	}{
+		{"no messages", t.Context(), nil, nil},
+		{"unknown topic", t.Context(), []eventbus.Message{{Topic: "missing", Value: []byte("x")}}, kerr.UnknownTopicOrPartition},
+		{"too large", t.Context(), []eventbus.Message{{Topic: "errors", Value: make([]byte, 2<<20)}}, kerr.MessageTooLarge},
+		{"canceled", canceled, []eventbus.Message{{Topic: "errors", Value: []byte("x")}}, context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := p.Publish(tc.ctx, tc.msgs...)
+			if tc.want == nil && err != nil || !errors.Is(err, tc.want) {
+				t.Errorf("Publish = %v; want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCreateTopics(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	ctx := t.Context()
+	for i := range 2 { // the second time, everything exists already
+		if err := kafka.CreateTopics(ctx, brokers, 3, 1, "sale.created", "sale.created", "old.dlq"); err != nil {
+			t.Fatalf("CreateTopics #%d: %v", i+1, err)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	details, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, d := range details.Sorted() {
+		got[d.Topic] = len(d.Partitions)
+	}
+	want := map[string]int{"sale.created": 3, "sale.created.dlq": 3, "old.dlq": 3}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("topics = %v; want %v", got, want)
+	}
+	cfgs, err := adm.DescribeTopicConfigs(ctx, "sale.created")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cfgs.On("sale.created", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxBytes := "unset"
+	for _, cfg := range rc.Configs {
+		if cfg.Key == "max.message.bytes" {
+			maxBytes = cfg.MaybeValue()
+		}
+	}
+	if maxBytes != strconv.Itoa(kafka.MaxMessageBytes) {
+		t.Errorf("max.message.bytes = %s; want %d", maxBytes, kafka.MaxMessageBytes)
+	}
+
+	err = kafka.CreateTopics(ctx, brokers, 1, 3, "replicated")
+	if !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Errorf("CreateTopics with 3 replicas on 1 broker = %v; want an error wrapping kerr.InvalidReplicationFactor", err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	const topic = "metrics"
+	createTopics(t, brokers, topic)
+	reg := prometheus.NewRegistry()
+
+	p := newPublisher(t, brokers, kafka.WithMetrics(reg))
+	if _, err := kafka.NewPublisher(brokers, kafka.WithMetrics(reg)); !errors.Is(err, kafka.ErrInvalid) {
+		t.Errorf("second publisher on one registerer = %v; want ErrInvalid", err)
+	}
+	msgs, values := messages(topic, "m", 10, 5)
+	if err := p.Publish(t.Context(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	var failed atomic.Bool
+	retry := eventbus.RetryPolicy{MaxAttempts: 2, MinBackoff: time.Millisecond}
+	stop := run(t, newSubscriber(t, brokers, "metrics-group", []string{topic}, kafka.WithMetrics(reg), kafka.WithRetry(retry)),
+		func(ctx context.Context, d eventbus.Delivery) error {
+			if string(d.Value) == values[0] && failed.CompareAndSwap(false, true) {
+				return errors.New("once")
+			}
+			return col.handle(ctx, d)
+		})
+	col.wait(t, values)
+
+	want := map[string]float64{
+		`salesflow_kafka_publisher_messages_published_total{topic="metrics"}`:                      10,
+		`salesflow_kafka_subscriber_messages_handled_total{group="metrics-group",topic="metrics"}`: 10,
+		`salesflow_kafka_subscriber_handler_errors_total{group="metrics-group",topic="metrics"}`:   1,
+	}
+	got := gather(t, reg)
+	for name, v := range want {
+		if got[name] != v {
+			t.Errorf("%s = %v; want %v", name, got[name], v)
+		}
+	}
+	kprom := 0
+	for name := range got {
+		if strings.HasPrefix(name, "salesflow_kafka_publisher_produce_bytes_total") {
+			kprom++
+		}
+	}
+	if kprom == 0 {
+		t.Errorf("no kprom client metrics among %d series", len(got))
+	}
+
+	// Another group's subscriber registers beside the first (the
+	// series differ in their group label).
+	other := newCollector()
+	stopOther := run(t, newSubscriber(t, brokers, "other-group", []string{topic}, kafka.WithMetrics(reg)), other.handle)
+	other.wait(t, values)
+	if got := gather(t, reg)[`salesflow_kafka_subscriber_messages_handled_total{group="other-group",topic="metrics"}`]; got != 10 {
+		t.Errorf("other group handled %v; want 10", got)
+	}
+
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopOther(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(gather(t, reg)); n != 0 {
+		t.Errorf("%d series left after Close; want none", n)
+	}
+}
+
+// gather returns the registry's counter and gauge values by series name.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			name := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				out[name] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[name] = m.GetGauge().GetValue()
+			default:
+				out[name] = 1
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestWorkerFlowControl checks when a partition's fetching is paused and
+// resumed; the client is never connected, pausing is local to it.
+func TestWorkerFlowControl(t *testing.T) {
+	t.Parallel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	records := func(n, size int) []*kgo.Record {
+		rs := make([]*kgo.Record, n)
+		for i := range rs {
+			rs[i] = &kgo.Record{Topic: "t", Value: make([]byte, size)}
+		}
+		return rs
+	}
+	paused := func() bool { return len(cl.PauseFetchPartitions(nil)["t"]) > 0 }
+	tests := []struct {
+		name      string
+		avg       time.Duration // measured time per record
+		stuck     time.Duration // how long the record in hand has been
+		push      []*kgo.Record
+		wantPause bool
+		popTo     int // records left when fetching resumes
+	}{
+		{"fast handler, many records", 2 * time.Microsecond, 0, records(20_000, 100), false, 0},
+		{"slow handler", time.Millisecond, 0, records(3_000, 100), true, 1_000},
+		{"slow handler, few records", time.Millisecond, 0, records(900, 100), false, 0},
+		{"stuck record", 10 * time.Microsecond, 2 * time.Second, records(1_000, 100), true, 499},
+		{"record count cap", time.Microsecond, 0, records(maxQueueRecords, 10), true, maxQueueRecords / 2},
+		{"byte cap", time.Microsecond, 0, records(40, 1<<20), true, 16},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w := newWorker(&session{ctx: ctx}, cl, topicPartition{"t", 0})
+			w.avg.Store(int64(tc.avg))
+			if tc.stuck > 0 {
+				w.busySince.Store(time.Now().Add(-tc.stuck).UnixNano())
+			}
+			w.push(tc.push)
+			if paused() != tc.wantPause {
+				t.Fatalf("after pushing %d records: paused = %v; want %v", len(tc.push), paused(), tc.wantPause)
+			}
+			if !tc.wantPause {
+				return
+			}
+			w.busySince.Store(0)
+			if tc.stuck > 0 {
+				w.observe(tc.stuck) // the stuck record finished
+			}
+			left := len(tc.push)
+			for paused() {
+				if _, left = w.pop(); left == 0 && paused() {
+					t.Fatal("queue empty and still paused")
+				}
+			}
+			if left != tc.popTo {
+				t.Errorf("resumed with %d records left; want %d", left, tc.popTo)
+			}
+		})
+	}
+}
+
+func TestObserveResistsOutliers(t *testing.T) {
+	t.Parallel()
+	w := &worker{}
+	for range 100 {
+		w.observe(5 * time.Microsecond)
+	}
+	w.observe(50 * time.Millisecond) // descheduled for a moment
+	if got := time.Duration(w.avg.Load()); got > 10*time.Microsecond {
+		t.Errorf("average after one outlier = %v; want about 5µs", got)
+	}
+	for range 40 {
+		w.observe(time.Millisecond) // the handler really got slower
+	}
+	if got := time.Duration(w.avg.Load()); got < 900*time.Microsecond {
+		t.Errorf("average after 40 records of 1ms = %v; want about 1ms", got)
+	}
+	w.observe(3 * time.Second) // stuck, then done
+	if got := time.Duration(w.avg.Load()); got != 3*time.Second {
+		t.Errorf("average after a stuck record = %v; want 3s", got)
+	}
+}
