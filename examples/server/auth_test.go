@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// runRoles checks roles and ownership through HTTP only.
+func runRoles(t *testing.T, tg *target) {
+	book := tg.createBook(t, "5.00", 10)
+	r := tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book))
+	want(t, r, http.StatusCreated, "user creates a sale")
+	saleID := r.obj(t)["id"].(string)
+
+	routes := []struct {
+		method, path, body string
+		adminOnly          bool
+	}{
+		{"POST", "/sales", fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book), false},
+		{"GET", "/sales", "", false},
+		{"GET", "/sales/" + saleID, "", false},
+		{"GET", "/sales/summary?startDate=2025-01-01&endDate=2025-01-31", "", true},
+		{"PATCH", "/sales/" + saleID + "/status", `{"status":"CANCELLED"}`, true},
+		{"POST", "/books", `{"title":"T","author":"A","price":"1.00"}`, true},
+		{"GET", "/books", "", false},
+		{"GET", "/books/" + book, "", false},
+		{"PATCH", "/books/" + book, `{"title":"New"}`, true},
+		{"GET", "/inventory", "", false},
+		{"GET", "/inventory/" + book, "", false},
+		{"POST", "/inventory/" + book + "/movements", `{"type":"PURCHASE","quantity":1}`, true},
+		{"GET", "/stock-movements", "", true},
+		{"GET", "/analytics/books", "", true},
+		{"GET", "/analytics/books/" + book, "", true},
+	}
+	for _, rt := range routes {
+		name := rt.method + " " + rt.path
+		var body any
+		if rt.body != "" {
+			body = rt.body
+		}
+		r := tg.req(t, rt.method, rt.path, "", body)
+		want(t, r, http.StatusUnauthorized, name+" without a token")
+		if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: WWW-Authenticate %q", name, r.header.Get("WWW-Authenticate"))
+		}
+		want(t, tg.req(t, rt.method, rt.path, "not.a.jwt", body), http.StatusUnauthorized, name+" with a bad token")
+		if rt.adminOnly {
+			want(t, tg.req(t, rt.method, rt.path, tg.user, body), http.StatusForbidden, name+" as a user")
+		}
+	}
+	// Nothing changed by the refused writes.
+	if on, res, _ := tg.stock(t, book); on != 10 || res != 1 {
+		t.Fatalf("stock after refused writes: onHand %d reserved %d, want 10 1", on, res)
+	}
+
+	// Ownership: another user's sale is not found, in any form.
+	want(t, tg.req(t, "GET", "/sales/"+saleID, tg.user2, nil), http.StatusNotFound, "another user's sale")
+	var page SalePage
+	tg.req(t, "GET", "/sales?sellerId="+tg.userSub, tg.user2, nil).decode(t, &page)
+	if len(page.Data) != 0 || page.Meta.Total != 0 {
+		t.Fatalf("user2 listing user's sales got %+v", page.Meta)
+	}
+	tg.req(t, "GET", "/sales?limit=100", tg.user2, nil).decode(t, &page)
+	for _, s := range page.Data {
+		if s.SellerID == tg.userSub {
+			t.Fatalf("user2's list holds user's sale %s", s.ID)
+		}
+	}
+	// The seller is the token's subject, never the body.
+	r = tg.req(t, "POST", "/sales", tg.user2, fmt.Sprintf(`{"sellerId":%q,"items":[{"bookId":%q,"quantity":1}]}`, tg.userSub, book))
+	want(t, r, http.StatusUnprocessableEntity, "a sellerId in the body")
+}
+
+func TestRoles(t *testing.T) {
+	t.Parallel()
+	runRoles(t, newTarget(t, nil, nil))
+}
+
+// keyFiles writes a PEM key pair and returns the public and private paths.
+func keyFiles(t *testing.T, pub, priv any) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath, privPath := filepath.Join(dir, "pub.pem"), filepath.Join(dir, "priv.pem")
+	os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600)
+	os.WriteFile(privPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600)
+	return pubPath, privPath
+}
+
+func sign(t *testing.T, m jwt.SigningMethod, key any, c jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(m, c).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRSA, _ := rsa.GenerateKey(rand.Reader, 2048)
+	edPub, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	_, otherEd, _ := ed25519.GenerateKey(rand.Reader)
+	rsaPub, rsaPriv := keyFiles(t, &rsaKey.PublicKey, rsaKey)
+	edPubPath, _ := keyFiles(t, edPub, edPriv)
+	rsaPubPEM, _ := os.ReadFile(rsaPub)
+
+	hs := newTarget(t, nil, nil)
+	rs := newTarget(t, func(o *Options) { o.JWTSecret, o.JWTPublicKeyFile, o.JWTPrivateKeyFile = "", rsaPub, rsaPriv }, nil)
+	ed := newTarget(t, func(o *Options) { o.JWTSecret, o.JWTPublicKeyFile = "", edPubPath }, nil)
+
+	exp := time.Now().Add(time.Hour).Unix()
+	good := jwt.MapClaims{"sub": "u1", "role": "user", "exp": exp}
+	with := func(k string, v any) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for kk, vv := range good {
+			c[kk] = vv
+		}
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	hsSecret := []byte(testSecret)
+
+	for _, tc := range []struct {
+		name   string
+		tg     *target
+		token  string
+		status int
+	}{
+		{"HS256 valid", hs, sign(t, jwt.SigningMethodHS256, hsSecret, good), http.StatusOK},
+		{"HS256 expired", hs, sign(t, jwt.SigningMethodHS256, hsSecret, with("exp", time.Now().Add(-time.Hour).Unix())), http.StatusUnauthorized},
+		{"HS256 no exp", hs, sign(t, jwt.SigningMethodHS256, hsSecret, with("exp", nil)), http.StatusUnauthorized},
+		{"HS256 wrong secret", hs, sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-another"), good), http.StatusUnauthorized},
+		{"HS256 no sub", hs, sign(t, jwt.SigningMethodHS256, hsSecret, with("sub", nil)), http.StatusUnauthorized},
+		{"HS256 empty sub", hs, sign(t, jwt.SigningMethodHS256, hsSecret, with("sub", " ")), http.StatusUnauthorized},
+		{"HS256 no role", hs, sign(t, jwt.SigningMethodHS256, hsSecret, with("role", nil)), http.StatusUnauthorized},
+		{"HS256 unknown role", hs, sign(t, jwt.SigningMethodHS256, hsSecret, with("role", "root")), http.StatusUnauthorized},
+		{"HS256 role not a string", hs, sign(t, jwt.SigningMethodHS256, hsSecret, with("role", 1)), http.StatusUnauthorized},
+		{"HS256 not yet valid", hs, sign(t, jwt.SigningMethodHS256, hsSecret, with("nbf", time.Now().Add(time.Hour).Unix())), http.StatusUnauthorized},
+		{"HS384 refused", hs, sign(t, jwt.SigningMethodHS384, hsSecret, good), http.StatusUnauthorized},
+		{"alg none", hs, none, http.StatusUnauthorized},
+		{"alg none on RS", rs, none, http.StatusUnauthorized},
+		{"RS256 on HS server", hs, sign(t, jwt.SigningMethodRS256, rsaKey, good), http.StatusUnauthorized},
+		{"RS256 valid", rs, sign(t, jwt.SigningMethodRS256, rsaKey, good), http.StatusOK},
+		{"RS256 other key", rs, sign(t, jwt.SigningMethodRS256, otherRSA, good), http.StatusUnauthorized},
+		{"RS256 expired", rs, sign(t, jwt.SigningMethodRS256, rsaKey, with("exp", time.Now().Add(-time.Hour).Unix())), http.StatusUnauthorized},
+		{"HS256 keyed with the RSA public key (confusion)", rs, sign(t, jwt.SigningMethodHS256, rsaPubPEM, good), http.StatusUnauthorized},
+		{"PS256 on RS server", rs, sign(t, jwt.SigningMethodPS256, rsaKey, good), http.StatusUnauthorized},
+		{"EdDSA valid", ed, sign(t, jwt.SigningMethodEdDSA, edPriv, good), http.StatusOK},
+		{"EdDSA other key", ed, sign(t, jwt.SigningMethodEdDSA, otherEd, good), http.StatusUnauthorized},
+		{"RS256 on EdDSA server", ed, sign(t, jwt.SigningMethodRS256, rsaKey, good), http.StatusUnauthorized},
+		{"tampered payload", hs, tamper(sign(t, jwt.SigningMethodHS256, hsSecret, good)), http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.tg.req(t, "GET", "/books", tc.token, nil)
+			want(t, r, tc.status, tc.name)
+		})
+	}
+
+	// The RS server's own tokens (the token command's) work, and Basic is not Bearer.
+	tok, err := rs.app.cfg.Auth.Sign(Principal{Subject: "a", Role: RoleAdmin}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, rs.req(t, "POST", "/books", tok, `{"title":"T","author":"A","price":"1"}`), http.StatusCreated, "RS256 admin token")
+	want(t, hs.req(t, "GET", "/books", "", nil, "Authorization", "Basic dXNlcjpwYXNz"), http.StatusUnauthorized, "basic auth")
+}
+
+// tamper changes the token's payload but keeps its signature.
+func tamper(tok string) string {
+	parts := strings.Split(tok, ".")
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"u1","role":"admin","exp":9999999999}`))
+	return strings.Join(parts, ".")
+}
+
+func TestKeyAuthErrors(t *testing.T) {
+	t.Parallel()
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	big, _ := rsa.GenerateKey(rand.Reader, 2048)
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	smallPub, _ := keyFiles(t, &small.PublicKey, small)
+	bigPub, _ := keyFiles(t, &big.PublicKey, big)
+	_, otherPriv := keyFiles(t, &other.PublicKey, other)
+	read := func(p string) []byte { b, _ := os.ReadFile(p); return b }
+	for _, tc := range []struct {
+		name      string
+		pub, priv []byte
+	}{
+		{"not PEM", []byte("hello"), nil},
+		{"1024-bit RSA", read(smallPub), nil},
+		{"private key of another pair", read(bigPub), read(otherPriv)},
+	} {
+		if _, err := NewKeyAuth(tc.pub, tc.priv); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+	if _, err := NewHMACAuth([]byte("short")); err == nil {
+		t.Error("short secret accepted")
+	}
+}
+
+// TestTokenCommand checks that token prints the token alone, and that it
+// verifies with the same settings.
+func TestTokenCommand(t *testing.T) {
+	t.Parallel()
+	var out, errs bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errs}
+	o := testOptions()
+	if err := m.Token(o, Principal{Subject: "ana", Role: RoleUser}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSuffix(out.String(), "\n")
+	if strings.ContainsAny(tok, " \n") || strings.Count(tok, ".") != 2 {
+		t.Fatalf("token output %q", out.String())
+	}
+	cfg, _ := o.Config(false)
+	p, err := cfg.Auth.Verify(tok)
+	if err != nil || p != (Principal{Subject: "ana", Role: RoleUser}) {
+		t.Fatalf("verify: %+v %v", p, err)
+	}
+	for _, bad := range []Principal{{Subject: "ana", Role: "root"}, {Subject: "", Role: RoleUser}} {
+		if err := m.Token(o, bad, time.Hour); err == nil {
+			t.Errorf("token for %+v: no error", bad)
+		}
+	}
+	o.JWTSecret = ""
+	if err := m.Token(o, Principal{Subject: "ana", Role: RoleUser}, time.Hour); err == nil {
+		t.Error("token without a secret: no error")
+	}
+}
