@@ -170,3 +170,17 @@ func FuzzPrice(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkPrice(b *testing.B) {
+	lines := []PriceLine{
+		{UnitPrice: 2999, Quantity: 2, Discount: 100}, {UnitPrice: 550, Quantity: 1},
+		{UnitPrice: 1250, Quantity: 3}, {UnitPrice: 999, Quantity: 1, Discount: 99}, {UnitPrice: 4500, Quantity: 1},
+	}
+	rate := Rate{num: 19, scale: 2}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Price(lines, 500, rate); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

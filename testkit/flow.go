@@ -270,8 +270,12 @@ func (f *flow) settle(t *testing.T) {
 	unique := int64(len(f.events))
 	f.mu.Unlock()
 	t.Logf("%d deliveries of %d events: %d duplicates skipped, %d applied, %d stale", f.delivers.Load(), unique, f.delivers.Load()-unique, applied, stale)
-	if applied+stale != unique {
-		t.Errorf("%d applied + %d stale for %d distinct events; want each once", applied, stale, unique)
+	// A handler whose commit was cut off by a stop may have applied its
+	// event without knowing it, so the counters can miss an application;
+	// they must never count one twice. That each event took effect once
+	// is what the invariants above check.
+	if applied+stale > unique {
+		t.Errorf("%d applied + %d stale for %d distinct events; want each at most once", applied, stale, unique)
 	}
 }
 
