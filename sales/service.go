@@ -250,12 +250,7 @@ func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale, opt
 		}
 		qty[it.BookID] += it.Quantity
 	}
-	ids := make([]uuid.UUID, 0, len(qty))
-	for id := range qty {
-		ids = append(ids, id)
-	}
-	// A fixed order of row locks keeps two multi-book sales from deadlocking.
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	ids := sortedIDs(qty)
 
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -379,8 +374,9 @@ func (svc *Service) Cancel(ctx context.Context, id uuid.UUID, reason string, opt
 	}
 	return svc.move(ctx, id, StatusCancelled, func(tx Tx, s *Sale, now time.Time) error {
 		if s.Status == StatusPending {
-			for b, q := range s.Quantities() {
-				if err := tx.Release(ctx, b, q); err != nil {
+			qty := s.Quantities()
+			for _, b := range sortedIDs(qty) {
+				if err := tx.Release(ctx, b, qty[b]); err != nil {
 					return err
 				}
 			}
@@ -451,4 +447,15 @@ func checkText(field, s string, max int) error {
 		return invalid(field, "must not contain NUL characters")
 	}
 	return nil
+}
+
+// sortedIDs returns the books of qty in the one order in which every
+// transaction locks stock rows, so that two of them cannot deadlock.
+func sortedIDs(qty map[uuid.UUID]int64) []uuid.UUID {
+	ids := make([]uuid.UUID, 0, len(qty))
+	for id := range qty {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	return ids
 }
