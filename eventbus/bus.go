@@ -48,9 +48,15 @@ type Subscriber interface {
 	// committed only after its handler returned nil or the message went to
 	// the dead-letter topic. Run may be called once; it returns an error
 	// wrapping ErrClosed when called after Close.
+	//
+	// Handlers get a context derived from ctx: cancelling ctx asks them to
+	// stop, and a handler that fails after that is neither retried nor
+	// dead-lettered: its message stays uncommitted for the next member.
+	// When a partition moves to another member, Attempt starts again at 1.
 	Run(ctx context.Context, h Handler) error
 	// Close stops Run, waiting for the handlers in flight to return and
-	// their offsets to be committed. Calling it again returns nil.
+	// their offsets to be committed; it does not cancel their context.
+	// Calling it again returns nil. Calling it from a handler deadlocks.
 	Close() error
 }
 
