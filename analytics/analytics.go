@@ -36,10 +36,33 @@ type Delta struct {
 	At         time.Time // when the sale was paid; widens FirstSaleAt/LastSaleAt on a sale
 }
 
+// DayDelta is a change of one calendar day's rollup: the sales paid that
+// day in Zone, and each book's share of them.
+type DayDelta struct {
+	Zone     string // the time zone's name (time.Location.String)
+	Day      string // YYYY-MM-DD in Zone
+	Sales    int64  // +1 for a sale, -1 for a return
+	Revenue  sales.Money
+	Net      sales.Money
+	Tax      sales.Money
+	Discount sales.Money // sale discount plus line discounts
+	Items    int64
+	Books    []BookDay
+}
+
+// BookDay is one book's part of a DayDelta.
+type BookDay struct {
+	BookID uuid.UUID
+	Units  int64
+	Net    sales.Money
+}
+
 // Tx is what the projection needs inside a transaction.
 type Tx interface {
 	// AddBookStats adds d to the book's statistics, creating them at zero.
 	AddBookStats(ctx context.Context, d Delta) error
+	// AddDay adds d to its day's rollups, creating them at zero.
+	AddDay(ctx context.Context, d DayDelta) error
 }
 
 // Store reads statistics.
@@ -50,27 +73,25 @@ type Store interface {
 	AllBookStats(ctx context.Context, page, limit int) ([]BookStats, int64, error)
 }
 
-// ApplySale adds a completed sale to its books' statistics: units, net
-// revenue after the discount split (sales.Sale.NetByBook), one sale each.
-func ApplySale(ctx context.Context, tx Tx, s *sales.Sale) error {
-	return apply(ctx, tx, s, 1)
+// ApplySale adds a completed sale to its books' statistics (units, net
+// revenue after the discount split (sales.Sale.NetByBook), one sale each)
+// and to the rollup of the day it was paid, in loc.
+func ApplySale(ctx context.Context, tx Tx, s *sales.Sale, loc *time.Location) error {
+	return apply(ctx, tx, s, loc, 1)
 }
 
 // ApplyReturn takes a cancelled completed sale back out of its books'
-// statistics. Apply it after ApplySale.
-func ApplyReturn(ctx context.Context, tx Tx, s *sales.Sale) error {
-	return apply(ctx, tx, s, -1)
+// statistics and its day's rollup. Apply it after ApplySale, with the same loc.
+func ApplyReturn(ctx context.Context, tx Tx, s *sales.Sale, loc *time.Location) error {
+	return apply(ctx, tx, s, loc, -1)
 }
 
-func apply(ctx context.Context, tx Tx, s *sales.Sale, sign int64) error {
-	nets := s.NetByBook()
-	ids := make([]uuid.UUID, 0, len(nets))
-	for id := range nets {
-		ids = append(ids, id)
+func apply(ctx context.Context, tx Tx, s *sales.Sale, loc *time.Location, sign int64) error {
+	if err := tx.AddDay(ctx, dayDelta(s, loc, sign)); err != nil {
+		return fmt.Errorf("daily rollup for sale %s: %w", s.ID, err)
 	}
-	// A fixed order of row locks keeps two workers from deadlocking.
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
-	for _, id := range ids {
+	nets := s.NetByBook()
+	for _, id := range sortedBooks(nets) {
 		n := nets[id]
 		d := Delta{BookID: id, Units: sign * n.Units, NetRevenue: sales.Money(sign) * n.Net, Sales: sign}
 		if sign > 0 {
@@ -81,4 +102,32 @@ func apply(ctx context.Context, tx Tx, s *sales.Sale, sign int64) error {
 		}
 	}
 	return nil
+}
+
+// dayDelta is the sale's contribution to its paid day's rollup, times sign.
+func dayDelta(s *sales.Sale, loc *time.Location, sign int64) DayDelta {
+	m := sales.Money(sign)
+	d := DayDelta{
+		Zone: loc.String(), Day: s.PaidAt.In(loc).Format(time.DateOnly), Sales: sign,
+		Revenue: m * s.Total, Net: m * (s.Subtotal - s.Discount), Tax: m * s.Tax, Discount: m * s.Discount,
+	}
+	for _, l := range s.Lines {
+		d.Discount += m * l.Discount
+		d.Items += sign * l.Quantity
+	}
+	nets := s.NetByBook()
+	for _, id := range sortedBooks(nets) {
+		d.Books = append(d.Books, BookDay{BookID: id, Units: sign * nets[id].Units, Net: m * nets[id].Net})
+	}
+	return d
+}
+
+func sortedBooks(nets map[uuid.UUID]sales.BookNet) []uuid.UUID {
+	ids := make([]uuid.UUID, 0, len(nets))
+	for id := range nets {
+		ids = append(ids, id)
+	}
+	// A fixed order of row locks keeps two workers from deadlocking.
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	return ids
 }

@@ -118,6 +118,7 @@ const (
 // concurrent use.
 type Service struct {
 	store       Store
+	summarizer  Summarizer
 	currency    Currency
 	taxRate     Rate
 	loc         *time.Location
@@ -153,6 +154,25 @@ func WithLocation(loc *time.Location) Option {
 			return errors.New("sales: nil location")
 		}
 		s.loc = loc
+		return nil
+	}
+}
+
+// Summarizer answers summary queries. A Store does, by aggregating the
+// sales; so do the daily rollups the worker keeps (the stores' Rollups),
+// which answer a long range without reading every sale but lag behind the
+// sales by the worker's delay.
+type Summarizer interface {
+	Summary(ctx context.Context, q SummaryQuery) (Summary, error)
+}
+
+// WithSummarizer makes Summary answer from s (default: the Store).
+func WithSummarizer(sum Summarizer) Option {
+	return func(s *Service) error {
+		if sum == nil {
+			return errors.New("sales: nil summarizer")
+		}
+		s.summarizer = sum
 		return nil
 	}
 }
@@ -196,6 +216,9 @@ func NewService(store Store, opts ...Option) (*Service, error) {
 		if err := o(s); err != nil {
 			return nil, err
 		}
+	}
+	if s.summarizer == nil {
+		s.summarizer = store
 	}
 	return s, nil
 }

@@ -63,7 +63,7 @@ func (svc *Service) Summary(ctx context.Context, start, end time.Time) (Summary,
 	if to.Sub(from) > MaxSummaryDays*24*time.Hour {
 		return Summary{}, invalid("endDate", "range must be at most 3660 days")
 	}
-	s, err := svc.store.Summary(ctx, SummaryQuery{From: from, To: to, Location: svc.loc, TopN: DefaultTopBooks})
+	s, err := svc.summarizer.Summary(ctx, SummaryQuery{From: from, To: to, Location: svc.loc, TopN: DefaultTopBooks})
 	if err != nil {
 		return Summary{}, err
 	}

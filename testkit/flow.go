@@ -42,6 +42,10 @@ type Deployment struct {
 	// NewWorker returns a new worker over the store recording events as
 	// processed for group.
 	NewWorker func(t *testing.T, group string) Applier
+	// Rollups, when set, answers summaries from the worker's daily rollups
+	// (in UTC days); after every scenario they must equal the summary
+	// aggregated from the sales.
+	Rollups sales.Summarizer
 	// Outage, when set, makes the broker unavailable until the returned
 	// function is called; the BrokerOutage scenario is skipped without it.
 	Outage func(t *testing.T) (restore func())
@@ -257,6 +261,9 @@ func (f *flow) settle(t *testing.T) {
 	}
 	for _, v := range vs {
 		t.Errorf("%v", v)
+	}
+	if f.Rollups != nil {
+		f.compareRollups(t)
 	}
 	if n, _, err := f.Outbox.Backlog(t.Context()); err != nil || n != 0 {
 		t.Errorf("outbox backlog %d, %v; want 0", n, err)
@@ -620,4 +627,23 @@ func flowRandom(t *testing.T, f *flow) {
 	cancel()
 	<-relayDone
 	t.Logf("%d sales refused for stock", refused.Load())
+}
+
+// compareRollups checks that the daily rollups give the summary that
+// aggregating the sales gives.
+func (f *flow) compareRollups(t *testing.T) {
+	t.Helper()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	q := sales.SummaryQuery{From: today.AddDate(0, 0, -30), To: today.AddDate(0, 0, 2), Location: time.UTC, TopN: 10}
+	want, err := f.Sales.Summary(t.Context(), q)
+	if err != nil {
+		t.Fatalf("summary from sales: %v", err)
+	}
+	got, err := f.Rollups.Summary(t.Context(), q)
+	if err != nil {
+		t.Fatalf("summary from rollups: %v", err)
+	}
+	if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != w {
+		t.Errorf("summary from rollups:\n%s\nfrom sales:\n%s", g, w)
+	}
 }

@@ -65,7 +65,7 @@ func TestFlowPostgresKafka(t *testing.T) {
 		t.Cleanup(func() { _ = pub.Close() })
 		return testkit.Deployment{
 			Sales: db.Sales(), Inventory: db.Inventory(), Analytics: db.Analytics(),
-			Outbox: db.Outbox(), Progress: db.Progress, NewWorker: newWorker(db.InTx),
+			Outbox: db.Outbox(), Progress: db.Progress, NewWorker: newWorker(db.InTx), Rollups: db.Rollups(),
 			Publisher: pub,
 			Subscriber: func(t *testing.T, group string, topics []string, retry eventbus.RetryPolicy) eventbus.Subscriber {
 				sub, err := kafka.NewSubscriber(brokers, group, topics, append(kafkaOpts(), kafka.WithRetry(retry), kafka.WithCommitInterval(100*time.Millisecond))...)

@@ -43,7 +43,7 @@ func TestFlowMemory(t *testing.T) {
 		store := memory.New()
 		d := testkit.Deployment{
 			Sales: store.Sales(), Inventory: store.Inventory(), Analytics: store.Analytics(),
-			Outbox: store.Outbox(), Progress: store.Progress, NewWorker: newWorker(store.InTx),
+			Outbox: store.Outbox(), Progress: store.Progress, NewWorker: newWorker(store.InTx), Rollups: store.Rollups(),
 		}
 		memoryBus(t, &d)
 		return d
@@ -56,7 +56,7 @@ func TestFlowPostgres(t *testing.T) {
 		db := testkit.OpenPostgres(t)
 		d := testkit.Deployment{
 			Sales: db.Sales(), Inventory: db.Inventory(), Analytics: db.Analytics(),
-			Outbox: db.Outbox(), Progress: db.Progress, NewWorker: newWorker(db.InTx),
+			Outbox: db.Outbox(), Progress: db.Progress, NewWorker: newWorker(db.InTx), Rollups: db.Rollups(),
 		}
 		memoryBus(t, &d)
 		return d

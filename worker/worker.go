@@ -70,6 +70,7 @@ type Tx interface {
 type Worker[T Tx] struct {
 	inTx    func(context.Context, func(T) error) error
 	group   string
+	loc     *time.Location
 	now     func() time.Time
 	log     *slog.Logger
 	applied atomic.Int64
@@ -81,6 +82,7 @@ type Option func(*config) error
 
 type config struct {
 	group string
+	loc   *time.Location
 	now   func() time.Time
 	log   *slog.Logger
 }
@@ -93,6 +95,18 @@ func WithGroup(g string) Option {
 			return errors.New("worker: empty group")
 		}
 		c.group = g
+		return nil
+	}
+}
+
+// WithLocation sets the time zone whose calendar days the daily rollups
+// count (default UTC); it must be the zone the summary is asked in.
+func WithLocation(loc *time.Location) Option {
+	return func(c *config) error {
+		if loc == nil {
+			return errors.New("worker: nil location")
+		}
+		c.loc = loc
 		return nil
 	}
 }
@@ -113,13 +127,13 @@ func New[T Tx](inTx func(context.Context, func(T) error) error, opts ...Option) 
 	if inTx == nil {
 		return nil, errors.New("worker: nil transaction runner")
 	}
-	c := config{group: DefaultGroup, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	c := config{group: DefaultGroup, loc: time.UTC, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
 		}
 	}
-	return &Worker[T]{inTx: inTx, group: c.group, now: c.now, log: c.log}, nil
+	return &Worker[T]{inTx: inTx, group: c.group, loc: c.loc, now: c.now, log: c.log}, nil
 }
 
 // Group returns the worker's consumer group.
@@ -188,7 +202,7 @@ func (w *Worker[T]) apply(ctx context.Context, tx T, s *sales.Sale) (stale bool,
 		if err := inventory.ApplySale(ctx, tx, s, now); err != nil {
 			return false, err
 		}
-		if err := analytics.ApplySale(ctx, tx, s); err != nil {
+		if err := analytics.ApplySale(ctx, tx, s, w.loc); err != nil {
 			return false, err
 		}
 		p.Sold = true
@@ -197,7 +211,7 @@ func (w *Worker[T]) apply(ctx context.Context, tx T, s *sales.Sale) (stale bool,
 		if err := inventory.ApplyReturn(ctx, tx, s, now); err != nil {
 			return false, err
 		}
-		if err := analytics.ApplyReturn(ctx, tx, s); err != nil {
+		if err := analytics.ApplyReturn(ctx, tx, s, w.loc); err != nil {
 			return false, err
 		}
 		p.Returned = true

@@ -72,6 +72,7 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 		outbox     eventbus.Outbox
 		leader     eventbus.Leader
 		waker      eventbus.Waker
+		rollups    sales.Summarizer // the worker's daily rollups: GET /sales/summary reads a row per day
 	)
 	if cfg.DatabaseURL != "" {
 		if a.pg, err = postgres.Open(ctx, cfg.DatabaseURL, postgres.WithLogger(log)); err != nil {
@@ -83,13 +84,16 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 		}
 		log.Info("database migrated")
 		salesStore, invStore, outbox, leader, waker = a.pg.Sales(), a.pg.Inventory(), a.pg.Outbox(), a.pg.Leader(), a.pg.Waker()
+		rollups = a.pg.Rollups()
 	} else {
 		a.mem = memory.New()
 		salesStore, invStore, outbox, leader, waker = a.mem.Sales(), a.mem.Inventory(), a.mem.Outbox(), a.mem.Leader(), a.mem.Waker()
+		rollups = a.mem.Rollups()
 	}
 
 	if a.sales, err = sales.NewService(salesStore, sales.WithCurrency(cfg.Currency), sales.WithTaxRate(cfg.TaxRate),
-		sales.WithLocation(cfg.Location), sales.WithTopicPrefix(cfg.TopicPrefix), sales.WithLogger(log)); err != nil {
+		sales.WithLocation(cfg.Location), sales.WithTopicPrefix(cfg.TopicPrefix), sales.WithLogger(log),
+		sales.WithSummarizer(rollups)); err != nil {
 		return nil, err
 	}
 	if a.inv, err = inventory.NewService(invStore, inventory.WithCurrency(cfg.Currency)); err != nil {

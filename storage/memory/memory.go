@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ type Store struct {
 	keys      map[scopedKey]keyEntry
 	progress  map[uuid.UUID]worker.Progress
 	stats     map[uuid.UUID]analytics.BookStats
+	days      map[dayKey]*dayRollup
 	now       func() time.Time
 
 	wakeMu  sync.Mutex
@@ -48,6 +50,15 @@ type Store struct {
 }
 
 type scopedKey struct{ scope, key string }
+
+type dayKey struct{ zone, day string }
+
+type dayRollup struct {
+	sales.DaySales
+	tax, discount sales.Money
+	items         int64
+	books         map[uuid.UUID]sales.BookSales
+}
 
 type keyEntry struct {
 	hash      string
@@ -76,6 +87,7 @@ func New() *Store {
 		keys:      map[scopedKey]keyEntry{},
 		progress:  map[uuid.UUID]worker.Progress{},
 		stats:     map[uuid.UUID]analytics.BookStats{},
+		days:      map[dayKey]*dayRollup{},
 		now:       time.Now,
 		wakers:    map[chan struct{}]bool{},
 		leading:   make(chan struct{}, 1),
@@ -375,16 +387,7 @@ func (a salesStore) Summary(_ context.Context, q sales.SummaryQuery) (sales.Summ
 		sum.SalesByDay = append(sum.SalesByDay, *d)
 	}
 	slices.SortFunc(sum.SalesByDay, func(x, y sales.DaySales) int { return strings.Compare(x.Date, y.Date) })
-	for _, b := range books {
-		sum.TopBooks = append(sum.TopBooks, *b)
-	}
-	slices.SortFunc(sum.TopBooks, func(x, y sales.BookSales) int {
-		return cmp.Or(cmp.Compare(y.UnitsSold, x.UnitsSold), cmp.Compare(y.NetRevenue, x.NetRevenue),
-			strings.Compare(x.BookID.String(), y.BookID.String()))
-	})
-	if len(sum.TopBooks) > q.TopN {
-		sum.TopBooks = sum.TopBooks[:q.TopN]
-	}
+	sum.TopBooks = topBooks(books, q.TopN)
 	return sum, nil
 }
 
@@ -854,4 +857,103 @@ func (s *Store) Progress(_ context.Context, saleID uuid.UUID) (worker.Progress, 
 		p = worker.Progress{SaleID: saleID}
 	}
 	return p, nil
+}
+
+// AddDay adds d to its day's rollup; see analytics.Tx.
+func (t *tx) AddDay(_ context.Context, d analytics.DayDelta) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	k := dayKey{d.Zone, d.Day}
+	old, had := t.s.days[k]
+	r := &dayRollup{DaySales: sales.DaySales{Date: d.Day}, books: map[uuid.UUID]sales.BookSales{}}
+	if had {
+		*r = *old
+		r.books = maps.Clone(old.books)
+	}
+	r.Sales += d.Sales
+	r.Revenue += d.Revenue
+	r.NetRevenue += d.Net
+	r.tax += d.Tax
+	r.discount += d.Discount
+	r.items += d.Items
+	for _, b := range d.Books {
+		bs := r.books[b.BookID]
+		bs.BookID = b.BookID
+		bs.UnitsSold += b.Units
+		bs.NetRevenue += b.Net
+		r.books[b.BookID] = bs
+	}
+	t.undo = append(t.undo, func() {
+		if had {
+			t.s.days[k] = old
+		} else {
+			delete(t.s.days, k)
+		}
+	})
+	t.s.days[k] = r
+	return nil
+}
+
+// Rollups returns the summary as the worker's daily rollups answer it:
+// without reading the sales, behind them by the worker's delay.
+func (s *Store) Rollups() sales.Summarizer { return rollups{s} }
+
+type rollups struct{ s *Store }
+
+func (r rollups) Summary(_ context.Context, q sales.SummaryQuery) (sales.Summary, error) {
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	from, to := q.From.In(loc).Format(time.DateOnly), q.To.In(loc).Format(time.DateOnly)
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	var sum sales.Summary
+	books := map[uuid.UUID]*sales.BookSales{}
+	for k, d := range r.s.days {
+		if k.zone != loc.String() || k.day < from || k.day >= to {
+			continue
+		}
+		sum.TotalSales += d.Sales
+		sum.TotalRevenue += d.Revenue
+		sum.NetRevenue += d.NetRevenue
+		sum.TotalTax += d.tax
+		sum.TotalDiscount += d.discount
+		sum.TotalItems += d.items
+		if d.Sales != 0 {
+			sum.SalesByDay = append(sum.SalesByDay, d.DaySales)
+		}
+		for id, b := range d.books {
+			acc := books[id]
+			if acc == nil {
+				acc = &sales.BookSales{BookID: id}
+				books[id] = acc
+			}
+			acc.UnitsSold += b.UnitsSold
+			acc.NetRevenue += b.NetRevenue
+		}
+	}
+	slices.SortFunc(sum.SalesByDay, func(x, y sales.DaySales) int { return strings.Compare(x.Date, y.Date) })
+	sum.TopBooks = topBooks(books, q.TopN)
+	return sum, nil
+}
+
+// topBooks ranks books by units, then net revenue, then id, leaving out
+// books with nothing sold.
+func topBooks(books map[uuid.UUID]*sales.BookSales, n int) []sales.BookSales {
+	var out []sales.BookSales
+	for _, b := range books {
+		if b.UnitsSold != 0 {
+			out = append(out, *b)
+		}
+	}
+	slices.SortFunc(out, func(x, y sales.BookSales) int {
+		return cmp.Or(cmp.Compare(y.UnitsSold, x.UnitsSold), cmp.Compare(y.NetRevenue, x.NetRevenue),
+			strings.Compare(x.BookID.String(), y.BookID.String()))
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
 }

@@ -10,7 +10,7 @@ import (
 )
 
 var schemaTables = []string{
-	"book_stats", "books", "idempotency_keys", "outbox", "processed_events", "sale_items", "sale_progress", "sales",
+	"book_stats", "books", "daily_book_sales", "daily_sales", "idempotency_keys", "outbox", "processed_events", "sale_items", "sale_progress", "sales",
 	postgres.MigrationTable, "stock_levels", "stock_movements",
 }
 

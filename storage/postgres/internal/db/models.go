@@ -29,6 +29,25 @@ type BookStat struct {
 	LastSaleAt  *time.Time
 }
 
+type DailyBookSale struct {
+	Zone       string
+	Day        time.Time
+	BookID     uuid.UUID
+	Units      int64
+	NetRevenue int64
+}
+
+type DailySale struct {
+	Zone       string
+	Day        time.Time
+	Sales      int64
+	Revenue    int64
+	NetRevenue int64
+	Tax        int64
+	Discount   int64
+	Items      int64
+}
+
 type IdempotencyKey struct {
 	Scope          string
 	Key            string

@@ -1,0 +1,47 @@
+-- AddDay adds a sale's (or a return's) totals to its day.
+-- name: AddDay :exec
+INSERT INTO daily_sales AS d (zone, day, sales, revenue, net_revenue, tax, discount, items)
+VALUES (@zone, @day, @sales, @revenue, @net_revenue, @tax, @discount, @items)
+ON CONFLICT (zone, day) DO UPDATE SET
+    sales       = d.sales + EXCLUDED.sales,
+    revenue     = d.revenue + EXCLUDED.revenue,
+    net_revenue = d.net_revenue + EXCLUDED.net_revenue,
+    tax         = d.tax + EXCLUDED.tax,
+    discount    = d.discount + EXCLUDED.discount,
+    items       = d.items + EXCLUDED.items;
+
+-- AddBookDay adds a book's part of a sale (or a return) to its day.
+-- name: AddBookDay :exec
+INSERT INTO daily_book_sales AS d (zone, day, book_id, units, net_revenue)
+VALUES (@zone, @day, @book_id, @units, @net_revenue)
+ON CONFLICT (zone, day, book_id) DO UPDATE SET
+    units       = d.units + EXCLUDED.units,
+    net_revenue = d.net_revenue + EXCLUDED.net_revenue;
+
+-- RollupTotals sums the days in [from_day, to_day).
+-- name: RollupTotals :one
+SELECT coalesce(sum(sales), 0)::bigint       AS sales,
+       coalesce(sum(revenue), 0)::bigint     AS revenue,
+       coalesce(sum(net_revenue), 0)::bigint AS net_revenue,
+       coalesce(sum(tax), 0)::bigint         AS tax,
+       coalesce(sum(discount), 0)::bigint    AS discount,
+       coalesce(sum(items), 0)::bigint       AS items
+FROM daily_sales
+WHERE zone = @zone AND day >= @from_day AND day < @to_day;
+
+-- RollupDays lists the days in [from_day, to_day) that kept a sale.
+-- name: RollupDays :many
+SELECT day, sales, revenue, net_revenue
+FROM daily_sales
+WHERE zone = @zone AND day >= @from_day AND day < @to_day AND sales <> 0
+ORDER BY day;
+
+-- RollupTopBooks ranks the books sold in [from_day, to_day).
+-- name: RollupTopBooks :many
+SELECT book_id, sum(units)::bigint AS units, sum(net_revenue)::bigint AS net_revenue
+FROM daily_book_sales
+WHERE zone = @zone AND day >= @from_day AND day < @to_day
+GROUP BY book_id
+HAVING sum(units) <> 0
+ORDER BY 2 DESC, 3 DESC, book_id
+LIMIT @top_n;
