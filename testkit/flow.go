@@ -34,6 +34,9 @@ type Deployment struct {
 	Outbox    eventbus.Outbox
 	// Progress reads how far the worker brought a sale.
 	Progress func(ctx context.Context, saleID uuid.UUID) (worker.Progress, error)
+	// TopicPrefix goes before each topic name, so that deployments can
+	// share a real broker.
+	TopicPrefix string
 	// Publisher publishes to the bus.
 	Publisher eventbus.Publisher
 	// Subscriber returns a new member of group consuming topics, retrying
@@ -102,7 +105,7 @@ type flow struct {
 func newFlow(t *testing.T, d Deployment) *flow {
 	t.Helper()
 	rate, _ := sales.ParseRate("0.19")
-	ss, err := sales.NewService(d.Sales, sales.WithTaxRate(rate))
+	ss, err := sales.NewService(d.Sales, sales.WithTaxRate(rate), sales.WithTopicPrefix(d.TopicPrefix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +113,7 @@ func newFlow(t *testing.T, d Deployment) *flow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &flow{Deployment: d, sales: ss, inv: is, group: "flow-" + uuid.NewString()[:8], events: map[string]bool{}}
+	return &flow{Deployment: d, sales: ss, inv: is, group: "flow-" + uuid.NewString()[:8], prefix: d.TopicPrefix, events: map[string]bool{}}
 }
 
 func (f *flow) topics() []string { return worker.Topics(f.prefix) }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -84,6 +85,39 @@ func TestFlowPostgresKafka(t *testing.T) {
 					defer mu.Unlock()
 					cluster = start()
 				}
+			},
+		}
+	})
+}
+
+// PostgreSQL with a real broker (KAFKA_BROKERS, or Redpanda on Docker);
+// skipped where there is none. Each deployment gets its own topics.
+func TestFlowPostgresRealKafka(t *testing.T) {
+	brokers := testkit.RealKafka(t)
+	testkit.RunFlowTests(t, func(t *testing.T) testkit.Deployment {
+		db := testkit.OpenPostgres(t)
+		prefix := "flow-" + uuid.NewString()[:8] + "."
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		if err := kafka.CreateTopics(ctx, brokers, 4, -1, worker.Topics(prefix)...); err != nil {
+			t.Fatal(err)
+		}
+		pub, err := kafka.NewPublisher(brokers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pub.Close() })
+		return testkit.Deployment{
+			Sales: db.Sales(), Inventory: db.Inventory(), Analytics: db.Analytics(),
+			Outbox: db.Outbox(), Progress: db.Progress, NewWorker: newWorker(db.InTx), Rollups: db.Rollups(),
+			TopicPrefix: prefix, Publisher: pub,
+			Subscriber: func(t *testing.T, group string, topics []string, retry eventbus.RetryPolicy) eventbus.Subscriber {
+				sub, err := kafka.NewSubscriber(brokers, group, topics, kafka.WithRetry(retry))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = sub.Close() })
+				return sub
 			},
 		}
 	})

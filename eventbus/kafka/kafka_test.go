@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,16 +99,14 @@ func TestBusConformance(t *testing.T) {
 	testkit.RunBusTests(t, harness{brokers: c.ListenAddrs(), replication: 1, maxWait: 10 * time.Second})
 }
 
-// TestBusConformanceRealBroker runs the suite against the brokers in
-// KAFKA_BROKERS (comma-separated), such as a local Redpanda. It is an extra
-// to the kfake run above, which always runs.
+// TestBusConformanceRealBroker runs the suite against a real broker: the
+// brokers in KAFKA_BROKERS, or Redpanda on Docker (testkit.RealKafka). It
+// is an extra to the kfake run above, which always runs; it skips where
+// neither is available.
 func TestBusConformanceRealBroker(t *testing.T) {
-	env := os.Getenv("KAFKA_BROKERS")
-	if env == "" {
-		t.Skip("KAFKA_BROKERS not set: skipping the real-broker run (the kfake run covers the same suite)")
-	}
+	brokers := testkit.RealKafka(t)
 	t.Parallel()
-	testkit.RunBusTests(t, harness{brokers: strings.Split(env, ","), replication: -1})
+	testkit.RunBusTests(t, harness{brokers: brokers, replication: -1})
 }
 
 func TestOptionsValidated(t *testing.T) {
