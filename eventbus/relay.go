@@ -28,7 +28,9 @@ type Waker interface {
 // published. A record is marked only after the publisher accepted it, so a
 // crash between publishing and marking publishes it again: consumers
 // deduplicate on the event id. Run it with a Leader so that only one relay
-// publishes at a time. A Relay is safe for concurrent use.
+// publishes at a time. Its methods are safe for concurrent use, but a
+// Flush beside a running Run may publish records twice (harmless, as
+// consumers deduplicate).
 type Relay struct {
 	outbox Outbox
 	pub    Publisher
@@ -49,12 +51,24 @@ type RelayOption func(*Relay) error
 // WithLeader makes the relay publish only while it leads (default: always,
 // for a single process).
 func WithLeader(l Leader) RelayOption {
-	return func(r *Relay) error { r.leader = l; return nil }
+	return func(r *Relay) error {
+		if l == nil {
+			return errors.New("eventbus: nil leader")
+		}
+		r.leader = l
+		return nil
+	}
 }
 
 // WithWaker wakes the relay when records are enqueued (default: polling only).
 func WithWaker(w Waker) RelayOption {
-	return func(r *Relay) error { r.waker = w; return nil }
+	return func(r *Relay) error {
+		if w == nil {
+			return errors.New("eventbus: nil waker")
+		}
+		r.waker = w
+		return nil
+	}
 }
 
 // WithBatchSize sets how many records one pass publishes at most (default 256).
@@ -82,12 +96,24 @@ func WithPollInterval(d time.Duration) RelayOption {
 
 // WithRelayRetry sets the backoff after a failed pass (default DefaultRetryPolicy's backoff; attempts are unbounded).
 func WithRelayRetry(p RetryPolicy) RelayOption {
-	return func(r *Relay) error { r.retry = p.WithDefaults(); return nil }
+	return func(r *Relay) error {
+		if p.MinBackoff < 0 || p.MaxBackoff < 0 {
+			return errors.New("eventbus: negative backoff")
+		}
+		r.retry = p.WithDefaults()
+		return nil
+	}
 }
 
 // WithRelayLogger sets the logger (default: discard).
 func WithRelayLogger(l *slog.Logger) RelayOption {
-	return func(r *Relay) error { r.log = l; return nil }
+	return func(r *Relay) error {
+		if l == nil {
+			return errors.New("eventbus: nil logger")
+		}
+		r.log = l
+		return nil
+	}
 }
 
 // NewRelay returns a relay from outbox to pub.

@@ -120,7 +120,13 @@ func WithCurrency(c sales.Currency) Option {
 
 // WithClock sets the clock (default time.Now), for tests.
 func WithClock(now func() time.Time) Option {
-	return func(s *Service) error { s.now = now; return nil }
+	return func(s *Service) error {
+		if now == nil {
+			return errors.New("inventory: nil clock")
+		}
+		s.now = now
+		return nil
+	}
 }
 
 // NewService returns a Service on store.

@@ -6,11 +6,15 @@ import (
 	"sort"
 )
 
-// Bounds on what one sale may hold, so that no sum can overflow int64.
+// Bounds on what one sale may hold. They keep every sum far from the int64
+// range: a sale's subtotal is at most MaxSubtotal (10^12 minor units, ten
+// billion dollars), so the statistics and summaries of millions of sales
+// still fit.
 const (
 	MaxLines    = 100
 	MaxQuantity = 100_000
-	MaxPrice    = Money(1_000_000_000_000) // per unit, in minor units
+	MaxPrice    = Money(10_000_000_000)    // per unit, in minor units
+	MaxSubtotal = Money(1_000_000_000_000) // per sale, in minor units
 )
 
 // PriceLine is the input of one line to Price.
@@ -64,10 +68,10 @@ func Price(lines []PriceLine, discount Money, rate Rate) (Priced, error) {
 		if l.Discount > base {
 			return Priced{}, invalid(field+".discount", "must not exceed the line's price times quantity")
 		}
-		p.Lines[i].Subtotal = base - l.Discount
-		p.Subtotal += p.Lines[i].Subtotal // < 100 * 1e17 = 1e19? bounded below by the check
-		if p.Subtotal < 0 {
-			return Priced{}, invalid("items", "total is too large")
+		p.Lines[i].Subtotal = base - l.Discount // < 1e10 * 1e5 = 1e15
+		p.Subtotal += p.Lines[i].Subtotal       // < 100 * 1e15: no overflow
+		if p.Subtotal > MaxSubtotal {
+			return Priced{}, invalid("items", "the sale's subtotal exceeds the limit of 10^12 minor units")
 		}
 	}
 	switch {
@@ -79,9 +83,6 @@ func Price(lines []PriceLine, discount Money, rate Rate) (Priced, error) {
 	split(p.Lines, p.Subtotal, discount)
 	p.Tax = tax(p.Subtotal-discount, rate)
 	p.Total = p.Subtotal - discount + p.Tax
-	if p.Total < 0 {
-		return Priced{}, invalid("items", "total is too large")
-	}
 	return p, nil
 }
 

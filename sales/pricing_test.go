@@ -111,6 +111,7 @@ func TestPriceRejects(t *testing.T) {
 		{"line discount above base", []PriceLine{{UnitPrice: 100, Quantity: 2, Discount: 201}}, 0, "items[0].discount"},
 		{"negative sale discount", []PriceLine{ok}, -1, "discount"},
 		{"sale discount above subtotal", []PriceLine{ok}, 101, "discount"},
+		{"subtotal above the limit", []PriceLine{{UnitPrice: MaxPrice, Quantity: 101}}, 0, "items"},
 	}
 	for _, c := range cases {
 		_, err := Price(c.lines, c.discount, Rate{})

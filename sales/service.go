@@ -195,12 +195,24 @@ func WithSource(src string) Option {
 
 // WithClock sets the clock (default time.Now), for tests.
 func WithClock(now func() time.Time) Option {
-	return func(s *Service) error { s.now = now; return nil }
+	return func(s *Service) error {
+		if now == nil {
+			return errors.New("sales: nil clock")
+		}
+		s.now = now
+		return nil
+	}
 }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
-	return func(s *Service) error { s.log = l; return nil }
+	return func(s *Service) error {
+		if l == nil {
+			return errors.New("sales: nil logger")
+		}
+		s.log = l
+		return nil
+	}
 }
 
 // NewService returns a Service on store.
@@ -233,6 +245,9 @@ func (svc *Service) Currency() Currency { return svc.currency }
 func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale, opts ...CallOption) (*Sale, error) {
 	if strings.TrimSpace(sellerID) == "" {
 		return nil, invalid("sellerId", "is required")
+	}
+	if err := checkText("sellerId", sellerID, MaxNameLen); err != nil {
+		return nil, err
 	}
 	if err := checkText("customerName", in.CustomerName, MaxNameLen); err != nil {
 		return nil, err
@@ -360,6 +375,9 @@ func (svc *Service) List(ctx context.Context, f Filter) (Page, error) {
 		if _, err := ParseStatus(string(f.Status)); err != nil {
 			return Page{}, err
 		}
+	}
+	if err := checkText("sellerId", f.SellerID, MaxNameLen); err != nil {
+		return Page{}, err
 	}
 	list, total, err := svc.store.Sales(ctx, f)
 	if err != nil {

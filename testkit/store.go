@@ -616,6 +616,8 @@ func testList(t *testing.T, f *fixture) {
 		{"bad page", sales.Filter{Page: -1}, nil, 0, 0, true},
 		{"bad status", sales.Filter{Status: "LOST"}, nil, 0, 0, true},
 		{"empty range", sales.Filter{From: day, To: day}, nil, 0, 0, true},
+		{"NUL in seller", sales.Filter{SellerID: "a\x00b"}, nil, 0, 0, true},
+		{"seller not UTF-8", sales.Filter{SellerID: "\xff"}, nil, 0, 0, true},
 	}
 	for _, c := range cases {
 		p, err := f.sales.List(ctx, c.f)

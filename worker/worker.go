@@ -113,12 +113,24 @@ func WithLocation(loc *time.Location) Option {
 
 // WithClock sets the clock that stamps movements (default time.Now).
 func WithClock(now func() time.Time) Option {
-	return func(c *config) error { c.now = now; return nil }
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("worker: nil clock")
+		}
+		c.now = now
+		return nil
+	}
 }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error { c.log = l; return nil }
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("worker: nil logger")
+		}
+		c.log = l
+		return nil
+	}
 }
 
 // New returns a worker whose transactions run through inTx, such as

@@ -284,8 +284,8 @@ type healthOutput struct{ Body Health }
 // parseID reads an id that Huma has already checked to be a UUID.
 func parseID(field, v string) (uuid.UUID, error) {
 	id, err := uuid.Parse(v)
-	if err != nil {
-		return uuid.Nil, &sales.InvalidError{Field: field, Reason: "must be a UUID"}
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, &sales.InvalidError{Field: field, Reason: "must be a UUID other than the nil UUID"}
 	}
 	return id, nil
 }

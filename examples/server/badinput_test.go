@@ -104,6 +104,10 @@ func runBadInputs(t *testing.T, tg *target) {
 		{"stock: unknown book", "GET", "/inventory/" + unknown, ``, 404},
 		{"movements: bad type", "GET", "/stock-movements?type=GIFT", ``, 422},
 		{"movements: bad book id", "GET", "/stock-movements?bookId=1", ``, 422},
+		{"movements: nil book id", "GET", "/stock-movements?bookId=00000000-0000-0000-0000-000000000000", ``, 422},
+		{"movements: nil sale id", "GET", "/stock-movements?saleId=00000000-0000-0000-0000-000000000000", ``, 422},
+		{"sales: NUL in seller", "GET", "/sales?sellerId=%00", ``, 422},
+		{"sales: seller not UTF-8", "GET", "/sales?sellerId=%ff", ``, 422},
 		{"analytics: bad id", "GET", "/analytics/books/1", ``, 422},
 		// Transport
 		{"unknown route", "GET", "/nope", ``, 404},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2/humacli"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/salesflow/salesflow/storage/postgres"
 )
@@ -34,6 +35,15 @@ func (m *Main) CLI() humacli.CLI {
 		"in-memory store and bus. Every flag can be set by the environment variable of the same name:\n" +
 		"--database-url by DATABASE_URL, --port by PORT, and so on."
 	root.SilenceUsage = true
+	// humacli shows a flag's environment value as its default in --help:
+	// never a secret.
+	for _, name := range []string{"jwt-secret", "database-url"} {
+		for _, fs := range []*pflag.FlagSet{root.PersistentFlags(), root.Flags()} {
+			if f := fs.Lookup(name); f != nil {
+				f.DefValue = ""
+			}
+		}
+	}
 	run := func(f func(ctx context.Context, o Options) error) func(*cobra.Command, []string) {
 		return humacli.WithOptions(func(cmd *cobra.Command, _ []string, o *Options) {
 			if err := f(cmd.Context(), *o); err != nil {

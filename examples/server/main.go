@@ -19,5 +19,10 @@ func main() {
 		os.Exit(2)
 	}
 	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr}
-	m.CLI().Run()
+	// Execute, not humacli's Run, which drops the error: a mistyped flag or
+	// command must fail the process, or `TOKEN=$(server token ...)` goes on
+	// with an empty token.
+	if err := m.CLI().Root().Execute(); err != nil {
+		os.Exit(2)
+	}
 }

@@ -68,8 +68,8 @@ func newProblem(status int, code, detail string, errs ...error) *Problem {
 		var d huma.ErrorDetailer
 		if errors.As(err, &d) {
 			ed := *d.ErrorDetail()
-			if ed.Location == "body" {
-				ed.Value = nil // Huma would echo the whole body back
+			if ed.Location == "body" || strings.HasPrefix(ed.Location, "body.") {
+				ed.Value = nil // Huma would echo (a part of) the body back
 				ed.Message = clientText(ed.Message)
 			}
 			p.Errors = append(p.Errors, &ed)
