@@ -40,3 +40,23 @@ func TestBadArgumentsFail(t *testing.T) {
 		}
 	}
 }
+
+// main exits non-zero when cobra reports an error, which it does in one
+// "Error: ..." write to the command's error writer.
+func TestErrorWatch(t *testing.T) {
+	var out bytes.Buffer
+	ew := &errorWatch{w: &out}
+	root := (&Main{Stdout: &out, Stderr: &out}).CLI().Root()
+	root.SetOut(&out)
+	root.SetErr(ew)
+	root.SetArgs([]string{"--help"})
+	_ = root.Execute()
+	if ew.failed {
+		t.Fatalf("--help counted as an error:\n%s", out.String())
+	}
+	root.SetArgs([]string{"--bogus"})
+	_ = root.Execute()
+	if !ew.failed {
+		t.Fatalf("an unknown flag was not noticed:\n%s", out.String())
+	}
+}

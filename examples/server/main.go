@@ -8,7 +8,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	_ "time/tzdata" // TIME_ZONE works in images without a zone database
 )
@@ -19,10 +21,28 @@ func main() {
 		os.Exit(2)
 	}
 	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr}
-	// Execute, not humacli's Run, which drops the error: a mistyped flag or
-	// command must fail the process, or `TOKEN=$(server token ...)` goes on
-	// with an empty token.
-	if err := m.CLI().Root().Execute(); err != nil {
+	cli := m.CLI()
+	// humacli's Run drops cobra's error; a mistyped flag or command must
+	// still fail the process, or `TOKEN=$(server token ...)` goes on with
+	// an empty token. Cobra reports every such error in one "Error: ..."
+	// write, so watching stderr is enough.
+	errs := &errorWatch{w: os.Stderr}
+	cli.Root().SetErr(errs)
+	cli.Run()
+	if errs.failed {
 		os.Exit(2)
 	}
+}
+
+// errorWatch passes writes through and notes cobra's error reports.
+type errorWatch struct {
+	w      io.Writer
+	failed bool
+}
+
+func (e *errorWatch) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("Error:")) {
+		e.failed = true
+	}
+	return e.w.Write(p)
 }
