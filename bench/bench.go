@@ -1,0 +1,506 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// bench is one run of every phase.
+type bench struct {
+	root, out, pgURL string
+	clients, cpus    int
+
+	pgbenchDuration, duration, warmup  time.Duration
+	half, profile, bus, keep, noNotify bool
+	dbParams, serverEnv, overlay       string
+	compare                            bool
+	bOverlay, bDBParams, bServerEnv    string
+	repeat                             int
+	busPublishTime, busConsumeTime     string
+	busCount, summarySales             int
+
+	bins struct{ server, serverB, loadgen, kfake string }
+	log  *os.File
+	dbs  []string // databases made, dropped at the end
+}
+
+// Result is everything one run measured; bench.json holds it.
+type Result struct {
+	StartedAt time.Time `json:"startedAt"`
+	Machine   Machine   `json:"machine"`
+	Clients   int       `json:"clients"`
+
+	Pgbench *PgbenchResult `json:"pgbench,omitempty"`
+	// PgbenchNoNotify is the baseline's script without NOTIFY.
+	PgbenchNoNotify *PgbenchResult `json:"pgbenchNoNotify,omitempty"`
+	Full            *LoadResult    `json:"full,omitempty"`
+	Half            *LoadResult    `json:"half,omitempty"`
+	Bus             *BusResult     `json:"bus,omitempty"`
+	Summary         *SummaryResult `json:"summary,omitempty"`
+	Goals           []Goal         `json:"goals"`
+}
+
+// Machine describes where the run ran.
+type Machine struct {
+	CPUs       int    `json:"cpus"`
+	GoVersion  string `json:"goVersion"`
+	PostgreSQL string `json:"postgresql"`
+	SyncCommit string `json:"synchronousCommit"`
+	Kernel     string `json:"kernel"`
+}
+
+func (b *bench) run(ctx context.Context) (err error) {
+	if err := os.MkdirAll(b.out, 0o755); err != nil {
+		return err
+	}
+	if b.log, err = os.Create(filepath.Join(b.out, "bench.log")); err != nil {
+		return err
+	}
+	defer b.log.Close()
+	defer b.dropDatabases()
+	res := &Result{StartedAt: time.Now().UTC(), Clients: b.clients}
+	b.logf("results in %s", b.out)
+	if res.Machine, err = b.machine(ctx); err != nil {
+		return err
+	}
+	if err := b.build(ctx); err != nil {
+		return err
+	}
+	save := func() {
+		if b.compare {
+			return
+		}
+		res.Goals = goals(res)
+		if data, err := json.MarshalIndent(res, "", "  "); err == nil {
+			_ = os.WriteFile(filepath.Join(b.out, "bench.json"), append(data, '\n'), 0o644)
+		}
+	}
+	defer save()
+
+	if b.compare {
+		return b.runCompare(ctx)
+	}
+	b.phase("1/4 baseline: pgbench, %d clients, %v per script", b.clients, b.pgbenchDuration)
+	if res.Pgbench, res.PgbenchNoNotify, err = b.runPgbench(ctx, b.noNotify); err != nil {
+		return err
+	}
+
+	b.phase("2/4 full system: server on PostgreSQL and kfake, load generator at %d clients", b.clients)
+	v := variant{name: "server", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams}
+	if res.Full, res.Half, err = b.runSystem(ctx, v, "full", b.half, b.profile); err != nil {
+		return err
+	}
+
+	if b.bus {
+		b.phase("3/4 bus against plain franz-go on kfake (go test -bench)")
+		if res.Bus, err = b.runBus(ctx); err != nil {
+			return err
+		}
+	}
+	if b.summarySales > 0 {
+		b.phase("4/4 summary over %d completed sales: daily rollups against the plain aggregate", b.summarySales)
+		if res.Summary, err = b.runSummary(ctx); err != nil {
+			return err
+		}
+	}
+	save()
+	printGoals(os.Stdout, res)
+	fmt.Fprintf(b.log, "\n")
+	printGoals(b.log, res)
+	b.logf("all results: %s", b.out)
+	return nil
+}
+
+// build compiles the server (with the pprof overlay and -overlay; with
+// -compare also server B with -b-overlay), the load generator and the
+// kfake broker into the output directory.
+func (b *bench) build(ctx context.Context) error {
+	bin := filepath.Join(b.out, "bin")
+	b.bins.server = filepath.Join(bin, "server")
+	b.bins.loadgen = filepath.Join(bin, "loadgen")
+	b.bins.kfake = filepath.Join(bin, "kfake")
+	b.logf("building the server, the load generator and kfake")
+	builds := [][]string{
+		{"build", "-o", b.bins.loadgen, "./examples/loadgen"},
+		{"build", "-o", b.bins.kfake, "./bench/kfake"},
+	}
+	servers := []struct{ bin, overlay, name string }{{b.bins.server, b.overlay, "a"}}
+	if b.compare {
+		b.bins.serverB = filepath.Join(bin, "server-b")
+		servers = append(servers, struct{ bin, overlay, name string }{b.bins.serverB, b.bOverlay, "b"})
+	}
+	for _, s := range servers {
+		overlay, err := b.serverOverlay(s.name, s.overlay)
+		if err != nil {
+			return err
+		}
+		builds = append(builds, []string{"build", "-overlay", overlay, "-o", s.bin, "./examples/server"})
+	}
+	for _, c := range builds {
+		if _, err := b.command(ctx, "build.log", "go", c...); err != nil {
+			return fmt.Errorf("go %s: %w (see %s)", strings.Join(c, " "), err, filepath.Join(b.out, "build.log"))
+		}
+	}
+	return nil
+}
+
+// pprofFile is compiled into the server through the build overlay: with
+// SALESFLOW_PPROF_ADDR set, net/http/pprof serves on that address.
+const pprofFile = `package main
+
+import (
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"runtime"
+)
+
+func init() {
+	addr := os.Getenv("SALESFLOW_PPROF_ADDR")
+	if addr == "" {
+		return
+	}
+	runtime.SetMutexProfileFraction(100)
+	runtime.SetBlockProfileRate(100000) // one sample per 100 µs blocked
+	go func() { _ = http.ListenAndServe(addr, nil) }()
+}
+`
+
+// serverOverlay writes the overlay that adds pprofFile to the server,
+// merged with the replacements of the overlay file user (if any), and
+// returns its path.
+func (b *bench) serverOverlay(name, user string) (string, error) {
+	dir := filepath.Join(b.out, "overlay")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	src := filepath.Join(dir, "zz_bench_pprof.go")
+	if err := os.WriteFile(src, []byte(pprofFile), 0o644); err != nil {
+		return "", err
+	}
+	ov := struct{ Replace map[string]string }{Replace: map[string]string{}}
+	if user != "" {
+		data, err := os.ReadFile(user)
+		if err != nil {
+			return "", err
+		}
+		if err := json.Unmarshal(data, &ov); err != nil {
+			return "", fmt.Errorf("overlay %s: %w", user, err)
+		}
+		for k := range ov.Replace {
+			b.logf("server %s: %s replaced (overlay %s)", name, k, user)
+		}
+	}
+	ov.Replace[filepath.Join(b.root, "examples", "server", "zz_bench_pprof.go")] = src
+	data, err := json.Marshal(ov)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "overlay-"+name+".json")
+	return path, os.WriteFile(path, data, 0o644)
+}
+
+// settings splits comma-separated NAME=VALUE settings.
+func settings(s string) []string {
+	var out []string
+	for kv := range strings.SplitSeq(s, ",") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// machine describes the machine and the database server.
+func (b *bench) machine(ctx context.Context) (Machine, error) {
+	m := Machine{CPUs: b.cpus}
+	if out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output(); err == nil {
+		m.GoVersion = strings.TrimSpace(string(out))
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(data))
+	}
+	conn, err := pgx.Connect(ctx, b.pgURL)
+	if err != nil {
+		return m, fmt.Errorf("PostgreSQL at -pg: %w", err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('synchronous_commit')").Scan(&m.PostgreSQL, &m.SyncCommit); err != nil {
+		return m, err
+	}
+	b.logf("machine: %d CPUs, %s, PostgreSQL %s (synchronous_commit %s), Linux %s", m.CPUs, m.GoVersion, m.PostgreSQL, m.SyncCommit, m.Kernel)
+	return m, nil
+}
+
+// freshDatabase drops and makes dbname and returns its URL.
+func (b *bench) freshDatabase(ctx context.Context, dbname string) (string, error) {
+	conn, err := pgx.Connect(ctx, b.pgURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	ident := pgx.Identifier{dbname}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+		return "", fmt.Errorf("drop %s: %w", dbname, err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+		return "", fmt.Errorf("create %s: %w", dbname, err)
+	}
+	b.dbs = append(b.dbs, dbname)
+	u, err := url.Parse(b.pgURL)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + dbname
+	return u.String(), nil
+}
+
+func (b *bench) dropDatabases() {
+	if b.keep || len(b.dbs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.pgURL)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	for _, d := range b.dbs {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{d}.Sanitize()+" WITH (FORCE)")
+	}
+}
+
+// migrate applies the schema with the server's migrate command.
+func (b *bench) migrate(ctx context.Context, dbURL string) error {
+	cmd := exec.CommandContext(ctx, b.bins.server, "migrate")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("server migrate: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// execSQL runs each statement on dbURL, outside any transaction block.
+func (b *bench) execSQL(ctx context.Context, dbURL string, stmts ...string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(s), err)
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// command runs name with args in the module root, appending its output to
+// the log file logName in the output directory, and returns the output.
+func (b *bench) command(ctx context.Context, logName, name string, args ...string) (string, error) {
+	f, err := os.OpenFile(filepath.Join(b.out, logName), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "$ %s %s\n", name, strings.Join(args, " "))
+	var buf bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = b.root
+	cmd.Stdout = io.MultiWriter(f, &buf)
+	cmd.Stderr = io.MultiWriter(f, &buf)
+	err = cmd.Run()
+	return buf.String(), err
+}
+
+// process is a child process the bench started and must stop.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// start runs name in its own process group with env added, its output
+// to the log file logName; lines of stdout go to lines too, if not nil.
+func (b *bench) start(name, logName string, env []string, lines chan<- string, args ...string) (*process, error) {
+	f, err := os.Create(filepath.Join(b.out, logName))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Dir = b.root
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &process{name: filepath.Base(name), cmd: cmd, done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			fmt.Fprintln(f, sc.Text())
+			if lines != nil {
+				select {
+				case lines <- sc.Text():
+				default:
+				}
+			}
+		}
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM, and SIGKILL after grace.
+func (p *process) stop(grace time.Duration) {
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// randomSecret is a JWT secret for the run.
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitReady waits until base/readyz answers 200.
+func waitReady(ctx context.Context, base string, p *process, wait time.Duration) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(wait)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		if resp, err := hc.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %v", p.name, p.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %v", base, wait)
+		}
+	}
+}
+
+// fetch GETs u into the file path.
+func fetch(ctx context.Context, u, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, bytes.TrimSpace(body))
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+var logMu sync.Mutex
+
+// logf prints a line to stdout and bench.log.
+func (b *bench) logf(format string, args ...any) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	line := time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...)
+	fmt.Println(line)
+	if b.log != nil {
+		fmt.Fprintln(b.log, line)
+	}
+}
+
+func (b *bench) phase(format string, args ...any) {
+	b.logf("=== "+format, args...)
+}
+
+// moduleRoot is the directory of the main module's go.mod.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run bench inside the salesflow module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestParsePgbench(t *testing.T) {
+	out := `transaction type: pgbench_lifecycle.sql
+number of clients: 16
+number of failed transactions: 0 (0.000%)
+latency average = 29.117 ms
+initial connection time = 40.001 ms
+tps = 548.123456 (without initial connection time)
+`
+	if m := reTPS.FindStringSubmatch(out); m == nil || m[1] != "548.123456" {
+		t.Errorf("tps: %q", m)
+	}
+	if m := reLatency.FindStringSubmatch(out); m == nil || m[1] != "29.117" {
+		t.Errorf("latency: %q", m)
+	}
+	if m := reFailed.FindStringSubmatch(out); m == nil || m[1] != "0" {
+		t.Errorf("failed: %q", m)
+	}
+}
+
+func TestParseBench(t *testing.T) {
+	for line, want := range map[string]string{
+		"BenchmarkPublish/bus/batch=1-2         	   64477	     34593 ns/op	  29.60 MB/s	     28908 records/s":      "Publish/bus/batch=1 28908",
+		"BenchmarkConsume/records=100000/franz+headers-2  3  300914003 ns/op  340.30 MB/s  332321 records/s":       "Consume/records=100000/franz+headers 332321",
+		"BenchmarkConsume/records=20000/bus     	       3	  71741731 ns/op	 285.47 MB/s	    2.78778e+05 records/s": "Consume/records=20000/bus 278778",
+	} {
+		m := reBench.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("%q: no match", line)
+			continue
+		}
+		v, err := strconv.ParseFloat(m[2], 64)
+		if got := m[1] + " " + strconv.FormatFloat(v, 'f', -1, 64); err != nil || got != want {
+			t.Errorf("%q: got %q (%v), want %q", line, got, err, want)
+		}
+	}
+}
+
+func TestPgbenchScripts(t *testing.T) {
+	if n := strings.Count(pgbenchScript, "BEGIN;"); n != 2 {
+		t.Errorf("the script has %d transactions, want 2 (its tps is doubled)", n)
+	}
+	plain := pgbenchNoNotify()
+	if strings.Contains(plain, "pg_notify") || strings.Count(plain, "SELECT seq FROM inserted;") != 2 {
+		t.Errorf("the script without NOTIFY still notifies, or lost an outbox insert:\n%s", plain)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	r := &Result{Clients: 16, Pgbench: &PgbenchResult{TPS: 1000, Lifecycles: 500}, Full: &LoadResult{}}
+	r.Full.Loadgen.Lifecycles.PerSecond = 250
+	r.Full.Loadgen.Server.RSSMiBMax = 40
+	g := goals(r)
+	if len(g) != 2 || g[0].Met == nil || !*g[0].Met || g[0].Value != 0.25 || g[1].Met == nil || !*g[1].Met {
+		t.Errorf("goals = %+v", g)
+	}
+	r.Full.Loadgen.Lifecycles.PerSecond = 150
+	if g := goals(r); *g[0].Met {
+		t.Errorf("15 %% met the 20 %% goal: %+v", g[0])
+	}
+}

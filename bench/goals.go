@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Goal is one of issue 6's goals, as measured in the run.
+type Goal struct {
+	Name     string  `json:"name"`
+	Measured string  `json:"measured"`
+	Value    float64 `json:"value"`
+	Target   string  `json:"target"`
+	Met      *bool   `json:"met"` // nil when not measured
+}
+
+func met(ok bool) *bool { return &ok }
+
+// goals computes the goals from the results there are.
+func goals(r *Result) []Goal {
+	var out []Goal
+	if r.Pgbench != nil && r.Full != nil {
+		l := r.Full.Loadgen.Lifecycles.PerSecond
+		ratio := l / r.Pgbench.TPS
+		out = append(out, Goal{
+			Name: fmt.Sprintf("lifecycles/s vs pgbench TPS at %d clients", r.Clients),
+			Measured: fmt.Sprintf("%.1f / %.0f txn/s = %.1f %% (of pgbench's %.0f lifecycles/s: %.1f %%)",
+				l, r.Pgbench.TPS, 100*ratio, r.Pgbench.Lifecycles, 100*l/r.Pgbench.Lifecycles),
+			Value: round3(ratio), Target: "≥ 20 %", Met: met(ratio >= 0.20),
+		})
+		if p := r.PgbenchNoNotify; p != nil {
+			ratio := l / p.TPS
+			out = append(out, Goal{
+				Name:     "  the same vs pgbench TPS without NOTIFY",
+				Measured: fmt.Sprintf("%.1f / %.0f txn/s = %.1f %%", l, p.TPS, 100*ratio),
+				Value:    round3(ratio), Target: "(≥ 20 %)",
+			})
+		}
+	}
+	if r.Bus != nil {
+		names := make([]string, 0, len(r.Bus.Ratios))
+		for n := range r.Bus.Ratios {
+			if strings.HasSuffix(n, " vs franz") {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			v := r.Bus.Ratios[n]
+			m := fmt.Sprintf("%.1f %%", 100*v)
+			if h, ok := r.Bus.Ratios[strings.TrimSuffix(n, " vs franz")+" vs franz+headers"]; ok {
+				m += fmt.Sprintf(" (%.1f %% of franz+headers)", 100*h)
+			}
+			out = append(out, Goal{Name: "bus " + strings.TrimSuffix(n, " vs franz") + " vs plain franz-go", Measured: m, Value: v, Target: "≥ 90 %", Met: met(v >= 0.90)})
+		}
+	}
+	if h := r.Half; h != nil {
+		worst, which := 0.0, ""
+		for _, route := range []string{routeCreateSale, routeStatus} {
+			if q, ok := h.Loadgen.Routes[route]; ok && q.P99Ms >= worst {
+				worst, which = q.P99Ms, route
+			}
+		}
+		parts := []string{}
+		for _, route := range []string{routeCreateSale, routeStatus, routeMovements} {
+			if q, ok := h.Loadgen.Routes[route]; ok {
+				parts = append(parts, fmt.Sprintf("%s %.1f", route, q.P99Ms))
+			}
+		}
+		out = append(out, Goal{
+			Name:     fmt.Sprintf("API p99 at half load (%.1f lifecycles/s)", h.Rate),
+			Measured: fmt.Sprintf("%.1f ms (%s); ms by route: %s", worst, which, strings.Join(parts, ", ")),
+			Value:    worst, Target: "< 25 ms", Met: met(worst < 25),
+		})
+		p := h.Loadgen.Projection
+		out = append(out, Goal{
+			Name: "completion→projection p99 at half load",
+			Measured: fmt.Sprintf("%.1f ms (p50 %.1f; server stamps p99 %.1f; %d of %d sampled seen)",
+				p.Lag.P99Ms, p.Lag.P50Ms, p.ServerLag.P99Ms, p.Observed, p.Sampled),
+			Value: p.Lag.P99Ms, Target: "< 100 ms", Met: met(p.Observed > 0 && p.TimedOut == 0 && p.Lag.P99Ms < 100),
+		})
+	}
+	if s := r.Summary; s != nil {
+		out = append(out, Goal{
+			Name: fmt.Sprintf("summary of 30 days over %d sales: rollups vs plain aggregate", s.Sales),
+			Measured: fmt.Sprintf("%.0f× (%.2f ms over HTTP vs %.1f ms in the database; totals agree: %v)",
+				s.Speedup, s.RollupsMs, s.PlainMs, s.RollupsAgree),
+			Value: s.Speedup, Target: "≥ 20×", Met: met(s.Speedup >= 20 && s.RollupsAgree),
+		})
+	}
+	if f := r.Full; f != nil {
+		rss := f.Loadgen.Server.RSSMiBMax
+		out = append(out, Goal{
+			Name:     "server RSS at full load",
+			Measured: fmt.Sprintf("%.1f MiB max (peak since start %.1f MiB)", rss, f.Loadgen.Server.PeakRSSMiB),
+			Value:    rss, Target: "< 150 MiB", Met: met(rss > 0 && rss < 150),
+		})
+	}
+	return out
+}
+
+func printGoals(w io.Writer, r *Result) {
+	fmt.Fprintln(w, "\nIssue 6's goals, measured in this run:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "goal\ttarget\tmet\tmeasured")
+	for _, g := range r.Goals {
+		ok := "-"
+		if g.Met != nil {
+			ok = map[bool]string{true: "yes", false: "NO"}[*g.Met]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Name, g.Target, ok, g.Measured)
+	}
+	tw.Flush()
+	if f := r.Full; f != nil {
+		l := f.Loadgen
+		fmt.Fprintf(w, "\nfull load: %.1f lifecycles/s (projected %.1f/s, drain %.1f s), POST /sales p99 %.1f ms, PATCH p99 %.1f ms, projection p99 %.1f ms, consumer lag max %.0f, outbox backlog max %.0f, server CPU %.0f %% of one core\n",
+			l.Lifecycles.PerSecond, l.Lifecycles.ProjectedPerSecond, l.DrainSeconds, l.Routes[routeCreateSale].P99Ms, l.Routes[routeStatus].P99Ms,
+			l.Projection.Lag.P99Ms, l.Events.ConsumerLagMax, l.Events.BacklogMax, l.Server.CPUPercentAvg)
+		if f.CPU != nil {
+			fmt.Fprintf(w, "           machine CPU %.0f %% busy; %% of one core: %s\n", f.CPU.BusyPercent, f.CPU.describe())
+		}
+	}
+	if p := r.Pgbench; p != nil {
+		fmt.Fprintf(w, "baseline:  pgbench %.0f scripts/s (create + complete) = %.0f transactions/s at %d clients, %.1f ms per script\n",
+			p.Scripts, p.TPS, p.Clients, p.Latency)
+	}
+	if p := r.PgbenchNoNotify; p != nil {
+		fmt.Fprintf(w, "           without NOTIFY: %.0f scripts/s = %.0f transactions/s, %.1f ms per script\n", p.Scripts, p.TPS, p.Latency)
+	}
+}

@@ -1,0 +1,142 @@
+// Command bench measures salesflow against this machine's limits in one
+// run and prints the ratios of issue 6's goals:
+//
+//	go run ./bench                      # about 4 minutes with the defaults
+//	go run ./bench -clients 32 -duration 60s -out /tmp/bench
+//
+// It runs, one after another, on the same PostgreSQL (-pg, default the
+// local server on 127.0.0.1:5432, user postgres):
+//
+//  1. the baseline: pgbench with a script that does the server's create and
+//     complete transactions (bench/pgbench.go), at -clients clients, in a
+//     fresh database with salesflow's schema;
+//  2. the full system: the server binary (built here, with a pprof listener
+//     added through a build overlay, so no file of the repository changes)
+//     on a fresh database and on kfake run as a broker process of its own
+//     (bench/kfake), driven by the load generator (examples/loadgen) at
+//     -clients clients as fast as they go, then paced at half the
+//     lifecycles per second that reached; a CPU profile of the server is
+//     taken during the first run, a heap profile after it;
+//  3. the bus alone against plain franz-go on kfake: the benchmarks of
+//     eventbus/kafka (go test -bench);
+//  4. the summary over a large history: -summary-sales completed sales
+//     (1,000,000 by default; 0 skips) written straight into a fresh
+//     database with their daily rollups, then GET /sales/summary for 30
+//     days against the plain aggregate over the sales table.
+//
+// Everything lands in -out (default bench/out/<time>): the logs, the
+// load generator's JSON reports and SVG charts, the profiles and their
+// pprof -top listings, and bench.json with every number. The databases it
+// makes (sfbench_*) are dropped at the end unless -keep.
+//
+// The machine is shared and noisy: compare only numbers of one run, which
+// is what the ratios do.
+//
+// -compare measures a proposed change instead: server A (the tree, or
+// -overlay, with -db-params and -server-env) against server B (-b-overlay,
+// -b-db-params, -b-server-env), at full load, alternately -repeat times
+// each, and prints the medians and B's ratio to A, including the CPU
+// milliseconds of the server and of PostgreSQL per lifecycle:
+//
+//	go run ./bench -compare -b-db-params pool_max_conns=16
+//	go run ./bench -compare -b-overlay /tmp/change/overlay.json   # see go help build, -overlay
+//
+// bench/proposals holds the changes measured so far and their numbers.
+package main
+
+import (
+	"cmp"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if err := b.run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*bench, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	b := &bench{cpus: runtime.NumCPU()}
+	fs.StringVar(&b.pgURL, "pg", cmp.Or(os.Getenv("BENCH_PG_URL"), "postgres://postgres@127.0.0.1:5432/postgres"), "a PostgreSQL URL of a role that may create databases (env BENCH_PG_URL)")
+	fs.IntVar(&b.clients, "clients", 16, "clients of pgbench and of the load generator")
+	fs.DurationVar(&b.pgbenchDuration, "pgbench-duration", 20*time.Second, "how long pgbench runs each script")
+	fs.BoolVar(&b.noNotify, "pgbench-no-notify", true, "also run the baseline's script without NOTIFY")
+	fs.DurationVar(&b.duration, "duration", 30*time.Second, "measured time of each load run")
+	fs.DurationVar(&b.warmup, "warmup", 5*time.Second, "warm-up of each load run")
+	fs.BoolVar(&b.half, "half", true, "also run the load paced at half the maximum lifecycles per second")
+	fs.StringVar(&b.dbParams, "db-params", "", "query parameters added to the server's DATABASE_URL, such as pool_max_conns=16&sslmode=disable")
+	fs.StringVar(&b.serverEnv, "server-env", "", "comma-separated NAME=VALUE settings for the server (such as LOG_LEVEL=warn)")
+	fs.BoolVar(&b.profile, "profile", true, "take a CPU profile of the server under the full load, and a heap profile after it")
+	fs.StringVar(&b.overlay, "overlay", "", "a go build -overlay file for the server (replaced files of the tree, see go help build)")
+	fs.BoolVar(&b.compare, "compare", false, "compare two servers instead of the four phases: A (-overlay, -db-params, -server-env) and B (-b-overlay, -b-db-params, -b-server-env), at full load, alternately -repeat times each")
+	fs.StringVar(&b.bOverlay, "b-overlay", "", "with -compare: the overlay of server B")
+	fs.StringVar(&b.bDBParams, "b-db-params", "", "with -compare: the DATABASE_URL parameters of server B")
+	fs.StringVar(&b.bServerEnv, "b-server-env", "", "with -compare: the settings of server B")
+	fs.IntVar(&b.repeat, "repeat", 3, "with -compare: runs of each server")
+	fs.BoolVar(&b.bus, "bus", true, "run the bus benchmarks (bus against plain franz-go)")
+	fs.StringVar(&b.busPublishTime, "bus-publish-benchtime", "2s", "-benchtime of BenchmarkPublish")
+	fs.StringVar(&b.busConsumeTime, "bus-consume-benchtime", "5x", "-benchtime of BenchmarkConsume")
+	fs.IntVar(&b.busCount, "bus-count", 3, "-count of the bus benchmarks (the median is used)")
+	fs.IntVar(&b.summarySales, "summary-sales", 1_000_000, "completed sales in the summary's history (0: skip the summary)")
+	fs.StringVar(&b.out, "out", "", "directory for the results (default bench/out/<time>)")
+	fs.BoolVar(&b.keep, "keep", false, "keep the sfbench_* databases")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch {
+	case b.clients < 1 || b.clients > 256:
+		return nil, fmt.Errorf("-clients %d: want 1 to 256", b.clients)
+	case b.duration < 5*time.Second || b.duration > time.Hour:
+		return nil, fmt.Errorf("-duration %v: want 5s to 1h", b.duration)
+	case b.pgbenchDuration < 5*time.Second || b.pgbenchDuration > time.Hour:
+		return nil, fmt.Errorf("-pgbench-duration %v: want 5s to 1h", b.pgbenchDuration)
+	case b.warmup < 0 || b.warmup > 10*time.Minute:
+		return nil, fmt.Errorf("-warmup %v: want 0 to 10m", b.warmup)
+	case b.summarySales < 0 || b.summarySales > 20_000_000:
+		return nil, fmt.Errorf("-summary-sales %d: want 0 to 20,000,000", b.summarySales)
+	case b.busCount < 1 || b.busCount > 20:
+		return nil, fmt.Errorf("-bus-count %d: want 1 to 20", b.busCount)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	b.root = root
+	if b.out == "" {
+		b.out = filepath.Join(root, "bench", "out", time.Now().Format("20060102-150405"))
+	}
+	if b.out, err = filepath.Abs(b.out); err != nil {
+		return nil, err
+	}
+	for _, p := range []*string{&b.overlay, &b.bOverlay} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if b.compare && (b.repeat < 1 || b.repeat > 20) {
+		return nil, fmt.Errorf("-repeat %d: want 1 to 20", b.repeat)
+	}
+	return b, nil
+}
