@@ -67,10 +67,12 @@ func PostgresURL(t testing.TB) string {
 }
 
 // OpenPostgres opens a new, migrated database made for this test alone
-// (see PostgresURL), closed and dropped when the test ends.
+// (see PostgresURL), closed and dropped when the test ends. Its pool holds
+// at most 8 connections, so that many parallel tests stay within the
+// server's max_connections.
 func OpenPostgres(t testing.TB) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(t.Context(), PostgresURL(t))
+	db, err := postgres.Open(t.Context(), PostgresURL(t), postgres.WithMaxConns(8))
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
 	}

@@ -36,6 +36,8 @@ type Store struct {
 	movements []inventory.Movement
 	saleMoves map[moveKey]bool
 	outbox    []eventbus.OutboxRecord
+	outboxIDs map[uuid.UUID]bool // the event ids in outbox
+	published int                // outbox[:published] is all published
 	seq       int64
 	processed map[processedKey]bool
 	keys      map[scopedKey]keyEntry
@@ -83,6 +85,7 @@ func New() *Store {
 		levels:    map[uuid.UUID]inventory.Level{},
 		sales:     map[uuid.UUID]*sales.Sale{},
 		saleMoves: map[moveKey]bool{},
+		outboxIDs: map[uuid.UUID]bool{},
 		processed: map[processedKey]bool{},
 		keys:      map[scopedKey]keyEntry{},
 		progress:  map[uuid.UUID]worker.Progress{},
@@ -264,11 +267,10 @@ func (t *tx) Enqueue(_ context.Context, r eventbus.OutboxRecord) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	for _, o := range t.s.outbox {
-		if o.EventID == r.EventID {
-			return fmt.Errorf("enqueue event %s: duplicate id", r.EventID)
-		}
+	if t.s.outboxIDs[r.EventID] {
+		return fmt.Errorf("enqueue event %s: duplicate id", r.EventID)
 	}
+	t.s.outboxIDs[r.EventID] = true
 	t.s.seq++
 	r.Seq = t.s.seq
 	r.PublishedAt = time.Time{}
@@ -276,7 +278,10 @@ func (t *tx) Enqueue(_ context.Context, r eventbus.OutboxRecord) error {
 	r.Message.Value = slices.Clone(r.Message.Value)
 	t.s.outbox = append(t.s.outbox, r)
 	n := len(t.s.outbox)
-	t.undo = append(t.undo, func() { t.s.outbox = t.s.outbox[:n-1] })
+	t.undo = append(t.undo, func() {
+		t.s.outbox = t.s.outbox[:n-1]
+		delete(t.s.outboxIDs, r.EventID)
+	})
 	return nil
 }
 
@@ -559,7 +564,7 @@ func (o outbox) Pending(_ context.Context, limit int) ([]eventbus.OutboxRecord, 
 	o.s.mu.RLock()
 	defer o.s.mu.RUnlock()
 	var out []eventbus.OutboxRecord
-	for _, r := range o.s.outbox {
+	for _, r := range o.s.outbox[o.s.published:] {
 		if len(out) >= limit {
 			break
 		}
@@ -581,6 +586,9 @@ func (o outbox) MarkPublished(_ context.Context, seqs []int64) error {
 			o.s.outbox[i].PublishedAt = now
 		}
 	}
+	for o.s.published < len(o.s.outbox) && !o.s.outbox[o.s.published].PublishedAt.IsZero() {
+		o.s.published++
+	}
 	return nil
 }
 
@@ -589,7 +597,7 @@ func (o outbox) Backlog(_ context.Context) (int64, time.Time, error) {
 	defer o.s.mu.RUnlock()
 	var n int64
 	var oldest time.Time
-	for _, r := range o.s.outbox {
+	for _, r := range o.s.outbox[o.s.published:] {
 		if r.PublishedAt.IsZero() {
 			if n == 0 {
 				oldest = r.CreatedAt

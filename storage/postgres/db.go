@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -66,7 +68,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithMaxConns sets the size of the connection pool (default: the URL's
-// pool_max_conns, else the greater of 4 and the number of CPUs).
+// pool_max_conns, else the greater of 16 and four per CPU: requests spend
+// most of a transaction waiting on round trips, and the relay, the worker
+// and the API share the pool).
 func WithMaxConns(n int32) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -92,8 +96,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if c.maxConns > 0 {
+	switch {
+	case c.maxConns > 0:
 		pc.MaxConns = c.maxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		pc.MaxConns = int32(max(16, 4*runtime.NumCPU()))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
