@@ -23,7 +23,7 @@ type Options struct {
 	Port              int           `name:"port" default:"8080" doc:"HTTP port"`
 	DatabaseURL       string        `name:"database-url" doc:"PostgreSQL URL (migrations are applied at start); empty: the in-memory store"`
 	KafkaBrokers      string        `name:"kafka-brokers" doc:"Comma-separated Kafka or Redpanda seed brokers; empty: the in-memory bus"`
-	KafkaPartitions   int           `name:"kafka-partitions" default:"3" doc:"Partitions of the topics created at start"`
+	KafkaPartitions   int           `name:"kafka-partitions" default:"12" doc:"Partitions of the topics created at start: the worker applies partitions in parallel"`
 	KafkaReplication  int           `name:"kafka-replication-factor" default:"-1" doc:"Replicas of the topics created at start; -1: the broker's default"`
 	JWTSecret         string        `name:"jwt-secret" doc:"HS256 signing secret, at least 32 bytes; empty (and no public key): a random one, and an admin token is printed"`
 	JWTPublicKeyFile  string        `name:"jwt-public-key-file" doc:"PEM public key that verifies tokens instead (RSA: RS256, Ed25519: EdDSA)"`
