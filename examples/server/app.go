@@ -135,7 +135,7 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 	a.metrics.watchWorker(a.work.Applied)
 	{
 		if a.bus != nil {
-			if a.sub, err = a.bus.Subscriber(cfg.ConsumerGroup, a.work.Topics); err != nil {
+			if a.sub, err = a.bus.Subscriber(cfg.ConsumerGroup, a.work.Topics, membus.WithRetry(workerRetry)); err != nil {
 				return nil, err
 			}
 			a.metrics.watchDeadLetters(func() int {
@@ -146,7 +146,7 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 				return n
 			})
 		} else if a.sub, err = kafka.NewSubscriber(cfg.KafkaBrokers, cfg.ConsumerGroup, a.work.Topics,
-			kafka.WithLogger(log), kafka.WithMetrics(a.metrics.reg)); err != nil {
+			kafka.WithLogger(log), kafka.WithMetrics(a.metrics.reg), kafka.WithRetry(workerRetry)); err != nil {
 			return nil, err
 		}
 	}
@@ -282,3 +282,10 @@ func (a *App) Close() {
 	}
 	a.closers = nil
 }
+
+// workerRetry is how long the worker retries an event before it
+// dead-letters it: 30 attempts with backoff from 100 ms doubling to 30 s,
+// about ten minutes in all. A failing event is most often a database or
+// network outage, which must delay events, not dead-letter them; a
+// malformed one still reaches the dead-letter topic in bounded time.
+var workerRetry = eventbus.RetryPolicy{MaxAttempts: 30, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second}
