@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startEmbedded starts the server binary on the embedded store and bus
+// and returns its port and an admin and a user token.
+func startEmbedded(t *testing.T) (port int, admin, user string) {
+	t.Helper()
+	server, _ := bins(t)
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(ownEnv, k) || strings.HasPrefix(k, "SERVICE_")
+	})
+	env = append(env, "PORT="+strconv.Itoa(port), "JWT_SECRET="+hex.EncodeToString(secret))
+	p, err := newProc("server", server, []string{"serve"}, env, port, true, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.close)
+	if err := p.start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.waitUp(t.Context(), true, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	token := func(role, sub string) string {
+		cmd := exec.CommandContext(t.Context(), server, "token", "--role", role, "--sub", sub)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("token: %v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	return port, token("admin", "abuse-admin"), token("user", "abuse-user")
+}
+
+// TestAbuse runs the abuse probes against the server binary: slow-loris
+// headers (alone and 200 at once, with normal clients served meanwhile), a
+// slow body, oversized bodies (announced and streamed), oversized headers
+// and forged tokens the server's own tests do not try. It takes about the
+// server's body read timeout (30 s).
+func TestAbuse(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("takes the server's 30 s read timeout; skipped with -short")
+	}
+	t.Parallel()
+	port, admin, user := startEmbedded(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	for _, p := range runProbes(ctx, port, admin, user) {
+		if p.OK {
+			t.Logf("ok   %-40s %s (%d ms)", p.Name, p.Result, p.TookMS)
+		} else {
+			t.Errorf("FAIL %-40s %s (%d ms)", p.Name, p.Result, p.TookMS)
+		}
+	}
+}
