@@ -258,6 +258,9 @@ func (r *Report) Write(out io.Writer) {
 		e.Outbox, e.Processed, e.InTopics, e.DuplicatesPublished, e.DeliveriesHandled, e.DuplicatesSkipped, e.HandlerErrors, e.DeadLetters)
 	p("drained %t: %.1f s after the last fault, %.1f s after the workload (backlog %d, unapplied %d, lag %d)",
 		r.Drain.Drained, float64(r.Drain.AfterLastFaultMS)/1000, float64(r.Drain.AfterWorkloadMS)/1000, r.Drain.Backlog, r.Drain.Unapplied, r.Drain.Lag)
+	for _, n := range r.Drain.BrokerRecoveries {
+		p("INFRASTRUCTURE: %s (test broker, not the system under test)", n)
+	}
 	p("")
 	p("-- invariants")
 	for _, c := range r.Checks {
