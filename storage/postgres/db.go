@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 
 	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/inventory"
@@ -101,6 +102,13 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pc.MaxConns = c.maxConns
 	case !strings.Contains(url, "pool_max_conns"):
 		pc.MaxConns = int32(max(16, 4*runtime.NumCPU()))
+	}
+	// Send and read ids as binary uuids: without this pgx goes through
+	// uuid.UUID's driver.Valuer and sql.Scanner, formatting and parsing the
+	// 36-character text of every id (10 % of the server's CPU under load).
+	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		pgxuuid.Register(conn.TypeMap())
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
