@@ -79,3 +79,13 @@ func (t *tx) SweepKeys(ctx context.Context, cutoff time.Time) (int64, error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ClaimNewKey claims an unknown key in one autocommitted statement and
+// reports whether it did; a known key is left to ClaimKey.
+func (s salesStore) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (bool, error) {
+	n, err := s.d.q.InsertKey(ctx, db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now})
+	if err != nil {
+		return false, fmt.Errorf("claim key %q: %w", k.Key, err)
+	}
+	return n == 1, nil
+}
