@@ -1,11 +1,11 @@
 package analytics
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,8 +59,9 @@ type BookDay struct {
 
 // Tx is what the projection needs inside a transaction.
 type Tx interface {
-	// AddBookStats adds d to the book's statistics, creating them at zero.
-	AddBookStats(ctx context.Context, d Delta) error
+	// AddBookStats adds each delta to its book's statistics, creating them
+	// at zero; a store may write them in one round trip.
+	AddBookStats(ctx context.Context, ds []Delta) error
 	// AddDay adds d to its day's rollups, creating them at zero.
 	AddDay(ctx context.Context, d DayDelta) error
 }
@@ -91,15 +92,17 @@ func apply(ctx context.Context, tx Tx, s *sales.Sale, loc *time.Location, sign i
 		return fmt.Errorf("daily rollup for sale %s: %w", s.ID, err)
 	}
 	nets := s.NetByBook()
-	for _, id := range sortedBooks(nets) {
+	books := sortedBooks(nets)
+	ds := make([]Delta, len(books))
+	for i, id := range books {
 		n := nets[id]
-		d := Delta{BookID: id, Units: sign * n.Units, NetRevenue: sales.Money(sign) * n.Net, Sales: sign}
+		ds[i] = Delta{BookID: id, Units: sign * n.Units, NetRevenue: sales.Money(sign) * n.Net, Sales: sign}
 		if sign > 0 {
-			d.At = s.PaidAt
+			ds[i].At = s.PaidAt
 		}
-		if err := tx.AddBookStats(ctx, d); err != nil {
-			return fmt.Errorf("statistics of book %s for sale %s: %w", id, s.ID, err)
-		}
+	}
+	if err := tx.AddBookStats(ctx, ds); err != nil {
+		return fmt.Errorf("statistics for sale %s: %w", s.ID, err)
 	}
 	return nil
 }
@@ -128,6 +131,6 @@ func sortedBooks(nets map[uuid.UUID]sales.BookNet) []uuid.UUID {
 		ids = append(ids, id)
 	}
 	// A fixed order of row locks keeps two workers from deadlocking.
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 	return ids
 }

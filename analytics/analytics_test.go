@@ -19,8 +19,8 @@ type recordingTx struct {
 
 var _ analytics.Tx = (*recordingTx)(nil)
 
-func (tx *recordingTx) AddBookStats(_ context.Context, d analytics.Delta) error {
-	tx.stats = append(tx.stats, d)
+func (tx *recordingTx) AddBookStats(_ context.Context, ds []analytics.Delta) error {
+	tx.stats = append(tx.stats, ds...)
 	return nil
 }
 

@@ -39,13 +39,8 @@ type Tx interface {
 	LockBook(ctx context.Context, id uuid.UUID) (*Book, error)
 	// UpdateBook stores a locked book's fields.
 	UpdateBook(ctx context.Context, b *Book) error
-	// LockLevel returns a book's stock and keeps others from changing it
-	// until the transaction ends, or returns ErrNotFound.
-	LockLevel(ctx context.Context, bookID uuid.UUID) (Level, error)
-	// AddMovement appends m to the ledger, sets on hand to m.StockAfter and
-	// adds reservedDelta to reserved, on a locked level. A second SALE or
-	// RETURN movement for the same sale and book wraps ErrDuplicateMovement.
-	AddMovement(ctx context.Context, m Movement, reservedDelta int64) error
+	// MovementTx locks stock levels and appends movements.
+	MovementTx
 }
 
 // PageQuery is a page of a list: Page from 1, Limit 1..100 (0s mean 1 and DefaultLimit).

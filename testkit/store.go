@@ -755,14 +755,14 @@ func testSaleMovementsUnique(t *testing.T, f *fixture) {
 	s := f.buy(t, b, 2)
 	add := func() error {
 		return f.Inventory.InTx(ctx, func(tx inventory.Tx) error {
-			l, err := tx.LockLevel(ctx, b.ID)
+			ls, err := tx.LockLevels(ctx, []uuid.UUID{b.ID})
 			if err != nil {
 				return err
 			}
-			return tx.AddMovement(ctx, inventory.Movement{
+			return tx.AddMovements(ctx, []inventory.Change{{Movement: inventory.Movement{
 				ID: uuid.New(), BookID: b.ID, Type: inventory.Sale, Quantity: -2,
-				StockBefore: l.OnHand, StockAfter: l.OnHand - 2, SaleID: s.ID, CreatedAt: f.clock.Now().UTC().Truncate(time.Microsecond),
-			}, -2)
+				StockBefore: ls[0].OnHand, StockAfter: ls[0].OnHand - 2, SaleID: s.ID, CreatedAt: f.clock.Now().UTC().Truncate(time.Microsecond),
+			}, ReservedDelta: -2}})
 		})
 	}
 	if err := add(); err != nil {

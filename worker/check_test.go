@@ -135,7 +135,7 @@ func TestCheckCatchesCorruption(t *testing.T) {
 		}, 4},
 		{"statistics off by a unit", func(t *testing.T, store *memory.Store, b *inventory.Book, _ *sales.Sale, _ *worker.Sources) {
 			err := store.InTx(t.Context(), func(tx *memory.Tx) error {
-				return tx.AddBookStats(t.Context(), analytics.Delta{BookID: b.ID, Units: 1})
+				return tx.AddBookStats(t.Context(), []analytics.Delta{{BookID: b.ID, Units: 1}})
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -444,19 +444,35 @@ func (t *tx) UpdateBook(_ context.Context, b *inventory.Book) error {
 	return nil
 }
 
-func (t *tx) LockLevel(_ context.Context, bookID uuid.UUID) (inventory.Level, error) {
+// LockLevels returns the books' stock; see inventory.MovementTx. The
+// store's transactions run one at a time, so there is nothing to lock.
+func (t *tx) LockLevels(_ context.Context, bookIDs []uuid.UUID) ([]inventory.Level, error) {
 	if err := t.check(); err != nil {
-		return inventory.Level{}, err
+		return nil, err
 	}
-	l, ok := t.s.levels[bookID]
-	if !ok {
-		return inventory.Level{}, fmt.Errorf("book %s: %w", bookID, inventory.ErrNotFound)
+	out := make([]inventory.Level, len(bookIDs))
+	for i, id := range bookIDs {
+		l, ok := t.s.levels[id]
+		if !ok {
+			return nil, fmt.Errorf("book %s: %w", id, inventory.ErrNotFound)
+		}
+		out[i] = l
 	}
-	return l, nil
+	return out, nil
 }
 
-// AddMovement enforces what the PostgreSQL schema's constraints enforce.
-func (t *tx) AddMovement(_ context.Context, m inventory.Movement, reservedDelta int64) error {
+// AddMovements appends the movements in order; see inventory.MovementTx.
+func (t *tx) AddMovements(_ context.Context, cs []inventory.Change) error {
+	for _, c := range cs {
+		if err := t.addMovement(c.Movement, c.ReservedDelta); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addMovement enforces what the PostgreSQL schema's constraints enforce.
+func (t *tx) addMovement(m inventory.Movement, reservedDelta int64) error {
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -795,10 +811,20 @@ func (t *tx) SaveProgress(_ context.Context, p worker.Progress) error {
 	return nil
 }
 
-func (t *tx) AddBookStats(_ context.Context, d analytics.Delta) error {
+// AddBookStats adds each delta in order; see analytics.Tx.
+func (t *tx) AddBookStats(_ context.Context, ds []analytics.Delta) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	for _, d := range ds {
+		if err := t.addBookStats(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) addBookStats(d analytics.Delta) error {
 	if _, ok := t.s.books[d.BookID]; !ok {
 		return fmt.Errorf("statistics of book %s: %w", d.BookID, inventory.ErrNotFound)
 	}

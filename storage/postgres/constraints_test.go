@@ -60,13 +60,13 @@ func (w *world) saleMovement(t *testing.T, saleID uuid.UUID, qty int64) error {
 	t.Helper()
 	ctx := t.Context()
 	return w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
-		l, err := tx.LockLevel(ctx, w.book.ID)
+		ls, err := tx.LockLevels(ctx, []uuid.UUID{w.book.ID})
 		if err != nil {
 			return err
 		}
-		return tx.AddMovement(ctx, inventory.Movement{
+		return addMovement(ctx, tx, inventory.Movement{
 			ID: uuid.New(), BookID: w.book.ID, Type: inventory.Sale, Quantity: qty,
-			StockBefore: l.OnHand, StockAfter: l.OnHand + qty, SaleID: saleID,
+			StockBefore: ls[0].OnHand, StockAfter: ls[0].OnHand + qty, SaleID: saleID,
 			CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 		}, qty)
 	})

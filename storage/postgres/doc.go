@@ -39,9 +39,11 @@
 //   - Reserve is one UPDATE that matches only when enough stock is
 //     available, so two buyers can never both take the last unit; it fails
 //     with a *sales.StockError, matching sales.ErrInsufficientStock.
-//   - LockSale, LockBook and LockLevel lock the row until the transaction
-//     ends, or fail with sales.ErrNotFound or inventory.ErrNotFound.
-//   - AddMovement writes the movement and the new level in one statement.
+//   - LockSale and LockBook lock the row until the transaction ends, or
+//     fail with sales.ErrNotFound or inventory.ErrNotFound; LockLevels
+//     locks a sale's stock levels in one statement, in book-id order.
+//   - AddMovements writes each movement and its new level in one
+//     statement, a sale's movements in one round trip (a pgx batch).
 //     A repeated SALE or RETURN movement fails with
 //     inventory.ErrDuplicateMovement and leaves the transaction usable.
 //

@@ -38,22 +38,22 @@ func TestNotFound(t *testing.T) {
 		{"LockBook", func() error {
 			return invTx(func(tx inventory.Tx) error { _, err := tx.LockBook(ctx, id); return err })
 		}, inventory.ErrNotFound},
-		{"LockLevel", func() error {
-			return invTx(func(tx inventory.Tx) error { _, err := tx.LockLevel(ctx, id); return err })
+		{"LockLevels", func() error {
+			return invTx(func(tx inventory.Tx) error { _, err := tx.LockLevels(ctx, []uuid.UUID{w.book.ID, id}); return err })
 		}, inventory.ErrNotFound},
 		{"UpdateBook", func() error {
 			b := *w.book
 			b.ID = id
 			return invTx(func(tx inventory.Tx) error { return tx.UpdateBook(ctx, &b) })
 		}, inventory.ErrNotFound},
-		{"AddMovement unknown book", func() error {
+		{"AddMovements unknown book", func() error {
 			return invTx(func(tx inventory.Tx) error {
-				return tx.AddMovement(ctx, movement(id, inventory.Purchase, 0, 1, uuid.Nil), 0)
+				return addMovement(ctx, tx, movement(id, inventory.Purchase, 0, 1, uuid.Nil), 0)
 			})
 		}, inventory.ErrNotFound},
-		{"AddMovement unknown sale", func() error {
+		{"AddMovements unknown sale", func() error {
 			return invTx(func(tx inventory.Tx) error {
-				return tx.AddMovement(ctx, movement(w.book.ID, inventory.Sale, 8, -1, id), 0)
+				return addMovement(ctx, tx, movement(w.book.ID, inventory.Sale, 8, -1, id), 0)
 			})
 		}, sales.ErrNotFound},
 		{"InsertSale unknown book", func() error {
@@ -77,6 +77,11 @@ func movement(book uuid.UUID, typ inventory.MovementType, before, qty int64, sal
 		ID: uuid.New(), BookID: book, Type: typ, Quantity: qty, StockBefore: before, StockAfter: before + qty,
 		SaleID: sale, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 	}
+}
+
+// addMovement appends one movement through inventory.MovementTx.
+func addMovement(ctx context.Context, tx inventory.MovementTx, m inventory.Movement, reservedDelta int64) error {
+	return tx.AddMovements(ctx, []inventory.Change{{Movement: m, ReservedDelta: reservedDelta}})
 }
 
 func TestReserveRelease(t *testing.T) {
@@ -120,7 +125,7 @@ func TestAddMovementErrors(t *testing.T) {
 	w := newWorld(t) // 8 on hand, 0 reserved; the sale's SALE movement is recorded
 	ctx := t.Context()
 	add := func(m inventory.Movement, reservedDelta int64) error {
-		return w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error { return tx.AddMovement(ctx, m, reservedDelta) })
+		return w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error { return addMovement(ctx, tx, m, reservedDelta) })
 	}
 	cases := []struct {
 		name     string
@@ -140,7 +145,7 @@ func TestAddMovementErrors(t *testing.T) {
 			err := add(c.m, c.reserved)
 			switch {
 			case err == nil:
-				t.Fatalf("AddMovement succeeded; want an error")
+				t.Fatalf("AddMovements succeeded; want an error")
 			case c.want != nil && !errors.Is(err, c.want):
 				t.Errorf("error = %v; want %v", err, c.want)
 			case c.want == nil:
@@ -168,11 +173,11 @@ func TestDuplicateMovementKeepsTxUsable(t *testing.T) {
 	w := newWorld(t)
 	ctx := t.Context()
 	err := w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
-		err := tx.AddMovement(ctx, movement(w.book.ID, inventory.Sale, 8, -2, w.sale.ID), -2)
+		err := addMovement(ctx, tx, movement(w.book.ID, inventory.Sale, 8, -2, w.sale.ID), -2)
 		if !errors.Is(err, inventory.ErrDuplicateMovement) {
 			t.Errorf("second SALE movement = %v; want ErrDuplicateMovement", err)
 		}
-		return tx.AddMovement(ctx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0)
+		return addMovement(ctx, tx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0)
 	})
 	if err != nil {
 		t.Fatalf("transaction after ErrDuplicateMovement: %v", err)
@@ -188,7 +193,7 @@ func TestInTxReturnsFunctionError(t *testing.T) {
 	ctx := t.Context()
 	boom := errors.New("boom")
 	err := w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
-		if err := tx.AddMovement(ctx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0); err != nil {
+		if err := addMovement(ctx, tx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0); err != nil {
 			return err
 		}
 		return boom
@@ -206,7 +211,7 @@ func TestInTxReturnsFunctionError(t *testing.T) {
 			}
 		}()
 		_ = w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
-			_ = tx.AddMovement(ctx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0)
+			_ = addMovement(ctx, tx, movement(w.book.ID, inventory.Purchase, 8, 5, uuid.Nil), 0)
 			panic("boom")
 		})
 	}()

@@ -361,13 +361,13 @@ func TestRelayKilledBetweenPublishAndMark(t *testing.T) {
 				if fail {
 					return errors.New("handler fails once")
 				}
-				lvl, err := tx.LockLevel(ctx, book)
+				lvls, err := tx.LockLevels(ctx, []uuid.UUID{book})
 				if err != nil {
 					return err
 				}
-				err = tx.AddMovement(ctx, inventory.Movement{
+				err = addMovement(ctx, tx, inventory.Movement{
 					ID: uuid.New(), BookID: book, Type: inventory.Purchase, Quantity: 1,
-					StockBefore: lvl.OnHand, StockAfter: lvl.OnHand + 1, Reason: ev.ID.String(), CreatedAt: time.Now(),
+					StockBefore: lvls[0].OnHand, StockAfter: lvls[0].OnHand + 1, Reason: ev.ID.String(), CreatedAt: time.Now(),
 				}, 0)
 				if err != nil {
 					return err

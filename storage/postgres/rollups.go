@@ -24,13 +24,13 @@ func (t *tx) AddDay(ctx context.Context, d analytics.DayDelta) error {
 	if err != nil {
 		return fmt.Errorf("daily rollup of %s: %w", d.Day, err)
 	}
-	for _, b := range d.Books {
-		err := t.q.AddBookDay(ctx, db.AddBookDayParams{Zone: d.Zone, Day: day, BookID: b.BookID, Units: b.Units, NetRevenue: int64(b.Net)})
-		if err != nil {
-			return fmt.Errorf("daily rollup of %s for book %s: %w", d.Day, b.BookID, translate(err))
-		}
+	ps := make([]db.AddBookDaysParams, len(d.Books))
+	for i, b := range d.Books {
+		ps[i] = db.AddBookDaysParams{Zone: d.Zone, Day: day, BookID: b.BookID, Units: b.Units, NetRevenue: int64(b.Net)}
 	}
-	return nil
+	return execBatch(t.q.AddBookDays(ctx, ps), func(i int, err error) error {
+		return fmt.Errorf("daily rollup of %s for book %s: %w", d.Day, d.Books[i].BookID, translate(err))
+	})
 }
 
 // Rollups returns the summary as the worker's daily rollups answer it: a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -231,34 +232,60 @@ func (t *tx) UpdateBook(ctx context.Context, b *inventory.Book) error {
 	return nil
 }
 
-// LockLevel returns a book's stock, locking its row until the transaction
-// ends, or an error wrapping inventory.ErrNotFound.
-func (t *tx) LockLevel(ctx context.Context, bookID uuid.UUID) (inventory.Level, error) {
-	row, err := t.q.LockLevel(ctx, bookID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return inventory.Level{}, fmt.Errorf("book %s: %w", bookID, inventory.ErrNotFound)
-	}
+// LockLevels returns the books' stock in the order of bookIDs, locking
+// their rows in ascending book-id order in one statement, or an error
+// wrapping inventory.ErrNotFound naming a book without a level.
+func (t *tx) LockLevels(ctx context.Context, bookIDs []uuid.UUID) ([]inventory.Level, error) {
+	rows, err := t.q.LockLevels(ctx, bookIDs)
 	if err != nil {
-		return inventory.Level{}, fmt.Errorf("lock level of book %s: %w", bookID, err)
+		return nil, fmt.Errorf("lock stock levels: %w", err)
 	}
-	return levelFromRow(row), nil
+	out := make([]inventory.Level, len(bookIDs))
+	for i, id := range bookIDs {
+		j := slices.IndexFunc(rows, func(r db.StockLevel) bool { return r.BookID == id })
+		if j < 0 {
+			return nil, fmt.Errorf("book %s: %w", id, inventory.ErrNotFound)
+		}
+		out[i] = levelFromRow(rows[j])
+	}
+	return out, nil
 }
 
-// AddMovement appends m to the ledger and sets the level to on hand
-// m.StockAfter and reserved plus reservedDelta, in one statement that
-// writes both or neither. Errors: inventory.ErrNotFound for an unknown
-// book; inventory.ErrDuplicateMovement for a second SALE or RETURN of one
-// sale and book (the transaction stays usable); inventory.ErrInsufficientStock
+// AddMovements appends each movement to the ledger and sets its level to
+// on hand StockAfter and reserved plus ReservedDelta, each in one statement
+// that writes both or neither, all in one round trip. Errors, for the first
+// change that fails: inventory.ErrNotFound for an unknown book;
+// inventory.ErrDuplicateMovement for a second SALE or RETURN of one sale
+// and book (the transaction stays usable); inventory.ErrInsufficientStock
 // when stock would go negative or below what is reserved; sales.ErrNotFound
-// for an unknown sale; a plain error when on hand is not m.StockBefore (the
-// level was not locked) or m breaks another rule of the ledger.
-func (t *tx) AddMovement(ctx context.Context, m inventory.Movement, reservedDelta int64) error {
-	res, err := t.q.AddMovement(ctx, db.AddMovementParams{
-		ID: m.ID, BookID: m.BookID, Type: string(m.Type), Quantity: m.Quantity,
-		StockBefore: m.StockBefore, StockAfter: m.StockAfter,
-		SaleID: nullable(m.SaleID), Reason: nullable(m.Reason), CreatedAt: m.CreatedAt,
-		ReservedDelta: reservedDelta,
+// for an unknown sale; a plain error when on hand is not StockBefore (the
+// level was not locked) or a movement breaks another rule of the ledger.
+func (t *tx) AddMovements(ctx context.Context, cs []inventory.Change) error {
+	ps := make([]db.AddMovementsParams, len(cs))
+	for i, c := range cs {
+		m := c.Movement
+		ps[i] = db.AddMovementsParams{
+			ID: m.ID, BookID: m.BookID, Type: string(m.Type), Quantity: m.Quantity,
+			StockBefore: m.StockBefore, StockAfter: m.StockAfter,
+			SaleID: nullable(m.SaleID), Reason: nullable(m.Reason), CreatedAt: m.CreatedAt,
+			ReservedDelta: c.ReservedDelta,
+		}
+	}
+	var first error
+	br := t.q.AddMovements(ctx, ps)
+	br.QueryRow(func(i int, res db.AddMovementsRow, err error) {
+		if first == nil {
+			first = movementResult(cs[i].Movement, res, err)
+		}
 	})
+	if err := br.Close(); err != nil && first == nil {
+		first = fmt.Errorf("movements: %w", translate(err))
+	}
+	return first
+}
+
+// movementResult turns the flags of one AddMovements statement into an error.
+func movementResult(m inventory.Movement, res db.AddMovementsRow, err error) error {
 	if err != nil {
 		return fmt.Errorf("%s movement of book %s: %w", m.Type, m.BookID, translate(err))
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -24,12 +23,9 @@ var (
 // record at version 0, and locks it until the transaction ends; see
 // worker.Tx. A sale that does not exist wraps sales.ErrNotFound.
 func (t *tx) LockProgress(ctx context.Context, saleID uuid.UUID) (worker.Progress, error) {
-	if err := t.q.EnsureProgress(ctx, saleID); err != nil {
-		return worker.Progress{}, fmt.Errorf("progress of sale %s: %w", saleID, translate(err))
-	}
 	row, err := t.q.LockProgress(ctx, saleID)
 	if err != nil {
-		return worker.Progress{}, fmt.Errorf("progress of sale %s: %w", saleID, err)
+		return worker.Progress{}, fmt.Errorf("progress of sale %s: %w", saleID, translate(err))
 	}
 	return worker.Progress(row), nil
 }
@@ -47,24 +43,37 @@ func (t *tx) SaveProgress(ctx context.Context, p worker.Progress) error {
 	return nil
 }
 
-// AddBookStats adds d to a book's statistics; see analytics.Tx.
-func (t *tx) AddBookStats(ctx context.Context, d analytics.Delta) error {
-	var at *time.Time
-	if !d.At.IsZero() {
-		at = &d.At
+// AddBookStats adds each delta to its book's statistics in one round
+// trip; see analytics.Tx.
+func (t *tx) AddBookStats(ctx context.Context, ds []analytics.Delta) error {
+	ps := make([]db.AddBookStatsParams, len(ds))
+	for i, d := range ds {
+		ps[i] = db.AddBookStatsParams{BookID: d.BookID, Units: d.Units, NetRevenue: int64(d.NetRevenue), Sales: d.Sales}
+		if !d.At.IsZero() {
+			ps[i].At = &ds[i].At
+		}
 	}
-	// Create at zero, then add: a check constraint would judge an
-	// INSERT ... ON CONFLICT by the row it proposes, negative for a return.
-	if err := t.q.EnsureBookStats(ctx, d.BookID); err != nil {
-		return fmt.Errorf("statistics of book %s: %w", d.BookID, translate(err))
-	}
-	_, err := t.q.AddBookStats(ctx, db.AddBookStatsParams{
-		BookID: d.BookID, Units: d.Units, NetRevenue: int64(d.NetRevenue), Sales: d.Sales, At: at,
+	return execBatch(t.q.AddBookStats(ctx, ps), func(i int, err error) error {
+		return fmt.Errorf("statistics of book %s: %w", ds[i].BookID, translate(err))
 	})
-	if err != nil {
-		return fmt.Errorf("statistics of book %s: %w", d.BookID, translate(err))
+}
+
+// execBatch reads the results of a batch of sqlc :batchexec statements and
+// returns the first error, described by describe.
+func execBatch(br interface {
+	Exec(func(int, error))
+	Close() error
+}, describe func(i int, err error) error) error {
+	var first error
+	br.Exec(func(i int, err error) {
+		if err != nil && first == nil {
+			first = describe(i, err)
+		}
+	})
+	if err := br.Close(); err != nil && first == nil {
+		first = describe(0, err)
 	}
-	return nil
+	return first
 }
 
 // Analytics returns the database as an analytics.Store.

@@ -29,8 +29,11 @@ SELECT count(*) FROM books;
 -- name: Level :one
 SELECT * FROM stock_levels WHERE book_id = $1;
 
--- name: LockLevel :one
-SELECT * FROM stock_levels WHERE book_id = $1 FOR UPDATE;
+-- LockLevels locks the levels of the books in ascending book-id order (the
+-- rows are locked as the sort returns them), the order every transaction
+-- takes stock locks in.
+-- name: LockLevels :many
+SELECT * FROM stock_levels WHERE book_id = ANY(@book_ids::uuid[]) ORDER BY book_id FOR UPDATE;
 
 -- name: ListLevels :many
 SELECT * FROM stock_levels
@@ -46,8 +49,9 @@ SELECT count(*) FROM stock_levels;
 -- the same sale and book is skipped by ON CONFLICT rather than raised, which
 -- leaves the transaction usable. The flags tell the caller which case
 -- happened: all sub-statements see one snapshot, taken before the writes,
--- so inserted without applied means the level changed concurrently.
--- name: AddMovement :one
+-- so inserted without applied means the level changed concurrently. It runs
+-- as a batch: the movements of a sale in one round trip.
+-- name: AddMovements :batchone
 WITH inserted AS (
     INSERT INTO stock_movements (id, book_id, type, quantity, stock_before, stock_after, sale_id, reason, created_at)
     SELECT @id::uuid, @book_id::uuid, @type::text, @quantity::bigint, @stock_before::bigint,

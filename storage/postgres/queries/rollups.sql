@@ -10,8 +10,9 @@ ON CONFLICT (zone, day) DO UPDATE SET
     discount    = d.discount + EXCLUDED.discount,
     items       = d.items + EXCLUDED.items;
 
--- AddBookDay adds a book's part of a sale (or a return) to its day.
--- name: AddBookDay :exec
+-- AddBookDays adds each book's part of a sale (or a return) to its day, as
+-- a batch: one round trip per sale.
+-- name: AddBookDays :batchexec
 INSERT INTO daily_book_sales AS d (zone, day, book_id, units, net_revenue)
 VALUES (@zone, @day, @book_id, @units, @net_revenue)
 ON CONFLICT (zone, day, book_id) DO UPDATE SET

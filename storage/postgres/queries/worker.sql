@@ -1,12 +1,11 @@
--- EnsureProgress creates a sale's progress row at version 0 if missing.
--- name: EnsureProgress :exec
+-- LockProgress creates a sale's progress at version 0 if missing, locks it
+-- until the transaction ends and returns it, in one statement (the no-op
+-- update takes the row lock that FOR UPDATE took).
+-- name: LockProgress :one
 INSERT INTO sale_progress (sale_id, version, sold, returned)
 VALUES (@sale_id, 0, false, false)
-ON CONFLICT (sale_id) DO NOTHING;
-
--- LockProgress reads a sale's progress and locks it until the transaction ends.
--- name: LockProgress :one
-SELECT sale_id, version, sold, returned FROM sale_progress WHERE sale_id = @sale_id FOR UPDATE;
+ON CONFLICT (sale_id) DO UPDATE SET version = sale_progress.version
+RETURNING sale_id, version, sold, returned;
 
 -- ReadProgress reads a sale's progress without locking.
 -- name: ReadProgress :one
@@ -18,20 +17,22 @@ UPDATE sale_progress
 SET version = @version, sold = @sold, returned = @returned
 WHERE sale_id = @sale_id AND version <= @version;
 
--- EnsureBookStats creates a book's statistics at zero if missing.
--- name: EnsureBookStats :exec
-INSERT INTO book_stats (book_id) VALUES (@book_id) ON CONFLICT (book_id) DO NOTHING;
-
--- AddBookStats adds a delta to a book's statistics; a sale's time widens
--- the first and last sale.
--- name: AddBookStats :execrows
-UPDATE book_stats SET
-    units_sold    = units_sold + @units,
-    net_revenue   = net_revenue + @net_revenue,
-    sales_count   = sales_count + @sales,
-    first_sale_at = LEAST(first_sale_at, sqlc.narg(at)),
-    last_sale_at  = GREATEST(last_sale_at, sqlc.narg(at))
-WHERE book_id = @book_id;
+-- AddBookStats adds a delta to a book's statistics, creating them, in one
+-- statement; a sale's time widens the first and last sale. The row an
+-- insert proposes is clamped at zero because the check constraints judge
+-- it before the conflict turns it into an update (a return's delta is
+-- negative, and its book always has statistics by then). It runs as a
+-- batch: the books of a sale in one round trip.
+-- name: AddBookStats :batchexec
+INSERT INTO book_stats AS b (book_id, units_sold, net_revenue, sales_count, first_sale_at, last_sale_at)
+VALUES (@book_id, GREATEST(@units::bigint, 0), GREATEST(@net_revenue::bigint, 0), GREATEST(@sales::bigint, 0),
+        sqlc.narg(at)::timestamptz, sqlc.narg(at)::timestamptz)
+ON CONFLICT (book_id) DO UPDATE SET
+    units_sold    = b.units_sold + @units::bigint,
+    net_revenue   = b.net_revenue + @net_revenue::bigint,
+    sales_count   = b.sales_count + @sales::bigint,
+    first_sale_at = LEAST(b.first_sale_at, sqlc.narg(at)::timestamptz),
+    last_sale_at  = GREATEST(b.last_sale_at, sqlc.narg(at)::timestamptz);
 
 -- BookStats reads one book's statistics.
 -- name: BookStats :one

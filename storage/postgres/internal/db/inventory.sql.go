@@ -12,77 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const addMovement = `-- name: AddMovement :one
-WITH inserted AS (
-    INSERT INTO stock_movements (id, book_id, type, quantity, stock_before, stock_after, sale_id, reason, created_at)
-    SELECT $3::uuid, $1::uuid, $4::text, $5::bigint, $2::bigint,
-           $6::bigint, $7::uuid, $8::text, $9::timestamptz
-    WHERE EXISTS (SELECT 1 FROM stock_levels WHERE book_id = $1 AND on_hand = $2)
-    ON CONFLICT DO NOTHING
-    RETURNING book_id
-), level AS (
-    UPDATE stock_levels l
-    SET on_hand = $6, reserved = l.reserved + $10::bigint
-    FROM inserted
-    WHERE l.book_id = inserted.book_id AND l.on_hand = $2
-    RETURNING l.book_id
-)
-SELECT EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = $1) AS book_found,
-       EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = $1 AND s.on_hand = $2) AS level_matches,
-       EXISTS (SELECT 1 FROM inserted) AS inserted,
-       EXISTS (SELECT 1 FROM level) AS applied
-`
-
-type AddMovementParams struct {
-	BookID        uuid.UUID
-	StockBefore   int64
-	ID            uuid.UUID
-	Type          string
-	Quantity      int64
-	StockAfter    int64
-	SaleID        *uuid.UUID
-	Reason        *string
-	CreatedAt     time.Time
-	ReservedDelta int64
-}
-
-type AddMovementRow struct {
-	BookFound    bool
-	LevelMatches bool
-	Inserted     bool
-	Applied      bool
-}
-
-// AddMovement appends a movement and moves the level in one statement, so
-// that it writes both or neither. The movement is written only when the
-// level's on hand equals stock_before; a second SALE or RETURN movement for
-// the same sale and book is skipped by ON CONFLICT rather than raised, which
-// leaves the transaction usable. The flags tell the caller which case
-// happened: all sub-statements see one snapshot, taken before the writes,
-// so inserted without applied means the level changed concurrently.
-func (q *Queries) AddMovement(ctx context.Context, arg AddMovementParams) (AddMovementRow, error) {
-	row := q.db.QueryRow(ctx, addMovement,
-		arg.BookID,
-		arg.StockBefore,
-		arg.ID,
-		arg.Type,
-		arg.Quantity,
-		arg.StockAfter,
-		arg.SaleID,
-		arg.Reason,
-		arg.CreatedAt,
-		arg.ReservedDelta,
-	)
-	var i AddMovementRow
-	err := row.Scan(
-		&i.BookFound,
-		&i.LevelMatches,
-		&i.Inserted,
-		&i.Applied,
-	)
-	return i, err
-}
-
 const book = `-- name: Book :one
 SELECT id, title, author, price, available, created_at, updated_at FROM books WHERE id = $1
 `
@@ -343,20 +272,36 @@ func (q *Queries) LockBook(ctx context.Context, id uuid.UUID) (Book, error) {
 	return i, err
 }
 
-const lockLevel = `-- name: LockLevel :one
-SELECT book_id, on_hand, reserved, min_stock FROM stock_levels WHERE book_id = $1 FOR UPDATE
+const lockLevels = `-- name: LockLevels :many
+SELECT book_id, on_hand, reserved, min_stock FROM stock_levels WHERE book_id = ANY($1::uuid[]) ORDER BY book_id FOR UPDATE
 `
 
-func (q *Queries) LockLevel(ctx context.Context, bookID uuid.UUID) (StockLevel, error) {
-	row := q.db.QueryRow(ctx, lockLevel, bookID)
-	var i StockLevel
-	err := row.Scan(
-		&i.BookID,
-		&i.OnHand,
-		&i.Reserved,
-		&i.MinStock,
-	)
-	return i, err
+// LockLevels locks the levels of the books in ascending book-id order (the
+// rows are locked as the sort returns them), the order every transaction
+// takes stock locks in.
+func (q *Queries) LockLevels(ctx context.Context, bookIds []uuid.UUID) ([]StockLevel, error) {
+	rows, err := q.db.Query(ctx, lockLevels, bookIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []StockLevel
+	for rows.Next() {
+		var i StockLevel
+		if err := rows.Scan(
+			&i.BookID,
+			&i.OnHand,
+			&i.Reserved,
+			&i.MinStock,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const updateBook = `-- name: UpdateBook :execrows

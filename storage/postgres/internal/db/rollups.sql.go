@@ -12,34 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const addBookDay = `-- name: AddBookDay :exec
-INSERT INTO daily_book_sales AS d (zone, day, book_id, units, net_revenue)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (zone, day, book_id) DO UPDATE SET
-    units       = d.units + EXCLUDED.units,
-    net_revenue = d.net_revenue + EXCLUDED.net_revenue
-`
-
-type AddBookDayParams struct {
-	Zone       string
-	Day        time.Time
-	BookID     uuid.UUID
-	Units      int64
-	NetRevenue int64
-}
-
-// AddBookDay adds a book's part of a sale (or a return) to its day.
-func (q *Queries) AddBookDay(ctx context.Context, arg AddBookDayParams) error {
-	_, err := q.db.Exec(ctx, addBookDay,
-		arg.Zone,
-		arg.Day,
-		arg.BookID,
-		arg.Units,
-		arg.NetRevenue,
-	)
-	return err
-}
-
 const addDay = `-- name: AddDay :exec
 INSERT INTO daily_sales AS d (zone, day, sales, revenue, net_revenue, tax, discount, items)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

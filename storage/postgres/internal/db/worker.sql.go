@@ -7,44 +7,9 @@ package db
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
-
-const addBookStats = `-- name: AddBookStats :execrows
-UPDATE book_stats SET
-    units_sold    = units_sold + $1,
-    net_revenue   = net_revenue + $2,
-    sales_count   = sales_count + $3,
-    first_sale_at = LEAST(first_sale_at, $4),
-    last_sale_at  = GREATEST(last_sale_at, $4)
-WHERE book_id = $5
-`
-
-type AddBookStatsParams struct {
-	Units      int64
-	NetRevenue int64
-	Sales      int64
-	At         *time.Time
-	BookID     uuid.UUID
-}
-
-// AddBookStats adds a delta to a book's statistics; a sale's time widens
-// the first and last sale.
-func (q *Queries) AddBookStats(ctx context.Context, arg AddBookStatsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, addBookStats,
-		arg.Units,
-		arg.NetRevenue,
-		arg.Sales,
-		arg.At,
-		arg.BookID,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
 
 const allBookStats = `-- name: AllBookStats :many
 SELECT book_id, units_sold, net_revenue, sales_count, first_sale_at, last_sale_at
@@ -116,33 +81,16 @@ func (q *Queries) CountBookStats(ctx context.Context) (int64, error) {
 	return count, err
 }
 
-const ensureBookStats = `-- name: EnsureBookStats :exec
-INSERT INTO book_stats (book_id) VALUES ($1) ON CONFLICT (book_id) DO NOTHING
-`
-
-// EnsureBookStats creates a book's statistics at zero if missing.
-func (q *Queries) EnsureBookStats(ctx context.Context, bookID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, ensureBookStats, bookID)
-	return err
-}
-
-const ensureProgress = `-- name: EnsureProgress :exec
+const lockProgress = `-- name: LockProgress :one
 INSERT INTO sale_progress (sale_id, version, sold, returned)
 VALUES ($1, 0, false, false)
-ON CONFLICT (sale_id) DO NOTHING
+ON CONFLICT (sale_id) DO UPDATE SET version = sale_progress.version
+RETURNING sale_id, version, sold, returned
 `
 
-// EnsureProgress creates a sale's progress row at version 0 if missing.
-func (q *Queries) EnsureProgress(ctx context.Context, saleID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, ensureProgress, saleID)
-	return err
-}
-
-const lockProgress = `-- name: LockProgress :one
-SELECT sale_id, version, sold, returned FROM sale_progress WHERE sale_id = $1 FOR UPDATE
-`
-
-// LockProgress reads a sale's progress and locks it until the transaction ends.
+// LockProgress creates a sale's progress at version 0 if missing, locks it
+// until the transaction ends and returns it, in one statement (the no-op
+// update takes the row lock that FOR UPDATE took).
 func (q *Queries) LockProgress(ctx context.Context, saleID uuid.UUID) (SaleProgress, error) {
 	row := q.db.QueryRow(ctx, lockProgress, saleID)
 	var i SaleProgress
