@@ -96,6 +96,9 @@ func (s *server) op(id, method, path, tag, summary string, status int, roles []R
 		op.Description = "Roles: admin and user."
 		op.Errors = append([]int{http.StatusUnauthorized}, op.Errors...)
 	}
+	// Every authenticated operation reads or writes the database, which
+	// can be unavailable for a moment: a 503 with Retry-After.
+	op.Errors = append(op.Errors, http.StatusServiceUnavailable)
 	op.Security = []map[string][]string{{"bearer": {}}}
 	op.Middlewares = huma.Middlewares{s.authorize(roles...)}
 	return op

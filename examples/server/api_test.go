@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/salesflow/salesflow/inventory"
 	"github.com/salesflow/salesflow/sales"
@@ -179,6 +181,76 @@ func TestInternalErrorHidden(t *testing.T) {
 		t.Fatalf("%d error lines for the request, want 1:\n%s", lines, logs.String())
 	}
 	want(t, tg.req(t, "GET", "/readyz", "", nil), http.StatusServiceUnavailable, "readyz on a closed database")
+}
+
+// TestDatabaseOutage cuts the server's database off (new connections
+// refused, open ones terminated, as in a PostgreSQL restart): requests get
+// a 503 problem with Retry-After and nothing about the database, a retry
+// with the same Idempotency-Key after the outage creates the sale once.
+func TestDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	url := testkitURL(t)
+	var logs syncBuffer
+	tg := newTarget(t, func(o *Options) { o.DatabaseURL = url }, &logs)
+	book := tg.createBook(t, "2.50", 5)
+	admin, err := pgx.Connect(t.Context(), cmp.Or(os.Getenv("DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := cc.Database
+	ident := pgx.Identifier{name}.Sanitize()
+	cut := func(allow bool) {
+		t.Helper()
+		if _, err := admin.Exec(t.Context(), fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", ident, allow)); err != nil {
+			t.Fatal(err)
+		}
+		if !allow {
+			if _, err := admin.Exec(t.Context(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cut(false)
+	defer cut(true)
+	sale := map[string]any{"items": []map[string]any{{"bookId": book, "quantity": 2}}}
+	for i, call := range []func() *response{
+		func() *response { return tg.req(t, "POST", "/sales", tg.user, sale, "Idempotency-Key", "outage-1") },
+		func() *response { return tg.req(t, "GET", "/books", tg.admin, nil) },
+		func() *response {
+			return tg.req(t, "GET", "/sales/summary?startDate=2026-01-01&endDate=2026-01-31", tg.admin, nil)
+		},
+	} {
+		r := call()
+		want(t, r, http.StatusServiceUnavailable, fmt.Sprintf("request %d during the outage", i))
+		if r.header.Get("Retry-After") != "1" || r.obj(t)["code"] != "unavailable" {
+			t.Errorf("request %d: Retry-After %q, body %s", i, r.header.Get("Retry-After"), r.body)
+		}
+		if body := string(r.body); strings.Contains(body, name) || strings.Contains(body, "SQLSTATE") || strings.Contains(body, "5432") {
+			t.Errorf("request %d leaks the database: %s", i, body)
+		}
+	}
+	if strings.Contains(logs.String(), "unexpected error") {
+		t.Errorf("an outage is not an internal error; log:\n%s", logs.String())
+	}
+	cut(true)
+	var id string
+	for range 2 { // the retry, and a retry of the retry, give one sale
+		r := tg.req(t, "POST", "/sales", tg.user, sale, "Idempotency-Key", "outage-1")
+		want(t, r, http.StatusCreated, "the retry after the outage")
+		if got := r.obj(t)["id"].(string); id != "" && got != id {
+			t.Fatalf("two sales for one key: %s, %s", id, got)
+		} else {
+			id = got
+		}
+	}
+	if _, reserved, _ := tg.stock(t, book); reserved != 2 {
+		t.Fatalf("reserved %d after the outage; want 2", reserved)
+	}
 }
 
 func TestRequestIDAndMetrics(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/salesflow/salesflow/inventory"
 	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/postgres"
 )
 
 // Problem is an RFC 9457 problem document, the body of every error the
@@ -48,6 +49,10 @@ const (
 	codeUnavailable     = "unavailable"
 	codeInternal        = "internal"
 )
+
+// retryAfter is the Retry-After of a 503, in seconds: the database and
+// broker faults the chaos runs inject last one to a few seconds.
+const retryAfter = "1"
 
 func (p *Problem) Error() string { return p.Detail }
 
@@ -172,6 +177,12 @@ func problemFor(ctx context.Context, err error) *Problem {
 		// The client went away or the request timed out: nobody to tell.
 		logger(ctx).LogAttrs(ctx, slog.LevelDebug, "request abandoned", slog.String("request_id", requestID(ctx)), slog.Any("err", err))
 		return newProblem(http.StatusServiceUnavailable, codeUnavailable, "the request was cancelled before it finished")
+	case postgres.Unavailable(err):
+		// Not the request's fault: say when to come back. The text of a
+		// connection error names hosts and databases, so it stays in the log.
+		logger(ctx).LogAttrs(ctx, slog.LevelWarn, "database unavailable", slog.String("request_id", requestID(ctx)), slog.Any("err", err))
+		return newProblem(http.StatusServiceUnavailable, codeUnavailable,
+			"the database is unavailable; retry shortly (with the same Idempotency-Key)")
 	}
 	logger(ctx).LogAttrs(ctx, slog.LevelError, "unexpected error", slog.String("request_id", requestID(ctx)), slog.Any("err", err))
 	return newProblem(http.StatusInternalServerError, codeInternal,
@@ -199,6 +210,9 @@ func init() {
 		p.RequestID = requestID(ctx)
 		if hctx != nil {
 			p.Instance = hctx.URL().Path
+			if p.Status == http.StatusServiceUnavailable {
+				hctx.SetHeader("Retry-After", retryAfter)
+			}
 		}
 		return p
 	}
@@ -222,6 +236,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(body)
 }

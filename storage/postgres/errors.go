@@ -3,6 +3,9 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -39,4 +42,36 @@ func translate(err error) error {
 		return fmt.Errorf("%w (%s)", target, pe.ConstraintName)
 	}
 	return err
+}
+
+// Unavailable reports whether err means that the database could not be
+// reached or went away (a failed connection, a connection lost or
+// terminated by the server, a server shutting down, starting up or out of
+// connection slots) rather than that the request was at fault: a failure
+// worth retrying later. A change that failed this way may have committed
+// if the connection was lost during COMMIT; retry it with the same
+// idempotency key.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", // admin_shutdown (pg_terminate_backend)
+			pe.Code == "57P02", // crash_shutdown
+			pe.Code == "57P03", // cannot_connect_now
+			pe.Code == "53300": // too_many_connections
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return pgconn.SafeToRetry(err) || errors.As(err, &ne) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }

@@ -3,13 +3,17 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/salesflow/salesflow/inventory"
 	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/postgres"
 )
 
 func TestNotFound(t *testing.T) {
@@ -217,5 +221,34 @@ func TestInTxReturnsFunctionError(t *testing.T) {
 	}()
 	if l, err := w.db.Inventory().Level(context.WithoutCancel(ctx), w.book.ID); err != nil || l.OnHand != 8 {
 		t.Errorf("level after panic = %+v, %v; want 8 on hand (rolled back)", l, err)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("boom"), false},
+		{fmt.Errorf("lock sale: %w", &pgconn.PgError{Code: "57P01"}), true}, // pg_terminate_backend
+		{&pgconn.PgError{Code: "57P03"}, true},                              // starting up
+		{&pgconn.PgError{Code: "08006"}, true},                              // connection failure
+		{&pgconn.PgError{Code: "53300"}, true},                              // too many connections
+		{&pgconn.PgError{Code: "23514"}, false},                             // a check constraint: the request's fault
+		{&pgconn.PgError{Code: "40P01"}, false},                             // deadlock: a bug, not an outage
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{context.Canceled, false},
+	}
+	for _, c := range cases {
+		if got := postgres.Unavailable(c.err); got != c.want {
+			t.Errorf("Unavailable(%v) = %t; want %t", c.err, got, c.want)
+		}
+	}
+	// A server that is not there at all.
+	_, err := postgres.Open(t.Context(), "postgres://postgres@127.0.0.1:1/x?connect_timeout=2")
+	if !postgres.Unavailable(err) {
+		t.Errorf("Unavailable(%v) = false for a refused connection", err)
 	}
 }
