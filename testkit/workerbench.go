@@ -1,0 +1,96 @@
+package testkit
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/worker"
+)
+
+// RunWorkerBenchmarks measures the worker's handler on a store: decoding
+// an event, recording it as processed and applying it, in one transaction
+// per event, as a subscriber calls it. ApplyCompletion/3Lines applies the
+// sale.completed events of three-line sales one at a time (one partition);
+// its Parallel4 twin four at a time from four goroutines (four
+// partitions), each of the four on other books. The events
+// are made beforehand through the services and taken from the outbox, so
+// only the handler is timed. newWorld is called once per benchmark.
+func RunWorkerBenchmarks[T worker.Tx](b *testing.B, newWorld func(b *testing.B) (Stores, func(context.Context, func(T) error) error)) {
+	for _, par := range []int{1, 4} {
+		name := "ApplyCompletion/3Lines"
+		if par > 1 {
+			name += "/Parallel4"
+		}
+		b.Run(name, func(b *testing.B) {
+			st, inTx := newWorld(b)
+			f := benchFixture(b, st)
+			w, err := worker.New(inTx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := w.Handler()
+			books := make([]*inventory.Book, 3*par)
+			for i := range books {
+				books[i] = f.benchBook(b, 0)
+			}
+			var queue []eventbus.Message
+			// more makes the completion events of n more sales, leaving
+			// their sale.created events aside (the worker skips those as
+			// stale once the completion is applied, or applies nothing).
+			more := func(n int) {
+				ctx := context.Background()
+				for i := range n {
+					bs := books[3*(i%par):]
+					s, err := f.sales.Create(ctx, "bench", sales.NewSale{Items: []sales.NewLine{
+						{BookID: bs[0].ID, Quantity: 1}, {BookID: bs[1].ID, Quantity: 2}, {BookID: bs[2].ID, Quantity: 1},
+					}})
+					if err == nil {
+						_, err = f.sales.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash})
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				recs, err := st.Outbox.Pending(ctx, 2*n)
+				if err != nil {
+					b.Fatal(err)
+				}
+				seqs := make([]int64, len(recs))
+				for i, r := range recs {
+					seqs[i] = r.Seq
+					if r.Message.Topic == sales.EventCompleted {
+						queue = append(queue, r.Message)
+					}
+				}
+				if err := st.Outbox.MarkPublished(ctx, seqs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			const chunk = 200
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(queue) < par {
+					b.StopTimer()
+					more(chunk)
+					b.StartTimer()
+				}
+				batch := queue[:par]
+				queue = queue[par:]
+				var wg sync.WaitGroup
+				for i := range batch {
+					wg.Go(func() {
+						if err := h(context.Background(), eventbus.Delivery{Message: batch[i], Attempt: 1}); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*par), "ns/event")
+		})
+	}
+}
