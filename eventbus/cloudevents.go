@@ -41,19 +41,20 @@ type Event struct {
 
 // Message encodes e for topic with key in binary content mode.
 func (e Event) Message(topic, key string) Message {
-	h := map[string]string{
-		HeaderSpecVersion: SpecVersion,
-		HeaderID:          e.ID.String(),
-		HeaderType:        e.Type,
-		HeaderSource:      e.Source,
-		HeaderTime:        e.Time.UTC().Format(time.RFC3339Nano),
-		HeaderContentType: ContentJSON,
-	}
+	h := make(Headers, 0, 8)
+	h = append(h,
+		Header{HeaderSpecVersion, SpecVersion},
+		Header{HeaderID, e.ID.String()},
+		Header{HeaderType, e.Type},
+		Header{HeaderSource, e.Source},
+		Header{HeaderTime, e.Time.UTC().Format(time.RFC3339Nano)},
+		Header{HeaderContentType, ContentJSON},
+	)
 	if e.Subject != "" {
-		h[HeaderSubject] = e.Subject
+		h = append(h, Header{HeaderSubject, e.Subject})
 	}
 	if e.TraceParent != "" {
-		h[HeaderTraceParent] = e.TraceParent
+		h = append(h, Header{HeaderTraceParent, e.TraceParent})
 	}
 	return Message{Topic: topic, Key: key, Headers: h, Value: e.Data}
 }
@@ -66,16 +67,17 @@ func Decode(m Message) (Event, error) {
 	bad := func(attr, why string) (Event, error) {
 		return Event{}, fmt.Errorf("%w: %s %s", ErrMalformed, attr, why)
 	}
-	if v := m.Headers[HeaderSpecVersion]; v != SpecVersion {
+	h := m.Headers
+	if v := h.Get(HeaderSpecVersion); v != SpecVersion {
 		return bad(HeaderSpecVersion, "must be "+SpecVersion)
 	}
-	id, err := uuid.Parse(m.Headers[HeaderID])
+	id, err := uuid.Parse(h.Get(HeaderID))
 	if err != nil {
 		return bad(HeaderID, "must be a UUID")
 	}
 	e := Event{
-		ID: id, Type: m.Headers[HeaderType], Source: m.Headers[HeaderSource],
-		Subject: m.Headers[HeaderSubject], TraceParent: m.Headers[HeaderTraceParent],
+		ID: id, Type: h.Get(HeaderType), Source: h.Get(HeaderSource),
+		Subject: h.Get(HeaderSubject), TraceParent: h.Get(HeaderTraceParent),
 		Data: m.Value,
 	}
 	if e.Type == "" {
@@ -84,10 +86,10 @@ func Decode(m Message) (Event, error) {
 	if e.Source == "" {
 		return bad(HeaderSource, "is required")
 	}
-	if ct := m.Headers[HeaderContentType]; ct != ContentJSON {
+	if ct := h.Get(HeaderContentType); ct != ContentJSON {
 		return bad(HeaderContentType, "must be "+ContentJSON)
 	}
-	if e.Time, err = time.Parse(time.RFC3339Nano, m.Headers[HeaderTime]); err != nil {
+	if e.Time, err = time.Parse(time.RFC3339Nano, h.Get(HeaderTime)); err != nil {
 		return bad(HeaderTime, "must be an RFC 3339 time")
 	}
 	return e, nil

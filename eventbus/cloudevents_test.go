@@ -2,6 +2,7 @@ package eventbus_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestEventRoundTrip(t *testing.T) {
 		Data: []byte(`{"id":"s-1"}`),
 	}
 	m := ev.Message("prod.sale.created", "s-1")
-	if m.Topic != "prod.sale.created" || m.Key != "s-1" || m.Headers["ce_specversion"] != "1.0" || m.Headers["content-type"] != "application/json" {
+	if m.Topic != "prod.sale.created" || m.Key != "s-1" || m.Headers.Get("ce_specversion") != "1.0" || m.Headers.Get("content-type") != "application/json" {
 		t.Fatalf("message = %+v", m)
 	}
 	got, err := eventbus.Decode(m)
@@ -42,11 +43,8 @@ func TestDecodeRejects(t *testing.T) {
 		eventbus.HeaderTime:        "2026-13-01",
 		eventbus.HeaderContentType: "text/plain",
 	} {
-		m := eventbus.Message{Headers: map[string]string{}}
-		for k, v := range good.Headers {
-			m.Headers[k] = v
-		}
-		m.Headers[attr] = bad
+		m := eventbus.Message{Headers: slices.Clone(good.Headers)}
+		m.Headers.Set(attr, bad)
 		if _, err := eventbus.Decode(m); !errors.Is(err, eventbus.ErrMalformed) {
 			t.Errorf("%s=%q: error = %v; want ErrMalformed", attr, bad, err)
 		}
@@ -60,9 +58,13 @@ func FuzzDecode(f *testing.F) {
 	f.Add("1.0", uuid.NewString(), "sale.created", "/s", "2026-03-14T09:26:53Z", "application/json")
 	f.Add("", "", "", "", "", "")
 	f.Fuzz(func(t *testing.T, spec, id, typ, src, at, ct string) {
-		m := eventbus.Message{Headers: map[string]string{
-			eventbus.HeaderSpecVersion: spec, eventbus.HeaderID: id, eventbus.HeaderType: typ,
-			eventbus.HeaderSource: src, eventbus.HeaderTime: at, eventbus.HeaderContentType: ct,
+		m := eventbus.Message{Headers: eventbus.Headers{
+			{eventbus.HeaderSpecVersion, spec},
+			{eventbus.HeaderID, id},
+			{eventbus.HeaderType, typ},
+			{eventbus.HeaderSource, src},
+			{eventbus.HeaderTime, at},
+			{eventbus.HeaderContentType, ct},
 		}}
 		ev, err := eventbus.Decode(m)
 		if err != nil {

@@ -94,7 +94,7 @@ func (p *fakePublisher) ids() []string {
 	defer p.mu.Unlock()
 	var out []string
 	for _, m := range p.got {
-		out = append(out, m.Headers[eventbus.HeaderID])
+		out = append(out, m.Headers.Get(eventbus.HeaderID))
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -107,22 +108,19 @@ func TestDecodeEvent(t *testing.T) {
 	}
 	mutate := func(f func(m *eventbus.Message)) eventbus.Message {
 		m := good
-		m.Headers = map[string]string{}
-		for k, v := range good.Headers {
-			m.Headers[k] = v
-		}
+		m.Headers = slices.Clone(good.Headers)
 		f(&m)
 		return m
 	}
 	cases := map[string]eventbus.Message{
-		"wrong type for status": mutate(func(m *eventbus.Message) { m.Headers[eventbus.HeaderType] = EventCreated }),
-		"unknown type":          mutate(func(m *eventbus.Message) { m.Headers[eventbus.HeaderType] = "sale.exploded" }),
-		"no spec version":       mutate(func(m *eventbus.Message) { delete(m.Headers, eventbus.HeaderSpecVersion) }),
-		"bad id":                mutate(func(m *eventbus.Message) { m.Headers[eventbus.HeaderID] = "42" }),
-		"bad time":              mutate(func(m *eventbus.Message) { m.Headers[eventbus.HeaderTime] = "yesterday" }),
+		"wrong type for status": mutate(func(m *eventbus.Message) { m.Headers.Set(eventbus.HeaderType, EventCreated) }),
+		"unknown type":          mutate(func(m *eventbus.Message) { m.Headers.Set(eventbus.HeaderType, "sale.exploded") }),
+		"no spec version":       mutate(func(m *eventbus.Message) { m.Headers.Del(eventbus.HeaderSpecVersion) }),
+		"bad id":                mutate(func(m *eventbus.Message) { m.Headers.Set(eventbus.HeaderID, "42") }),
+		"bad time":              mutate(func(m *eventbus.Message) { m.Headers.Set(eventbus.HeaderTime, "yesterday") }),
 		"not json":              mutate(func(m *eventbus.Message) { m.Value = []byte("{") }),
 		"bad money":             mutate(func(m *eventbus.Message) { m.Value = bytes.Replace(m.Value, []byte(`"26.78"`), []byte(`"26.785"`), 1) }),
-		"xml":                   mutate(func(m *eventbus.Message) { m.Headers[eventbus.HeaderContentType] = "application/xml" }),
+		"xml":                   mutate(func(m *eventbus.Message) { m.Headers.Set(eventbus.HeaderContentType, "application/xml") }),
 	}
 	for name, m := range cases {
 		if _, _, err := DecodeEvent(m); !errors.Is(err, eventbus.ErrMalformed) {
@@ -137,9 +135,13 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add(data, EventCompleted, "1.0", uuid.NewString(), "2026-03-14T10:00:00Z")
 	f.Add([]byte(`{"status":"PENDING"}`), EventCreated, "1.0", "x", "")
 	f.Fuzz(func(t *testing.T, value []byte, typ, spec, id, at string) {
-		m := eventbus.Message{Topic: typ, Key: "k", Value: value, Headers: map[string]string{
-			eventbus.HeaderSpecVersion: spec, eventbus.HeaderID: id, eventbus.HeaderType: typ,
-			eventbus.HeaderSource: DefaultSource, eventbus.HeaderTime: at, eventbus.HeaderContentType: eventbus.ContentJSON,
+		m := eventbus.Message{Topic: typ, Key: "k", Value: value, Headers: eventbus.Headers{
+			{Key: eventbus.HeaderSpecVersion, Value: spec},
+			{Key: eventbus.HeaderID, Value: id},
+			{Key: eventbus.HeaderType, Value: typ},
+			{Key: eventbus.HeaderSource, Value: DefaultSource},
+			{Key: eventbus.HeaderTime, Value: at},
+			{Key: eventbus.HeaderContentType, Value: eventbus.ContentJSON},
 		}}
 		ev, sale, err := DecodeEvent(m)
 		if err != nil {

@@ -133,12 +133,12 @@ func testBusRoundTrip(t *testing.T, h *busSuite) {
 		Time: time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC), Data: []byte(`{"id":"sale-1","total":"29.99"}`),
 	}
 	first := ev.Message(topic, "sale-1")
-	first.Headers[hdrID] = "0"
+	first.Headers.Set(hdrID, "0")
 	sent := []eventbus.Message{
 		first,
-		{Topic: topic, Key: "sale-2", Headers: map[string]string{hdrID: "1", "x-empty": "", "x-utf8": "café ☕"},
+		{Topic: topic, Key: "sale-2", Headers: eventbus.Headers{{Key: hdrID, Value: "1"}, {Key: "x-empty", Value: ""}, {Key: "x-utf8", Value: "café ☕"}},
 			Value: []byte{0, 1, 2, 0xfe, 0xff, '\n'}},
-		{Topic: topic, Key: "sale-3", Headers: map[string]string{hdrID: "2"}}, // no value
+		{Topic: topic, Key: "sale-3", Headers: eventbus.Headers{{Key: hdrID, Value: "2"}}}, // no value
 	}
 	h.publish(t, h.publisher(t), sent...)
 
@@ -150,7 +150,7 @@ func testBusRoundTrip(t *testing.T, h *busSuite) {
 	for len(byID) < len(sent) {
 		select {
 		case d := <-got:
-			byID[d.Headers[hdrID]] = d
+			byID[d.Headers.Get(hdrID)] = d
 		case <-timeout:
 			t.Fatalf("after %v got %d of %d messages: %v", h.wait, len(byID), len(sent), slices.Sorted(maps.Keys(byID)))
 		}
@@ -162,7 +162,7 @@ func testBusRoundTrip(t *testing.T, h *busSuite) {
 		if d.Topic != want.Topic || d.Key != want.Key {
 			t.Errorf("message %d: topic, key = %q, %q; want %q, %q", i, d.Topic, d.Key, want.Topic, want.Key)
 		}
-		if !maps.Equal(d.Headers, want.Headers) {
+		if !slices.Equal(d.Headers, want.Headers) {
 			t.Errorf("message %d: headers = %v; want %v", i, d.Headers, want.Headers)
 		}
 		if !bytes.Equal(d.Value, want.Value) {
@@ -239,14 +239,14 @@ func testBusRedelivery(t *testing.T, h *busSuite) {
 	h.CreateTopics(t, topic)
 	g := newGen(topic)
 	msgs := []eventbus.Message{g.next("k"), g.next("k")}
-	flaky := msgs[0].Headers[hdrID]
+	flaky := msgs[0].Headers.Get(hdrID)
 	h.publish(t, h.publisher(t), msgs...)
 
 	r := h.newRecorder()
 	var failures atomic.Int32
 	startMember(t, h, "A", n.group(1), []string{topic}, eventbus.RetryPolicy{MaxAttempts: 5, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 		r.handler("A", func(_ context.Context, d eventbus.Delivery) error {
-			if d.Headers[hdrID] == flaky && failures.Load() < 2 {
+			if d.Headers.Get(hdrID) == flaky && failures.Load() < 2 {
 				return fmt.Errorf("transient failure %d", failures.Add(1))
 			}
 			return nil
@@ -254,7 +254,7 @@ func testBusRedelivery(t *testing.T, h *busSuite) {
 	r.waitAcked(t, idsOf(msgs))
 	r.check(t)
 
-	want := []string{flaky + " #1 failed", flaky + " #2 failed", flaky + " #3 ok", msgs[1].Headers[hdrID] + " #1 ok"}
+	want := []string{flaky + " #1 failed", flaky + " #2 failed", flaky + " #3 ok", msgs[1].Headers.Get(hdrID) + " #1 ok"}
 	if got := r.trace(); !slices.Equal(got, want) {
 		t.Errorf("handler calls = %q; want %q", got, want)
 	}
@@ -464,7 +464,7 @@ func testBusRebalance(t *testing.T, h *busSuite) {
 			return fmt.Errorf("Publish: %w", err)
 		}
 		mu.Lock()
-		published = append(published, m.Headers[hdrID])
+		published = append(published, m.Headers.Get(hdrID))
 		mu.Unlock()
 		return nil
 	}
@@ -524,7 +524,7 @@ func testBusPoison(t *testing.T, h *busSuite) {
 	dlq := topic + eventbus.DeadLetterSuffix
 	h.CreateTopics(t, topic)
 	g := newGen(topic)
-	poison := eventbus.Message{Topic: topic, Key: "k", Headers: map[string]string{hdrID: "poison", "ce_type": "test.poison"}, Value: []byte(`{"poison":true}`)}
+	poison := eventbus.Message{Topic: topic, Key: "k", Headers: eventbus.Headers{{Key: hdrID, Value: "poison"}, {Key: "ce_type", Value: "test.poison"}}, Value: []byte(`{"poison":true}`)}
 	msgs := []eventbus.Message{g.next("k"), poison, g.next("k"), g.next("k")}
 	h.publish(t, h.publisher(t), msgs...)
 
@@ -535,7 +535,7 @@ func testBusPoison(t *testing.T, h *busSuite) {
 	)
 	startMember(t, h, "A", n.group(1), []string{topic}, fastRetry,
 		r.handler("A", func(_ context.Context, d eventbus.Delivery) error {
-			if d.Headers[hdrID] == "poison" {
+			if d.Headers.Get(hdrID) == "poison" {
 				mu.Lock()
 				poisoned = d
 				mu.Unlock()
@@ -543,7 +543,7 @@ func testBusPoison(t *testing.T, h *busSuite) {
 			}
 			return nil
 		}))
-	ok := []string{msgs[0].Headers[hdrID], msgs[2].Headers[hdrID], msgs[3].Headers[hdrID]}
+	ok := []string{msgs[0].Headers.Get(hdrID), msgs[2].Headers.Get(hdrID), msgs[3].Headers.Get(hdrID)}
 	r.waitAcked(t, ok)
 	r.check(t)
 	want := []string{ok[0] + " #1 ok", "poison #1 failed", "poison #2 failed", "poison #3 failed", ok[1] + " #1 ok", ok[2] + " #1 ok"}
@@ -560,15 +560,15 @@ func testBusPoison(t *testing.T, h *busSuite) {
 	case <-time.After(h.wait):
 		t.Fatalf("nothing on %s after %v", dlq, h.wait)
 	}
-	if d.Headers[hdrID] != "poison" {
-		t.Fatalf("%s holds message %q; want only the poison message", dlq, d.Headers[hdrID])
+	if d.Headers.Get(hdrID) != "poison" {
+		t.Fatalf("%s holds message %q; want only the poison message", dlq, d.Headers.Get(hdrID))
 	}
 	if d.Topic != dlq || d.Key != poison.Key || !bytes.Equal(d.Value, poison.Value) {
 		t.Errorf("dead letter topic, key, value = %q, %q, %q; want %q, %q, %q", d.Topic, d.Key, d.Value, dlq, poison.Key, poison.Value)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	wantHeaders := maps.Clone(poison.Headers)
+	wantHeaders := poison.Headers.Map()
 	maps.Copy(wantHeaders, map[string]string{
 		eventbus.HeaderDLQTopic:         topic,
 		eventbus.HeaderDLQPartition:     strconv.Itoa(int(poisoned.Partition)),
@@ -576,12 +576,12 @@ func testBusPoison(t *testing.T, h *busSuite) {
 		eventbus.HeaderDLQAttempts:      strconv.Itoa(fastRetry.MaxAttempts),
 		eventbus.HeaderDLQConsumerGroup: n.group(1),
 	})
-	if e := d.Headers[eventbus.HeaderDLQError]; !strings.Contains(e, "poison pill") {
+	if e := d.Headers.Get(eventbus.HeaderDLQError); !strings.Contains(e, "poison pill") {
 		t.Errorf("header %s = %q; want the handler's error", eventbus.HeaderDLQError, e)
 	}
 	for k, v := range wantHeaders {
-		if d.Headers[k] != v {
-			t.Errorf("dead letter header %s = %q; want %q", k, d.Headers[k], v)
+		if d.Headers.Get(k) != v {
+			t.Errorf("dead letter header %s = %q; want %q", k, d.Headers.Get(k), v)
 		}
 	}
 }
@@ -691,7 +691,7 @@ func testBusCancelAndClose(t *testing.T, h *busSuite) {
 		release, releaseAll := gate()
 		a := startMember(t, h, "A", n.group(1), []string{topic}, eventbus.RetryPolicy{},
 			r.handler("A", func(_ context.Context, d eventbus.Delivery) error {
-				if d.Headers[hdrID] == first.Headers[hdrID] {
+				if d.Headers.Get(hdrID) == first.Headers.Get(hdrID) {
 					enter()
 					<-release
 				}
@@ -711,7 +711,7 @@ func testBusCancelAndClose(t *testing.T, h *busSuite) {
 		}
 		releaseAll()
 		a.waitClosed(t, closed)
-		if r.ackedBy("A")[first.Headers[hdrID]] == 0 {
+		if r.ackedBy("A")[first.Headers.Get(hdrID)] == 0 {
 			t.Fatal("Close returned before the handler in flight did")
 		}
 		closeTwice(t, a.sub)
@@ -722,9 +722,9 @@ func testBusCancelAndClose(t *testing.T, h *busSuite) {
 		last := g.next("k")
 		h.publish(t, pub, last)
 		startMember(t, h, "B", n.group(1), []string{topic}, eventbus.RetryPolicy{}, r.handler("B", nil))
-		r.waitAcked(t, []string{last.Headers[hdrID]})
+		r.waitAcked(t, []string{last.Headers.Get(hdrID)})
 		r.check(t)
-		if r.ackedBy("B")[first.Headers[hdrID]] > 0 {
+		if r.ackedBy("B")[first.Headers.Get(hdrID)] > 0 {
 			t.Errorf("the message handled during Close was delivered again to the next member: Close must commit it")
 		}
 	})
@@ -749,7 +749,7 @@ func testBusLargeMessage(t *testing.T, h *busSuite) {
 	value := make([]byte, 1<<20)
 	rng := rand.NewChaCha8([32]byte{1})
 	_, _ = rng.Read(value)
-	h.publish(t, h.publisher(t), eventbus.Message{Topic: topic, Key: "big", Headers: map[string]string{hdrID: "big"}, Value: value})
+	h.publish(t, h.publisher(t), eventbus.Message{Topic: topic, Key: "big", Headers: eventbus.Headers{{Key: hdrID, Value: "big"}}, Value: value})
 
 	got := make(chan eventbus.Delivery, 1)
 	m := startMember(t, h, "A", n.group(1), []string{topic}, eventbus.RetryPolicy{},
@@ -826,7 +826,7 @@ func (g *gen) next(key string) eventbus.Message {
 	return eventbus.Message{
 		Topic:   g.topic,
 		Key:     key,
-		Headers: map[string]string{hdrID: fmt.Sprintf("%s/%d", key, s), hdrSeq: strconv.Itoa(s)},
+		Headers: eventbus.Headers{{Key: hdrID, Value: fmt.Sprintf("%s/%d", key, s)}, {Key: hdrSeq, Value: strconv.Itoa(s)}},
 		Value:   fmt.Appendf(nil, `{"key":%q,"seq":%d}`, key, s),
 	}
 }
@@ -851,7 +851,7 @@ func offer(ch chan<- eventbus.Delivery, d eventbus.Delivery) {
 func idsOf(msgs []eventbus.Message) []string {
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
-		ids[i] = m.Headers[hdrID]
+		ids[i] = m.Headers.Get(hdrID)
 	}
 	return ids
 }
@@ -1006,7 +1006,7 @@ func (r *recorder) handler(member string, fn eventbus.Handler) eventbus.Handler 
 		key := d.Key
 		r.mu.Lock()
 		if r.inflight[key] > 0 {
-			r.problemLocked("key %q: message %s handled by %s while another of its messages was in flight", key, d.Headers[hdrID], member)
+			r.problemLocked("key %q: message %s handled by %s while another of its messages was in flight", key, d.Headers.Get(hdrID), member)
 		}
 		r.inflight[key]++
 		r.mu.Unlock()
@@ -1019,10 +1019,10 @@ func (r *recorder) handler(member string, fn eventbus.Handler) eventbus.Handler 
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.inflight[key]--
-		id := d.Headers[hdrID]
+		id := d.Headers.Get(hdrID)
 		r.log = append(r.log, handled{member: member, id: id, key: key, attempt: d.Attempt, ok: err == nil})
 		if err == nil {
-			if s, serr := strconv.Atoi(d.Headers[hdrSeq]); serr == nil && r.acks[id] == 0 {
+			if s, serr := strconv.Atoi(d.Headers.Get(hdrSeq)); serr == nil && r.acks[id] == 0 {
 				if want := r.next[key]; s != want {
 					r.problemLocked("key %q: %s acknowledged for the first time when %d was due (order lost)", key, id, want)
 				}

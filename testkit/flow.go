@@ -165,7 +165,7 @@ func (f *flow) worker(t *testing.T) eventbus.Handler {
 		if err == nil {
 			f.delivers.Add(1)
 			f.mu.Lock()
-			f.events[d.Headers[eventbus.HeaderID]] = true
+			f.events[d.Headers.Get(eventbus.HeaderID)] = true
 			f.mu.Unlock()
 		}
 		return err

@@ -106,9 +106,9 @@ func ExampleWithRetry() {
 	dctx, stop := context.WithCancel(ctx)
 	_ = dlq.Run(dctx, func(_ context.Context, d eventbus.Delivery) error {
 		h := d.Headers
-		fmt.Printf("%s: %s from %s[%s]@%s after %s attempts in %s\n", d.Key, h[eventbus.HeaderDLQError],
-			h[eventbus.HeaderDLQTopic], h[eventbus.HeaderDLQPartition], h[eventbus.HeaderDLQOffset],
-			h[eventbus.HeaderDLQAttempts], h[eventbus.HeaderDLQConsumerGroup])
+		fmt.Printf("%s: %s from %s[%s]@%s after %s attempts in %s\n", d.Key, h.Get(eventbus.HeaderDLQError),
+			h.Get(eventbus.HeaderDLQTopic), h.Get(eventbus.HeaderDLQPartition), h.Get(eventbus.HeaderDLQOffset),
+			h.Get(eventbus.HeaderDLQAttempts), h.Get(eventbus.HeaderDLQConsumerGroup))
 		stop()
 		return nil
 	})

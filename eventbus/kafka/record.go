@@ -20,16 +20,15 @@ func toRecord(m eventbus.Message) *kgo.Record {
 	}
 	if len(m.Headers) > 0 {
 		r.Headers = make([]kgo.RecordHeader, 0, len(m.Headers))
-		for k, v := range m.Headers {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		for _, h := range m.Headers {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)})
 		}
 	}
 	return r
 }
 
-// fromRecord maps r to a message; of duplicate header keys the last wins.
-// The key and header values share one allocation; the message shares r's
-// value.
+// fromRecord maps r to a message, its headers in order. The key and the
+// header values are copied into one string; the message shares r's value.
 func fromRecord(r *kgo.Record) eventbus.Message {
 	n := len(r.Key)
 	for _, h := range r.Headers {
@@ -44,10 +43,10 @@ func fromRecord(r *kgo.Record) eventbus.Message {
 	all := b.String()
 	m := eventbus.Message{Topic: r.Topic, Key: all[:len(r.Key)], Value: r.Value}
 	if len(r.Headers) > 0 {
-		m.Headers = make(map[string]string, len(r.Headers))
+		m.Headers = make(eventbus.Headers, len(r.Headers))
 		off := len(r.Key)
-		for _, h := range r.Headers {
-			m.Headers[h.Key] = all[off : off+len(h.Value)]
+		for i, h := range r.Headers {
+			m.Headers[i] = eventbus.Header{Key: h.Key, Value: all[off : off+len(h.Value)]}
 			off += len(h.Value)
 		}
 	}

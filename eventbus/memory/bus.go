@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -202,13 +201,13 @@ func (p *Publisher) Close() error {
 	return nil
 }
 
-// cloneMessage returns m with its own headers map and value, so neither the
+// cloneMessage returns m with its own headers and value, so neither the
 // publisher nor a handler can change what the bus holds.
 func cloneMessage(m eventbus.Message) eventbus.Message {
 	if len(m.Headers) == 0 {
 		m.Headers = nil
 	} else {
-		m.Headers = maps.Clone(m.Headers)
+		m.Headers = slices.Clone(m.Headers)
 	}
 	if m.Value != nil {
 		m.Value = slices.Clone(m.Value)

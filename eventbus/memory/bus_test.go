@@ -210,28 +210,28 @@ func TestMessagesAndPartitions(t *testing.T) {
 func TestMessagesAreCopied(t *testing.T) {
 	b := newBus(t)
 	p := b.Publisher()
-	value, headers := []byte("original"), map[string]string{"h": "original"}
+	value, headers := []byte("original"), eventbus.Headers{{Key: "h", Value: "original"}}
 	if err := p.Publish(t.Context(), eventbus.Message{Topic: "t", Key: "k", Headers: headers, Value: value}); err != nil {
 		t.Fatal(err)
 	}
 	copy(value, "mutated!")
-	headers["h"] = "mutated"
+	headers[0].Value = "mutated"
 
 	s, _ := b.Subscriber("g", []string{"t"})
 	done := make(chan struct{})
 	go s.Run(t.Context(), func(_ context.Context, d eventbus.Delivery) error {
-		if string(d.Value) != "original" || d.Headers["h"] != "original" {
+		if string(d.Value) != "original" || d.Headers.Get("h") != "original" {
 			t.Errorf("delivered %q, %v; want the message as published", d.Value, d.Headers)
 		}
 		copy(d.Value, "handler!")
-		d.Headers["h"] = "handler"
+		d.Headers.Set("h", "handler")
 		close(done)
 		return nil
 	})
 	<-done
 	s.Close()
 	m := b.Messages("t")[0]
-	if !bytes.Equal(m.Value, []byte("original")) || m.Headers["h"] != "original" {
+	if !bytes.Equal(m.Value, []byte("original")) || m.Headers.Get("h") != "original" {
 		t.Errorf("stored message = %q, %v; want the message as published", m.Value, m.Headers)
 	}
 }
@@ -304,7 +304,7 @@ func TestRetryBackoff(t *testing.T) {
 		if !slices.Equal(gaps, want) {
 			t.Errorf("waits between attempts = %v; want %v", gaps, want)
 		}
-		if dl := b.Messages("t" + eventbus.DeadLetterSuffix); len(dl) != 1 || dl[0].Headers[eventbus.HeaderDLQAttempts] != "5" {
+		if dl := b.Messages("t" + eventbus.DeadLetterSuffix); len(dl) != 1 || dl[0].Headers.Get(eventbus.HeaderDLQAttempts) != "5" {
 			t.Errorf("dead letters = %v; want one after 5 attempts", dl)
 		}
 		if !strings.Contains(logs.String(), "dead-lettered") || !strings.Contains(logs.String(), "error=boom") {

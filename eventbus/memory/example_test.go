@@ -53,7 +53,7 @@ func Example() {
 
 	for _, m := range bus.Messages("sale.completed" + eventbus.DeadLetterSuffix) {
 		fmt.Printf("dead letter %q: %s after %s attempts\n",
-			m.Value, m.Headers[eventbus.HeaderDLQError], m.Headers[eventbus.HeaderDLQAttempts])
+			m.Value, m.Headers.Get(eventbus.HeaderDLQError), m.Headers.Get(eventbus.HeaderDLQAttempts))
 	}
 	// Output:
 	// offset 0: {"version":2}

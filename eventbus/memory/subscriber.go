@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -366,14 +365,13 @@ func (w *worker) handle(m eventbus.Message, off int64) bool {
 // step.
 func (w *worker) deadLetter(m eventbus.Message, off int64, attempts int, err error) {
 	s := w.s
-	h := make(map[string]string, len(m.Headers)+6)
-	maps.Copy(h, m.Headers)
-	h[eventbus.HeaderDLQError] = err.Error()
-	h[eventbus.HeaderDLQTopic] = m.Topic
-	h[eventbus.HeaderDLQPartition] = strconv.Itoa(int(w.c.partition))
-	h[eventbus.HeaderDLQOffset] = strconv.FormatInt(off, 10)
-	h[eventbus.HeaderDLQAttempts] = strconv.Itoa(attempts)
-	h[eventbus.HeaderDLQConsumerGroup] = s.group
+	h := slices.Grow(slices.Clone(m.Headers), 6)
+	h.Set(eventbus.HeaderDLQError, err.Error())
+	h.Set(eventbus.HeaderDLQTopic, m.Topic)
+	h.Set(eventbus.HeaderDLQPartition, strconv.Itoa(int(w.c.partition)))
+	h.Set(eventbus.HeaderDLQOffset, strconv.FormatInt(off, 10))
+	h.Set(eventbus.HeaderDLQAttempts, strconv.Itoa(attempts))
+	h.Set(eventbus.HeaderDLQConsumerGroup, s.group)
 	dl := eventbus.Message{Topic: m.Topic + eventbus.DeadLetterSuffix, Key: m.Key, Headers: h, Value: slices.Clone(m.Value)}
 
 	s.b.mu.Lock()

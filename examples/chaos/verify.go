@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"syscall"
@@ -201,6 +202,20 @@ func (d *deployment) verify(ctx context.Context, w *workload, sc *scraper) ([]Ch
 	for _, v := range vs {
 		inv.fail("%s", v)
 	}
+
+	// Faults are not the client's fault, nor a bug: the server says
+	// "unavailable" (503, Retry-After) when its database or broker is
+	// away, and never "internal error".
+	internal := Check{Name: "no HTTP 500 (internal error) answered; outages are 503s"}
+	w.mu.Lock()
+	for _, n := range w.statuses {
+		internal.Checked += int(n)
+	}
+	if n := w.statuses[http.StatusInternalServerError]; n > 0 {
+		internal.fail("%d answers were 500; the server log has their errors (\"unexpected error\")", n)
+	}
+	w.mu.Unlock()
+	checks = append(checks, internal)
 
 	// The database's sales, lines, events and movements.
 	sales := map[uuid.UUID]*dbSale{}

@@ -274,7 +274,7 @@ func (t *tx) Enqueue(_ context.Context, r eventbus.OutboxRecord) error {
 	t.s.seq++
 	r.Seq = t.s.seq
 	r.PublishedAt = time.Time{}
-	r.Message.Headers = cloneMap(r.Message.Headers)
+	r.Message.Headers = slices.Clone(r.Message.Headers)
 	r.Message.Value = slices.Clone(r.Message.Value)
 	t.s.outbox = append(t.s.outbox, r)
 	n := len(t.s.outbox)
@@ -283,14 +283,6 @@ func (t *tx) Enqueue(_ context.Context, r eventbus.OutboxRecord) error {
 		delete(t.s.outboxIDs, r.EventID)
 	})
 	return nil
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	c := make(map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 func (a salesStore) Sale(_ context.Context, id uuid.UUID) (*sales.Sale, error) {
@@ -585,7 +577,7 @@ func (o outbox) Pending(_ context.Context, limit int) ([]eventbus.OutboxRecord, 
 			break
 		}
 		if r.PublishedAt.IsZero() {
-			r.Message.Headers = cloneMap(r.Message.Headers)
+			r.Message.Headers = slices.Clone(r.Message.Headers)
 			out = append(out, r)
 		}
 	}

@@ -118,3 +118,9 @@ func (d *DB) ProcessedEvents(ctx context.Context, group string) ([]uuid.UUID, er
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 }
+
+// Headers codec of the outbox.
+var (
+	EncodeHeaders = encodeHeaders
+	DecodeHeaders = decodeHeaders
+)

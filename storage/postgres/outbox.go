@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/salesflow/salesflow/eventbus"
@@ -25,8 +28,8 @@ func (o outbox) Pending(ctx context.Context, limit int) ([]eventbus.OutboxRecord
 	}
 	out := make([]eventbus.OutboxRecord, len(rows))
 	for i, r := range rows {
-		var headers map[string]string
-		if err := json.Unmarshal(r.Headers, &headers); err != nil {
+		headers, err := decodeHeaders(r.Headers)
+		if err != nil {
 			return nil, fmt.Errorf("outbox record %d: headers: %w", r.Seq, err)
 		}
 		out[i] = eventbus.OutboxRecord{
@@ -60,4 +63,39 @@ func (o outbox) Backlog(ctx context.Context) (int64, time.Time, error) {
 		return 0, time.Time{}, nil
 	}
 	return row.Waiting, row.Oldest.UTC(), nil
+}
+
+// encodeHeaders stores headers in the outbox as a JSON array of [key,
+// value] pairs, which keeps their order and repeated keys.
+func encodeHeaders(h eventbus.Headers) ([]byte, error) {
+	pairs := make([][2]string, len(h))
+	for i, x := range h {
+		pairs[i] = [2]string{x.Key, x.Value}
+	}
+	return json.Marshal(pairs)
+}
+
+// decodeHeaders reads what encodeHeaders wrote, or a JSON object (records
+// written before headers kept their order), its keys sorted.
+func decodeHeaders(b []byte) (eventbus.Headers, error) {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+		var m map[string]string
+		if err := json.Unmarshal(t, &m); err != nil {
+			return nil, err
+		}
+		h := make(eventbus.Headers, 0, len(m))
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			h = append(h, eventbus.Header{Key: k, Value: m[k]})
+		}
+		return h, nil
+	}
+	var pairs [][2]string
+	if err := json.Unmarshal(b, &pairs); err != nil {
+		return nil, err
+	}
+	h := make(eventbus.Headers, len(pairs))
+	for i, p := range pairs {
+		h[i] = eventbus.Header{Key: p[0], Value: p[1]}
+	}
+	return h, nil
 }

@@ -516,3 +516,29 @@ func TestRelayLeaderAndWaker(t *testing.T) {
 		t.Errorf("backlog = %d, %v; want none", n, err)
 	}
 }
+
+// TestOutboxHeaders: headers keep their order and repeated keys through
+// the outbox, and records written as a JSON object (before headers kept
+// their order) still read, sorted by key.
+func TestOutboxHeaders(t *testing.T) {
+	t.Parallel()
+	h := eventbus.Headers{{Key: "z", Value: "1"}, {Key: "a", Value: "é\"\\"}, {Key: "z", Value: "2"}, {Key: "e", Value: ""}}
+	b, err := postgres.EncodeHeaders(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := postgres.DecodeHeaders(b)
+	if err != nil || !slices.Equal(got, h) {
+		t.Fatalf("round trip %s = %v, %v; want %v", b, got, err, h)
+	}
+	got, err = postgres.DecodeHeaders([]byte(` {"z": "1", "a": "2"}`))
+	if want := (eventbus.Headers{{Key: "a", Value: "2"}, {Key: "z", Value: "1"}}); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("object = %v, %v; want %v", got, err, want)
+	}
+	if got, err := postgres.DecodeHeaders([]byte(`[]`)); err != nil || len(got) != 0 {
+		t.Fatalf("no headers = %v, %v", got, err)
+	}
+	if _, err := postgres.DecodeHeaders([]byte(`[[1, 2]]`)); err == nil {
+		t.Fatal("numbers as headers decoded")
+	}
+}

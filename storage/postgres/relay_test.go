@@ -67,7 +67,7 @@ func testRecord(key string, version int64) eventbus.OutboxRecord {
 	return eventbus.OutboxRecord{EventID: ev.ID, Message: ev.Message("test.changed", key)}
 }
 
-func eventID(m eventbus.Message) uuid.UUID { return uuid.MustParse(m.Headers[eventbus.HeaderID]) }
+func eventID(m eventbus.Message) uuid.UUID { return uuid.MustParse(m.Headers.Get(eventbus.HeaderID)) }
 
 // enqueue writes rec in a transaction of its own, committed unless fail is
 // not nil.

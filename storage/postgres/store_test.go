@@ -183,7 +183,7 @@ func TestOutboxRecordAndNotify(t *testing.T) {
 	}
 	rec := eventbus.OutboxRecord{
 		EventID: uuid.New(),
-		Message: eventbus.Message{Topic: "sale.created", Key: "k", Headers: map[string]string{"ce_id": "1", "ce_type": "x"}, Value: []byte(`{"a":1}`)},
+		Message: eventbus.Message{Topic: "sale.created", Key: "k", Headers: eventbus.Headers{{Key: "ce_id", Value: "1"}, {Key: "ce_type", Value: "x"}}, Value: []byte(`{"a":1}`)},
 	}
 	enqueue := func(fail error) error {
 		return db.Sales().InTx(ctx, func(tx sales.Tx) error {

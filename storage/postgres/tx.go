@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -148,14 +147,10 @@ func (t *tx) UpdateSale(ctx context.Context, s *sales.Sale) error {
 	return nil
 }
 
-// Enqueue writes r to the outbox (headers as a JSON object; a zero
+// Enqueue writes r to the outbox (headers as a JSON array of pairs; a zero
 // CreatedAt means now) and notifies OutboxChannel, delivered on commit.
 func (t *tx) Enqueue(ctx context.Context, r eventbus.OutboxRecord) error {
-	headers := r.Message.Headers
-	if headers == nil {
-		headers = map[string]string{}
-	}
-	h, err := json.Marshal(headers)
+	h, err := encodeHeaders(r.Message.Headers)
 	if err != nil {
 		return fmt.Errorf("enqueue event %s: %w", r.EventID, err)
 	}
