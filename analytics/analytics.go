@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,33 +79,85 @@ type Store interface {
 // revenue after the discount split (sales.Sale.NetByBook), one sale each)
 // and to the rollup of the day it was paid, in loc.
 func ApplySale(ctx context.Context, tx Tx, s *sales.Sale, loc *time.Location) error {
-	return apply(ctx, tx, s, loc, 1)
+	return ApplyBatch(ctx, tx, []Step{{Sale: s, Sign: 1}}, loc)
 }
 
 // ApplyReturn takes a cancelled completed sale back out of its books'
 // statistics and its day's rollup. Apply it after ApplySale, with the same loc.
 func ApplyReturn(ctx context.Context, tx Tx, s *sales.Sale, loc *time.Location) error {
-	return apply(ctx, tx, s, loc, -1)
+	return ApplyBatch(ctx, tx, []Step{{Sale: s, Sign: -1}}, loc)
 }
 
-func apply(ctx context.Context, tx Tx, s *sales.Sale, loc *time.Location, sign int64) error {
-	if err := tx.AddDay(ctx, dayDelta(s, loc, sign)); err != nil {
-		return fmt.Errorf("daily rollup for sale %s: %w", s.ID, err)
+// Step is a sale added to the statistics (Sign 1) or taken out (-1).
+type Step struct {
+	Sale *sales.Sale
+	Sign int64
+}
+
+// ApplyBatch applies steps as ApplySale and ApplyReturn do, all at once:
+// one rollup change per day, with the books of all its steps, and one
+// statistics change per step and book, ordered by book id. Every row is
+// written in a fixed order (days, then books), so that two batches cannot
+// deadlock whatever sales they hold.
+func ApplyBatch(ctx context.Context, tx Tx, steps []Step, loc *time.Location) error {
+	if len(steps) == 0 {
+		return nil
 	}
-	nets := s.NetByBook()
-	books := sortedBooks(nets)
-	ds := make([]Delta, len(books))
-	for i, id := range books {
-		n := nets[id]
-		ds[i] = Delta{BookID: id, Units: sign * n.Units, NetRevenue: sales.Money(sign) * n.Net, Sales: sign}
-		if sign > 0 {
-			ds[i].At = s.PaidAt
+	var days []DayDelta
+	var stats []Delta
+	for _, st := range steps {
+		s := st.Sale
+		d := dayDelta(s, loc, st.Sign)
+		if i := slices.IndexFunc(days, func(x DayDelta) bool { return x.Day == d.Day }); i >= 0 {
+			days[i] = days[i].add(d)
+		} else {
+			days = append(days, d)
+		}
+		nets := s.NetByBook()
+		for _, id := range sortedBooks(nets) {
+			n := nets[id]
+			d := Delta{BookID: id, Units: st.Sign * n.Units, NetRevenue: sales.Money(st.Sign) * n.Net, Sales: st.Sign}
+			if st.Sign > 0 {
+				d.At = s.PaidAt
+			}
+			stats = append(stats, d)
 		}
 	}
-	if err := tx.AddBookStats(ctx, ds); err != nil {
-		return fmt.Errorf("statistics for sale %s: %w", s.ID, err)
+	slices.SortFunc(days, func(a, b DayDelta) int { return strings.Compare(a.Day, b.Day) })
+	for _, d := range days {
+		if err := tx.AddDay(ctx, d); err != nil {
+			return fmt.Errorf("daily rollup of %s: %w", d.Day, err)
+		}
+	}
+	// Stable: a book's changes keep the order of their steps.
+	slices.SortStableFunc(stats, func(a, b Delta) int { return bytes.Compare(a.BookID[:], b.BookID[:]) })
+	if err := tx.AddBookStats(ctx, stats); err != nil {
+		return fmt.Errorf("book statistics: %w", err)
 	}
 	return nil
+}
+
+// add returns the sum of two changes of the same day and zone, its books
+// merged and ordered by id.
+func (d DayDelta) add(o DayDelta) DayDelta {
+	d.Sales += o.Sales
+	d.Revenue += o.Revenue
+	d.Net += o.Net
+	d.Tax += o.Tax
+	d.Discount += o.Discount
+	d.Items += o.Items
+	books := slices.Clone(d.Books)
+	for _, ob := range o.Books {
+		if i := slices.IndexFunc(books, func(b BookDay) bool { return b.BookID == ob.BookID }); i >= 0 {
+			books[i].Units += ob.Units
+			books[i].Net += ob.Net
+		} else {
+			books = append(books, ob)
+		}
+	}
+	slices.SortFunc(books, func(a, b BookDay) int { return bytes.Compare(a.BookID[:], b.BookID[:]) })
+	d.Books = books
+	return d
 }
 
 // dayDelta is the sale's contribution to its paid day's rollup, times sign.

@@ -60,6 +60,28 @@ type Subscriber interface {
 	Close() error
 }
 
+// BatchHandler processes several deliveries of one partition at once, in
+// offset order, typically in one transaction. Returning nil acknowledges
+// all of them. Returning an error acknowledges none: the subscriber then
+// hands each to the Handler it was given with the batch handler, one at a
+// time, with that handler's retries and dead-lettering, so that one bad
+// message costs its batch a retry and nothing else. A batch handler must
+// therefore have applied nothing when it fails (roll back).
+type BatchHandler func(ctx context.Context, ds []Delivery) error
+
+// BatchSubscriber is a Subscriber that can hand the messages queued for a
+// partition to a BatchHandler several at a time: fewer transactions, and
+// fewer commits to wait for, when a partition has a backlog.
+type BatchSubscriber interface {
+	Subscriber
+	// RunBatch is Run, except that when more than one message of a
+	// partition is waiting, up to max of them go to batch at once (each
+	// with Attempt 1); see BatchHandler for what happens when it fails. A
+	// message that is alone goes to h. Everything Run promises holds:
+	// order per partition, commits only after success or dead-lettering.
+	RunBatch(ctx context.Context, batch BatchHandler, max int, h Handler) error
+}
+
 // ErrClosed means the publisher or subscriber was closed.
 var ErrClosed = errors.New("eventbus: closed")
 

@@ -40,3 +40,39 @@ func Idempotent[T Deduper](group string, inTx func(context.Context, func(T) erro
 		})
 	}
 }
+
+// IdempotentBatch is Idempotent for a BatchHandler: it decodes every
+// delivery, runs one transaction with inTx, records each event in it and
+// calls h once with the transaction and the events that were not processed
+// before, in delivery order (none: h is not called). A malformed message
+// fails the batch, so the subscriber hands the messages one at a time to
+// the single handler, which dead-letters that one; use Idempotent with the
+// same group and h's per-event logic there.
+func IdempotentBatch[T Deduper](group string, inTx func(context.Context, func(T) error) error, h func(context.Context, T, []Event) error) BatchHandler {
+	return func(ctx context.Context, ds []Delivery) error {
+		evs := make([]Event, len(ds))
+		for i, d := range ds {
+			ev, err := Decode(d.Message)
+			if err != nil {
+				return fmt.Errorf("%s[%d]@%d: %w", d.Topic, d.Partition, d.Offset, err)
+			}
+			evs[i] = ev
+		}
+		return inTx(ctx, func(tx T) error {
+			fresh := evs[:0:0]
+			for _, ev := range evs {
+				first, err := tx.MarkProcessed(ctx, group, ev.ID)
+				if err != nil {
+					return err
+				}
+				if first {
+					fresh = append(fresh, ev)
+				}
+			}
+			if len(fresh) == 0 {
+				return nil
+			}
+			return h(ctx, tx, fresh)
+		})
+	}
+}

@@ -41,43 +41,71 @@ type Change struct {
 // movement. A second application for the same sale and book wraps
 // ErrDuplicateMovement.
 func ApplySale(ctx context.Context, tx MovementTx, s *sales.Sale, at time.Time) error {
-	if err := applyAll(ctx, tx, s, Sale, -1, at); err != nil {
-		return fmt.Errorf("sale %s: %w", s.ID, err)
-	}
-	return nil
+	return ApplyBatch(ctx, tx, []Step{{Sale: s, Type: Sale}}, at)
 }
 
 // ApplyReturn puts a cancelled completed sale's units back on hand, with
 // one RETURN movement per book. Apply it after ApplySale.
 func ApplyReturn(ctx context.Context, tx MovementTx, s *sales.Sale, at time.Time) error {
-	if err := applyAll(ctx, tx, s, Return, 1, at); err != nil {
-		return fmt.Errorf("return of sale %s: %w", s.ID, err)
-	}
-	return nil
+	return ApplyBatch(ctx, tx, []Step{{Sale: s, Type: Return}}, at)
 }
 
-// applyAll locks the levels of the sale's books and appends one movement
-// of typ per book: sign times its units on hand, and for a SALE as many
-// fewer reserved.
-func applyAll(ctx context.Context, tx MovementTx, s *sales.Sale, typ MovementType, sign int64, at time.Time) error {
-	books := sortedBooks(s)
+// Step is a sale's completion (Type Sale) or its return (Type Return).
+type Step struct {
+	Sale *sales.Sale
+	Type MovementType // Sale or Return
+}
+
+// ApplyBatch applies steps in order, as ApplySale and ApplyReturn do, in
+// two round trips whatever their number: it locks the stock levels of all
+// their books at once, in book-id order (so that two batches cannot
+// deadlock whatever sales they hold), and appends every movement at once.
+func ApplyBatch(ctx context.Context, tx MovementTx, steps []Step, at time.Time) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	index := map[uuid.UUID]int{}
+	var books []uuid.UUID
+	for _, st := range steps {
+		for _, b := range sortedBooks(st.Sale) {
+			if _, ok := index[b]; !ok {
+				index[b] = 0
+				books = append(books, b)
+			}
+		}
+	}
+	slices.SortFunc(books, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 	levels, err := tx.LockLevels(ctx, books)
 	if err != nil {
 		return err
 	}
-	qs := s.Quantities()
-	cs := make([]Change, len(books))
 	for i, b := range books {
-		var reason string
-		var reservedDelta int64
-		if typ == Sale {
-			reservedDelta = -qs[b]
-		} else {
-			reason = s.CancelReason
-		}
-		cs[i], err = change(levels[i], typ, sign*qs[b], reason, s.ID, reservedDelta, at)
-		if err != nil {
-			return err
+		index[b] = i
+	}
+	var cs []Change
+	for _, st := range steps {
+		s, qs := st.Sale, st.Sale.Quantities()
+		for _, b := range sortedBooks(s) {
+			l := &levels[index[b]]
+			var c Change
+			var err error
+			switch st.Type {
+			case Sale:
+				c, err = change(*l, Sale, -qs[b], "", s.ID, -qs[b], at)
+			case Return:
+				c, err = change(*l, Return, qs[b], s.CancelReason, s.ID, 0, at)
+			default:
+				err = fmt.Errorf("a %s step", st.Type)
+			}
+			if err != nil {
+				if st.Type == Return {
+					return fmt.Errorf("return of sale %s: %w", s.ID, err)
+				}
+				return fmt.Errorf("sale %s: %w", s.ID, err)
+			}
+			// The next step on this book starts from this one's result.
+			l.OnHand, l.Reserved = c.StockAfter, l.Reserved+c.ReservedDelta
+			cs = append(cs, c)
 		}
 	}
 	return tx.AddMovements(ctx, cs)

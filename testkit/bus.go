@@ -112,6 +112,7 @@ func RunBusTests(t *testing.T, h BusHarness) {
 		{"CancelAndClose", testBusCancelAndClose},
 		{"LargeMessage", testBusLargeMessage},
 		{"PublishAfterClose", testBusPublishAfterClose},
+		{"Batches", testBusBatches},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -584,6 +585,106 @@ func testBusPoison(t *testing.T, h *busSuite) {
 			t.Errorf("dead letter header %s = %q; want %q", k, d.Headers.Get(k), v)
 		}
 	}
+}
+
+// testBusBatches: a BatchSubscriber hands a partition's backlog over in
+// batches, in order; a batch that fails goes through the single handler
+// one message at a time, where the bad message is retried and
+// dead-lettered and the others are acknowledged; every message is
+// acknowledged once. A subscriber that is not a BatchSubscriber skips it.
+func testBusBatches(t *testing.T, h *busSuite) {
+	n := newBusNames(t)
+	topic := n.topic()
+	h.CreateTopics(t, topic)
+	sub := h.NewSubscriber(t, n.group(1), []string{topic}, fastRetry)
+	bs, ok := sub.(eventbus.BatchSubscriber)
+	if !ok {
+		_ = sub.Close()
+		t.Skipf("%T is not an eventbus.BatchSubscriber", sub)
+	}
+	g := newGen(topic)
+	var msgs []eventbus.Message
+	for range 40 {
+		msgs = append(msgs, g.next("k")) // one key: one partition, in order
+	}
+	bad := msgs[17].Headers.Get(hdrID)
+	h.publish(t, h.publisher(t), msgs...)
+
+	const most = 8
+	var (
+		mu      sync.Mutex
+		acked   []string           // in acknowledgement order
+		batches []int              // sizes of the batches handed over
+		singles = map[string]int{} // calls of the single handler per message
+		done    = make(chan struct{})
+	)
+	ack := func(ids ...string) {
+		acked = append(acked, ids...)
+		if len(acked) == len(msgs)-1 {
+			close(done)
+		}
+	}
+	batch := func(_ context.Context, ds []eventbus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, len(ds))
+		ids := make([]string, len(ds))
+		for i, d := range ds {
+			if ids[i] = d.Headers.Get(hdrID); ids[i] == bad {
+				return errors.New("a bad message in the batch")
+			}
+		}
+		ack(ids...)
+		return nil
+	}
+	single := func(_ context.Context, d eventbus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		id := d.Headers.Get(hdrID)
+		singles[id]++
+		if id == bad {
+			return errors.New("bad message")
+		}
+		ack(id)
+		return nil
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- bs.RunBatch(context.Background(), batch, most, single) }()
+	select {
+	case <-done:
+	case <-time.After(h.wait):
+		mu.Lock()
+		t.Fatalf("acknowledged %d of %d good messages within %v", len(acked), len(msgs)-1, h.wait)
+	}
+	h.closeWithin(t, "batch member", bs.Close)
+	if err := <-runDone; err != nil {
+		t.Errorf("RunBatch = %v; want nil after Close", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var want []string
+	for _, m := range msgs {
+		if id := m.Headers.Get(hdrID); id != bad {
+			want = append(want, id)
+		}
+	}
+	if !slices.Equal(acked, want) {
+		t.Errorf("acknowledged %q; want each good message once, in order: %q", acked, want)
+	}
+	if singles[bad] != fastRetry.MaxAttempts {
+		t.Errorf("bad message handled %d times one at a time; want %d", singles[bad], fastRetry.MaxAttempts)
+	}
+	largest := 0
+	for _, b := range batches {
+		largest = max(largest, b)
+		if b < 2 || b > most {
+			t.Errorf("a batch of %d; want 2 to %d", b, most)
+		}
+	}
+	if largest < 2 {
+		t.Errorf("batches %v: a backlog of %d messages was never batched", batches, len(msgs))
+	}
+	t.Logf("batches %v, single calls %d", batches, len(singles))
 }
 
 // testBusCancelAndClose: cancelling ctx or calling Close makes Run return

@@ -26,6 +26,15 @@ type Applier interface {
 	Stale() int64
 }
 
+// BatchApplier is an Applier that can also apply several events in one
+// transaction (worker.Worker is one). The scenarios that consume through a
+// subscriber use its batch handler when the bus is an
+// eventbus.BatchSubscriber.
+type BatchApplier interface {
+	Applier
+	BatchHandler() eventbus.BatchHandler
+}
+
 // Deployment is one empty store and one bus, wired as a deployment is.
 type Deployment struct {
 	Sales     sales.Store
@@ -99,6 +108,7 @@ type flow struct {
 	mu       sync.Mutex
 	workers  []Applier
 	delivers atomic.Int64
+	batches  atomic.Int64    // batches acknowledged
 	events   map[string]bool // event ids seen delivered
 }
 
@@ -159,14 +169,39 @@ func (f *flow) worker(t *testing.T) eventbus.Handler {
 	f.mu.Lock()
 	f.workers = append(f.workers, w)
 	f.mu.Unlock()
+	h, _ := f.handlers(w)
+	return h
+}
+
+// handlers returns w's handler and, for a BatchApplier, its batch handler
+// (else nil), both counting what they acknowledge.
+func (f *flow) handlers(w Applier) (eventbus.Handler, eventbus.BatchHandler) {
+	acked := func(ds ...eventbus.Delivery) {
+		f.delivers.Add(int64(len(ds)))
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, d := range ds {
+			f.events[d.Headers.Get(eventbus.HeaderID)] = true
+		}
+	}
 	h := w.Handler()
-	return func(ctx context.Context, d eventbus.Delivery) error {
+	single := func(ctx context.Context, d eventbus.Delivery) error {
 		err := h(ctx, d)
 		if err == nil {
-			f.delivers.Add(1)
-			f.mu.Lock()
-			f.events[d.Headers.Get(eventbus.HeaderID)] = true
-			f.mu.Unlock()
+			acked(d)
+		}
+		return err
+	}
+	ba, ok := w.(BatchApplier)
+	if !ok {
+		return single, nil
+	}
+	bh := ba.BatchHandler()
+	return single, func(ctx context.Context, ds []eventbus.Delivery) error {
+		err := bh(ctx, ds)
+		if err == nil {
+			f.batches.Add(1)
+			acked(ds...)
 		}
 		return err
 	}
@@ -190,10 +225,18 @@ var flowRetry = eventbus.RetryPolicy{MaxAttempts: 20, MinBackoff: time.Milliseco
 func (f *flow) consume(t *testing.T) (stop func()) {
 	t.Helper()
 	sub := f.Subscriber(t, f.group, f.topics(), flowRetry)
-	h := f.worker(t)
+	w := f.NewWorker(t, f.group)
+	f.mu.Lock()
+	f.workers = append(f.workers, w)
+	f.mu.Unlock()
+	h, bh := f.handlers(w)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
-	go func() { done <- sub.Run(ctx, h) }()
+	if bs, ok := sub.(eventbus.BatchSubscriber); ok && bh != nil {
+		go func() { done <- bs.RunBatch(ctx, bh, worker.DefaultBatch, h) }()
+	} else {
+		go func() { done <- sub.Run(ctx, h) }()
+	}
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -279,7 +322,7 @@ func (f *flow) settle(t *testing.T) {
 	}
 	unique := int64(len(f.events))
 	f.mu.Unlock()
-	t.Logf("%d deliveries of %d events: %d duplicates skipped, %d applied, %d stale", f.delivers.Load(), unique, f.delivers.Load()-unique, applied, stale)
+	t.Logf("%d deliveries of %d events (%d batches): %d duplicates skipped, %d applied, %d stale", f.delivers.Load(), unique, f.batches.Load(), f.delivers.Load()-unique, applied, stale)
 	// A handler whose commit was cut off by a stop may have applied its
 	// event without knowing it, so the counters can miss an application;
 	// they must never count one twice. That each event took effect once

@@ -16,15 +16,16 @@ import (
 // per event, as a subscriber calls it. ApplyCompletion/3Lines applies the
 // sale.completed events of three-line sales one at a time (one partition);
 // its Parallel4 twin four at a time from four goroutines (four
-// partitions), each of the four on other books. The events
+// partitions), each of the four on other books; Batch64 hands them to the
+// batch handler 64 at a time (a partition with a backlog). The events
 // are made beforehand through the services and taken from the outbox, so
 // only the handler is timed. newWorld is called once per benchmark.
 func RunWorkerBenchmarks[T worker.Tx](b *testing.B, newWorld func(b *testing.B) (Stores, func(context.Context, func(T) error) error)) {
-	for _, par := range []int{1, 4} {
-		name := "ApplyCompletion/3Lines"
-		if par > 1 {
-			name += "/Parallel4"
-		}
+	for _, c := range []struct {
+		name       string
+		par, batch int
+	}{{"ApplyCompletion/3Lines", 1, 1}, {"ApplyCompletion/3Lines/Parallel4", 4, 1}, {"ApplyCompletion/3Lines/Batch64", 1, 64}} {
+		name, par, size := c.name, c.par, c.batch
 		b.Run(name, func(b *testing.B) {
 			st, inTx := newWorld(b)
 			f := benchFixture(b, st)
@@ -32,7 +33,7 @@ func RunWorkerBenchmarks[T worker.Tx](b *testing.B, newWorld func(b *testing.B) 
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := w.Handler()
+			h, bh := w.Handler(), w.BatchHandler()
 			books := make([]*inventory.Book, 3*par)
 			for i := range books {
 				books[i] = f.benchBook(b, 0)
@@ -73,6 +74,22 @@ func RunWorkerBenchmarks[T worker.Tx](b *testing.B, newWorld func(b *testing.B) 
 			const chunk = 200
 			b.ReportAllocs()
 			for b.Loop() {
+				if size > 1 {
+					for len(queue) < size {
+						b.StopTimer()
+						more(chunk)
+						b.StartTimer()
+					}
+					ds := make([]eventbus.Delivery, size)
+					for i := range ds {
+						ds[i] = eventbus.Delivery{Message: queue[i], Attempt: 1}
+					}
+					queue = queue[size:]
+					if err := bh(context.Background(), ds); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
 				if len(queue) < par {
 					b.StopTimer()
 					more(chunk)
@@ -90,7 +107,7 @@ func RunWorkerBenchmarks[T worker.Tx](b *testing.B, newWorld func(b *testing.B) 
 				}
 				wg.Wait()
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*par), "ns/event")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*max(par, size)), "ns/event")
 		})
 	}
 }

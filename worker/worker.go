@@ -16,10 +16,13 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +36,10 @@ import (
 
 // DefaultGroup is the consumer group the worker joins unless told otherwise.
 const DefaultGroup = "analytics-group"
+
+// DefaultBatch is the most events the worker applies in one transaction
+// when a partition has a backlog, unless told otherwise (WithBatch).
+const DefaultBatch = 64
 
 // Topics returns the topics the worker consumes, each after prefix.
 func Topics(prefix string) []string {
@@ -70,6 +77,7 @@ type Tx interface {
 type Worker[T Tx] struct {
 	inTx    func(context.Context, func(T) error) error
 	group   string
+	batch   int
 	loc     *time.Location
 	now     func() time.Time
 	log     *slog.Logger
@@ -82,6 +90,7 @@ type Option func(*config) error
 
 type config struct {
 	group string
+	batch int
 	loc   *time.Location
 	now   func() time.Time
 	log   *slog.Logger
@@ -95,6 +104,21 @@ func WithGroup(g string) Option {
 			return errors.New("worker: empty group")
 		}
 		c.group = g
+		return nil
+	}
+}
+
+// WithBatch sets the most events applied in one transaction when a
+// partition has a backlog and the subscriber is an
+// eventbus.BatchSubscriber (default DefaultBatch; 1 applies every event in
+// a transaction of its own). Batches cut the commits, and the waits for
+// them, that bound how fast one partition is applied.
+func WithBatch(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("worker: batches of %d events", n)
+		}
+		c.batch = n
 		return nil
 	}
 }
@@ -139,13 +163,13 @@ func New[T Tx](inTx func(context.Context, func(T) error) error, opts ...Option) 
 	if inTx == nil {
 		return nil, errors.New("worker: nil transaction runner")
 	}
-	c := config{group: DefaultGroup, loc: time.UTC, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	c := config{group: DefaultGroup, batch: DefaultBatch, loc: time.UTC, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
 		}
 	}
-	return &Worker[T]{inTx: inTx, group: c.group, loc: c.loc, now: c.now, log: c.log}, nil
+	return &Worker[T]{inTx: inTx, group: c.group, batch: c.batch, loc: c.loc, now: c.now, log: c.log}, nil
 }
 
 // Group returns the worker's consumer group.
@@ -188,8 +212,43 @@ func (w *Worker[T]) Handler() eventbus.Handler {
 	}
 }
 
-// Run consumes sub with the worker's handler until ctx is done.
+// BatchHandler returns the subscriber's batch handler: it applies the
+// events of several deliveries in one transaction, each event once (see
+// eventbus.IdempotentBatch) and each sale brought up to the newest version
+// among them; a batch that fails applies nothing, and the subscriber then
+// hands its deliveries to Handler one at a time.
+func (w *Worker[T]) BatchHandler() eventbus.BatchHandler {
+	return func(ctx context.Context, ds []eventbus.Delivery) error {
+		var applied, stale int
+		h := eventbus.IdempotentBatch(w.group, w.inTx, func(ctx context.Context, tx T, evs []eventbus.Event) error {
+			ss := make([]*sales.Sale, len(evs))
+			for i, ev := range evs {
+				s, err := sales.SaleFromEvent(ev)
+				if err != nil {
+					return fmt.Errorf("event %s: %w", ev.ID, err)
+				}
+				ss[i] = s
+			}
+			var err error
+			applied, stale, err = w.applyBatch(ctx, tx, ss)
+			return err
+		})
+		if err := h(ctx, ds); err != nil {
+			return err
+		}
+		w.applied.Add(int64(applied))
+		w.stale.Add(int64(stale))
+		return nil
+	}
+}
+
+// Run consumes sub with the worker's handlers until ctx is done: in
+// batches when sub is an eventbus.BatchSubscriber and the batch size is
+// more than one, one event per transaction otherwise.
 func (w *Worker[T]) Run(ctx context.Context, sub eventbus.Subscriber) error {
+	if bs, ok := sub.(eventbus.BatchSubscriber); ok && w.batch > 1 {
+		return bs.RunBatch(ctx, w.BatchHandler(), w.batch, w.Handler())
+	}
 	return sub.Run(ctx, w.Handler())
 }
 
@@ -201,33 +260,62 @@ func (w *Worker[T]) Apply(ctx context.Context, tx T, s *sales.Sale) error {
 
 // apply is Apply, reporting whether s was older than what was applied.
 func (w *Worker[T]) apply(ctx context.Context, tx T, s *sales.Sale) (stale bool, err error) {
-	p, err := tx.LockProgress(ctx, s.ID)
-	if err != nil {
-		return false, err
-	}
-	if s.Version <= p.Version {
-		return true, nil
-	}
-	now := w.now()
-	completed := !s.PaidAt.IsZero() // it reached COMPLETED at or before this version
-	if completed && !p.Sold {
-		if err := inventory.ApplySale(ctx, tx, s, now); err != nil {
-			return false, err
+	applied, _, err := w.applyBatch(ctx, tx, []*sales.Sale{s})
+	return err == nil && applied == 0, err
+}
+
+// applyBatch brings each sale of ss up to the newest version ss holds for
+// it, in tx, and says how many of ss it applied and how many were stale
+// (older than what was applied, in the store or in ss). Rows are locked in
+// a fixed order whatever ss holds: progress by sale id, then stock levels,
+// day rollups and book statistics (see inventory.ApplyBatch and
+// analytics.ApplyBatch), so that concurrent batches cannot deadlock.
+func (w *Worker[T]) applyBatch(ctx context.Context, tx T, ss []*sales.Sale) (applied, stale int, err error) {
+	newest := make(map[uuid.UUID]*sales.Sale, len(ss))
+	for _, s := range ss {
+		if n := newest[s.ID]; n == nil || s.Version > n.Version {
+			newest[s.ID] = s
 		}
-		if err := analytics.ApplySale(ctx, tx, s, w.loc); err != nil {
-			return false, err
-		}
-		p.Sold = true
 	}
-	if completed && s.Status == sales.StatusCancelled && !p.Returned {
-		if err := inventory.ApplyReturn(ctx, tx, s, now); err != nil {
-			return false, err
+	ids := slices.SortedFunc(maps.Keys(newest), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	var (
+		inv      []inventory.Step
+		stats    []analytics.Step
+		progress []Progress
+	)
+	for _, id := range ids {
+		s := newest[id]
+		p, err := tx.LockProgress(ctx, id)
+		if err != nil {
+			return 0, 0, err
 		}
-		if err := analytics.ApplyReturn(ctx, tx, s, w.loc); err != nil {
-			return false, err
+		if s.Version <= p.Version {
+			continue
 		}
-		p.Returned = true
+		completed := !s.PaidAt.IsZero() // it reached COMPLETED at or before this version
+		if completed && !p.Sold {
+			inv = append(inv, inventory.Step{Sale: s, Type: inventory.Sale})
+			stats = append(stats, analytics.Step{Sale: s, Sign: 1})
+			p.Sold = true
+		}
+		if completed && s.Status == sales.StatusCancelled && !p.Returned {
+			inv = append(inv, inventory.Step{Sale: s, Type: inventory.Return})
+			stats = append(stats, analytics.Step{Sale: s, Sign: -1})
+			p.Returned = true
+		}
+		p.SaleID, p.Version = s.ID, s.Version
+		progress = append(progress, p)
 	}
-	p.SaleID, p.Version = s.ID, s.Version
-	return false, tx.SaveProgress(ctx, p)
+	if err := inventory.ApplyBatch(ctx, tx, inv, w.now()); err != nil {
+		return 0, 0, err
+	}
+	if err := analytics.ApplyBatch(ctx, tx, stats, w.loc); err != nil {
+		return 0, 0, err
+	}
+	for _, p := range progress {
+		if err := tx.SaveProgress(ctx, p); err != nil {
+			return 0, 0, err
+		}
+	}
+	return len(progress), len(ss) - len(progress), nil
 }

@@ -64,13 +64,15 @@ type session struct {
 	s       *Subscriber
 	ctx     context.Context // Run's, for as long as Run runs: the parent of the handlers' contexts
 	handler eventbus.Handler
+	batch   eventbus.BatchHandler // nil: one message at a time
+	max     int                   // the most messages a worker takes at once
 
 	mu      sync.Mutex
 	closing bool // Run is stopping: no new workers
 	parts   map[topicPartition]*worker
 }
 
-var _ eventbus.Subscriber = (*Subscriber)(nil)
+var _ eventbus.BatchSubscriber = (*Subscriber)(nil)
 
 // NewSubscriber returns a Subscriber that consumes topics as a member of
 // the consumer group group through the cluster reached by brokers. A group
@@ -170,6 +172,26 @@ func (s *Subscriber) Run(ctx context.Context, h eventbus.Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: run: nil handler", ErrInvalid)
 	}
+	return s.run(ctx, &session{s: s, ctx: ctx, handler: h, max: 1})
+}
+
+// RunBatch is Run with batches: whenever more than one message of a
+// partition is queued, up to max of them go to batch at once, in offset
+// order. When batch returns nil all of them are marked for commit; when it
+// fails, each goes to h in turn, as in Run. See eventbus.BatchSubscriber.
+// Batches do not wait for messages to accumulate: a partition that keeps
+// up gets single messages, one with a backlog gets batches.
+func (s *Subscriber) RunBatch(ctx context.Context, batch eventbus.BatchHandler, max int, h eventbus.Handler) error {
+	switch {
+	case h == nil || batch == nil:
+		return fmt.Errorf("%w: run: nil handler", ErrInvalid)
+	case max < 1:
+		return fmt.Errorf("%w: run: batches of %d", ErrInvalid, max)
+	}
+	return s.run(ctx, &session{s: s, ctx: ctx, handler: h, batch: batch, max: max})
+}
+
+func (s *Subscriber) run(ctx context.Context, ss *session) error {
 	s.mu.Lock()
 	switch s.state {
 	case subClosed:
@@ -186,7 +208,7 @@ func (s *Subscriber) Run(ctx context.Context, h eventbus.Handler) error {
 	s.runDone = make(chan struct{})
 	s.mu.Unlock()
 
-	ss := &session{s: s, ctx: ctx, handler: h, parts: make(map[topicPartition]*worker)}
+	ss.parts = make(map[topicPartition]*worker)
 	err := ss.run(pollCtx)
 
 	s.mu.Lock()
@@ -407,6 +429,42 @@ func (ss *session) handle(w *worker, r *kgo.Record) bool {
 		}
 	}
 	return ss.deadLetter(w, r, d.Attempt, err)
+}
+
+// handleBatch hands rs (more than one record of w's partition, in order)
+// to the batch handler once and reports whether it succeeded.
+func (ss *session) handleBatch(w *worker, rs []*kgo.Record) bool {
+	ds := make([]eventbus.Delivery, len(rs))
+	for i, r := range rs {
+		ds[i] = eventbus.Delivery{Message: fromRecord(r), Partition: r.Partition, Offset: r.Offset, Attempt: 1}
+	}
+	err := ss.callBatch(w.ctx, ds)
+	if err != nil && !w.stopping() && w.ctx.Err() == nil {
+		first, last := rs[0], rs[len(rs)-1]
+		ss.s.log.Warn("kafka: batch failed, handling its messages one at a time", "topic", first.Topic, "partition", first.Partition,
+			"offsets", fmt.Sprintf("%d-%d", first.Offset, last.Offset), "err", err)
+	}
+	return err == nil
+}
+
+// callBatch runs the batch handler, turning a panic into an error.
+func (ss *session) callBatch(ctx context.Context, ds []eventbus.Delivery) (err error) {
+	m := ss.s.metrics
+	start := time.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			ss.s.log.Error("kafka: batch handler panicked", "topic", ds[0].Topic, "partition", ds[0].Partition,
+				"offset", ds[0].Offset, "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("kafka: batch handler panicked: %v", v)
+		}
+		if m != nil && err == nil {
+			each := time.Since(start) / time.Duration(len(ds))
+			for _, d := range ds {
+				m.handlerDone(d.Topic, each, nil)
+			}
+		}
+	}()
+	return ss.batch(ctx, ds)
 }
 
 // call runs the handler, turning a panic into an error.

@@ -123,18 +123,22 @@ func (w *worker) push(rs []*kgo.Record) {
 	}
 }
 
-// pop takes the next queued record, or returns nil, and says how many
+// pop takes up to max queued records into rs, or none, and says how many
 // records are left.
-func (w *worker) pop() (*kgo.Record, int) {
+func (w *worker) pop(rs []*kgo.Record, max int) ([]*kgo.Record, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.head == len(w.queue) {
-		return nil, 0
+	rs = rs[:0]
+	for w.head < len(w.queue) && len(rs) < max {
+		r := w.queue[w.head]
+		w.queue[w.head] = nil
+		w.head++
+		w.bytes -= recordSize(r)
+		rs = append(rs, r)
 	}
-	r := w.queue[w.head]
-	w.queue[w.head] = nil
-	w.head++
-	w.bytes -= recordSize(r)
+	if len(rs) == 0 {
+		return rs, 0
+	}
 	if w.head == len(w.queue) {
 		w.queue, w.head = w.queue[:0], 0
 	}
@@ -144,7 +148,7 @@ func (w *worker) pop() (*kgo.Record, int) {
 		w.paused = false
 		w.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
 	}
-	return r, n
+	return rs, n
 }
 
 // markEvery bounds how many handled records a worker leaves unmarked while
@@ -161,42 +165,54 @@ func (w *worker) run() {
 			w.cl.MarkCommitRecords(unmarked)
 		}
 	}()
-	for n := 0; ; n++ {
-		r, left := w.next()
-		if r == nil {
+	rs := make([]*kgo.Record, 0, w.ss.max)
+	handled := 0 // since the last mark
+	for {
+		var left int
+		rs, left = w.next(rs)
+		if len(rs) == 0 {
 			return
 		}
 		start := time.Now()
 		w.busySince.Store(start.UnixNano())
-		ok := w.ss.handle(w, r)
-		w.busySince.Store(0)
-		w.observe(time.Since(start))
-		if !ok {
-			return
+		ok := len(rs) > 1 && w.ss.handleBatch(w, rs)
+		if ok {
+			unmarked, handled = rs[len(rs)-1], handled+len(rs)
+		} else {
+			// One at a time: a single record, or a failed batch.
+			for _, r := range rs {
+				if w.stopping() && r != rs[0] || !w.ss.handle(w, r) {
+					w.busySince.Store(0)
+					return
+				}
+				unmarked, handled = r, handled+1
+			}
 		}
-		unmarked = r
-		if left == 0 || n%markEvery == 0 {
+		w.busySince.Store(0)
+		w.observe(time.Since(start) / time.Duration(len(rs)))
+		if left == 0 || handled >= markEvery {
 			w.cl.MarkCommitRecords(unmarked)
-			unmarked = nil
+			unmarked, handled = nil, 0
 		}
 	}
 }
 
-// next waits for a record and says how many more are queued; it returns
-// nil once w is stopping.
-func (w *worker) next() (*kgo.Record, int) {
+// next waits for records, takes up to the session's max into rs and says
+// how many more are queued; it returns none once w is stopping.
+func (w *worker) next(rs []*kgo.Record) ([]*kgo.Record, int) {
 	for {
 		if w.stopping() || w.ctx.Err() != nil {
-			return nil, 0
+			return rs[:0], 0
 		}
-		if r, left := w.pop(); r != nil {
-			return r, left
+		var left int
+		if rs, left = w.pop(rs, w.ss.max); len(rs) > 0 {
+			return rs, left
 		}
 		select {
 		case <-w.quit:
-			return nil, 0
+			return rs[:0], 0
 		case <-w.ctx.Done():
-			return nil, 0
+			return rs[:0], 0
 		case <-w.wake:
 		}
 	}

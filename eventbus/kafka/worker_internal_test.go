@@ -62,7 +62,7 @@ func TestWorkerFlowControl(t *testing.T) {
 			}
 			left := len(tc.push)
 			for paused() {
-				if _, left = w.pop(); left == 0 && paused() {
+				if _, left = w.pop(nil, 1); left == 0 && paused() {
 					t.Fatal("queue empty and still paused")
 				}
 			}

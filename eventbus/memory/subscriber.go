@@ -46,10 +46,12 @@ type Subscriber struct {
 	// Set by Run before the member joins its group, read by its workers.
 	ctx     context.Context
 	h       eventbus.Handler
+	batch   eventbus.BatchHandler // nil: one message at a time
+	max     int
 	workers sync.WaitGroup
 }
 
-var _ eventbus.Subscriber = (*Subscriber)(nil)
+var _ eventbus.BatchSubscriber = (*Subscriber)(nil)
 
 // group is a consumer group: its running members and, per topic it was
 // ever subscribed to, the state of each partition. It outlives its members,
@@ -144,6 +146,23 @@ func (s *Subscriber) Run(ctx context.Context, h eventbus.Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: run %s: nil handler", ErrInvalid, s.group)
 	}
+	return s.run(ctx, nil, 1, h)
+}
+
+// RunBatch is Run with batches: when more than one message of a partition
+// is waiting, up to max of them go to batch at once; when it fails, each
+// goes to h in turn, as in Run. See eventbus.BatchSubscriber.
+func (s *Subscriber) RunBatch(ctx context.Context, batch eventbus.BatchHandler, max int, h eventbus.Handler) error {
+	switch {
+	case h == nil || batch == nil:
+		return fmt.Errorf("%w: run %s: nil handler", ErrInvalid, s.group)
+	case max < 1:
+		return fmt.Errorf("%w: run %s: batches of %d", ErrInvalid, s.group, max)
+	}
+	return s.run(ctx, batch, max, h)
+}
+
+func (s *Subscriber) run(ctx context.Context, batch eventbus.BatchHandler, max int, h eventbus.Handler) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -156,7 +175,7 @@ func (s *Subscriber) Run(ctx context.Context, h eventbus.Handler) error {
 	s.started = true
 	s.mu.Unlock()
 
-	s.ctx, s.h = ctx, h
+	s.ctx, s.h, s.batch, s.max = ctx, h, batch, max
 	b := s.b
 	b.mu.Lock()
 	b.joinLocked(s)
@@ -315,12 +334,38 @@ func (w *worker) run() {
 			}
 			continue
 		}
-		m := c.part.recs[off].msg
+		end := min(off+int64(s.max), int64(len(c.part.recs)))
+		ms := make([]eventbus.Message, 0, end-off)
+		for _, r := range c.part.recs[off:end] {
+			ms = append(ms, r.msg)
+		}
 		b.mu.Unlock()
-		if !w.handle(m, off) {
-			return
+		if len(ms) > 1 && w.handleBatch(ms, off) {
+			continue
+		}
+		for i, m := range ms {
+			if i > 0 && w.stopping() || !w.handle(m, off+int64(i)) {
+				return
+			}
 		}
 	}
+}
+
+// handleBatch hands ms, the messages from offset off on, to the batch
+// handler once and commits them if it succeeds.
+func (w *worker) handleBatch(ms []eventbus.Message, off int64) bool {
+	s := w.s
+	ds := make([]eventbus.Delivery, len(ms))
+	for i, m := range ms {
+		ds[i] = eventbus.Delivery{Message: cloneMessage(m), Partition: w.c.partition, Offset: off + int64(i), Attempt: 1}
+	}
+	if err := s.batch(s.ctx, ds); err != nil {
+		return false
+	}
+	s.b.mu.Lock()
+	w.c.committed = off + int64(len(ms))
+	s.b.mu.Unlock()
+	return true
 }
 
 // handle calls the handler for the message at off until it succeeds or the

@@ -132,6 +132,7 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 	}
 
 	a.work.Handler = a.metrics.countEvents(a.work.Handler)
+	a.work.Batch = a.metrics.countBatches(a.work.Batch)
 	a.metrics.watchWorker(a.work.Applied)
 	{
 		if a.bus != nil {
@@ -198,7 +199,13 @@ func (a *App) Start(ctx context.Context) (stop func()) {
 		wg.Go(func() {
 			// Close, not ctx, stops the subscriber, so that the handler in
 			// flight finishes and its offset is committed.
-			if err := a.sub.Run(context.WithoutCancel(ctx), a.work.Handler); err != nil {
+			var err error
+			if bs, ok := a.sub.(eventbus.BatchSubscriber); ok {
+				err = bs.RunBatch(context.WithoutCancel(ctx), a.work.Batch, a.work.BatchSize, a.work.Handler)
+			} else {
+				err = a.sub.Run(context.WithoutCancel(ctx), a.work.Handler)
+			}
+			if err != nil {
 				a.log.Error("worker stopped", "err", err)
 			}
 		})

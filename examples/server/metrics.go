@@ -56,6 +56,20 @@ func (m *metrics) countEvents(h eventbus.Handler) eventbus.Handler {
 	}
 }
 
+// countBatches is countEvents for a batch handler: a batch that fails is
+// handed to the single handler, which counts its errors.
+func (m *metrics) countBatches(h eventbus.BatchHandler) eventbus.BatchHandler {
+	return func(ctx context.Context, ds []eventbus.Delivery) error {
+		err := h(ctx, ds)
+		if err == nil {
+			for _, d := range ds {
+				m.eventsHandled.WithLabelValues(d.Topic).Inc()
+			}
+		}
+		return err
+	}
+}
+
 // watchWorker reports the events the worker applied: first deliveries,
 // committed with their effects.
 func (m *metrics) watchWorker(applied func() int64) {

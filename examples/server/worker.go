@@ -8,10 +8,12 @@ import (
 
 // workerWiring is what the sale-event worker gives the server.
 type workerWiring struct {
-	Handler eventbus.Handler // applies one sale event in one transaction
-	Topics  []string         // the topics Handler consumes
-	Stats   analytics.Store  // the statistics the worker keeps, for /analytics
-	Applied func() int64     // events applied and committed by this process
+	Handler   eventbus.Handler      // applies one sale event in one transaction
+	Batch     eventbus.BatchHandler // applies a partition's backlog, up to BatchSize events, in one transaction
+	BatchSize int
+	Topics    []string        // the topics Handler consumes
+	Stats     analytics.Store // the statistics the worker keeps, for /analytics
+	Applied   func() int64    // events applied and committed by this process
 }
 
 // wireWorker builds the worker (package worker) on a's store: its handler
@@ -26,11 +28,11 @@ func wireWorker(a *App) (workerWiring, error) {
 		if err != nil {
 			return workerWiring{}, err
 		}
-		return workerWiring{Handler: w.Handler(), Topics: topics, Stats: a.pg.Analytics(), Applied: w.Applied}, nil
+		return workerWiring{Handler: w.Handler(), Batch: w.BatchHandler(), BatchSize: worker.DefaultBatch, Topics: topics, Stats: a.pg.Analytics(), Applied: w.Applied}, nil
 	}
 	w, err := worker.New(a.mem.InTx, opts...)
 	if err != nil {
 		return workerWiring{}, err
 	}
-	return workerWiring{Handler: w.Handler(), Topics: topics, Stats: a.mem.Analytics(), Applied: w.Applied}, nil
+	return workerWiring{Handler: w.Handler(), Batch: w.BatchHandler(), BatchSize: worker.DefaultBatch, Topics: topics, Stats: a.mem.Analytics(), Applied: w.Applied}, nil
 }

@@ -231,6 +231,9 @@ func (t *tx) UpdateBook(ctx context.Context, b *inventory.Book) error {
 // their rows in ascending book-id order in one statement, or an error
 // wrapping inventory.ErrNotFound naming a book without a level.
 func (t *tx) LockLevels(ctx context.Context, bookIDs []uuid.UUID) ([]inventory.Level, error) {
+	if len(bookIDs) == 0 {
+		return nil, nil
+	}
 	rows, err := t.q.LockLevels(ctx, bookIDs)
 	if err != nil {
 		return nil, fmt.Errorf("lock stock levels: %w", err)
@@ -256,6 +259,9 @@ func (t *tx) LockLevels(ctx context.Context, bookIDs []uuid.UUID) ([]inventory.L
 // for an unknown sale; a plain error when on hand is not StockBefore (the
 // level was not locked) or a movement breaks another rule of the ledger.
 func (t *tx) AddMovements(ctx context.Context, cs []inventory.Change) error {
+	if len(cs) == 0 {
+		return nil
+	}
 	ps := make([]db.AddMovementsParams, len(cs))
 	for i, c := range cs {
 		m := c.Movement

@@ -46,6 +46,9 @@ func (t *tx) SaveProgress(ctx context.Context, p worker.Progress) error {
 // AddBookStats adds each delta to its book's statistics in one round
 // trip; see analytics.Tx.
 func (t *tx) AddBookStats(ctx context.Context, ds []analytics.Delta) error {
+	if len(ds) == 0 {
+		return nil
+	}
 	ps := make([]db.AddBookStatsParams, len(ds))
 	for i, d := range ds {
 		ps[i] = db.AddBookStatsParams{BookID: d.BookID, Units: d.Units, NetRevenue: int64(d.NetRevenue), Sales: d.Sales}
