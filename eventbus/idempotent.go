@@ -16,6 +16,16 @@ type Deduper interface {
 	MarkProcessed(ctx context.Context, group string, eventID uuid.UUID) (bool, error)
 }
 
+// BatchDeduper is a Deduper that records several events in one round trip.
+// IdempotentBatch uses it when the transaction provides it.
+type BatchDeduper interface {
+	Deduper
+	// MarkProcessedAll records that group processed eventIDs (distinct
+	// ids) and reports for each whether it is the first time, as
+	// MarkProcessed would one after the other.
+	MarkProcessedAll(ctx context.Context, group string, eventIDs []uuid.UUID) ([]bool, error)
+}
+
 // Idempotent turns h into a Handler that applies each event once per
 // consumer group, however often it is delivered. For each delivery it
 // decodes the CloudEvent, runs one transaction with inTx, records (group,
@@ -59,13 +69,13 @@ func IdempotentBatch[T Deduper](group string, inTx func(context.Context, func(T)
 			evs[i] = ev
 		}
 		return inTx(ctx, func(tx T) error {
+			firsts, err := markAll(ctx, tx, group, evs)
+			if err != nil {
+				return err
+			}
 			fresh := evs[:0:0]
-			for _, ev := range evs {
-				first, err := tx.MarkProcessed(ctx, group, ev.ID)
-				if err != nil {
-					return err
-				}
-				if first {
+			for i, ev := range evs {
+				if firsts[i] {
 					fresh = append(fresh, ev)
 				}
 			}
@@ -75,4 +85,42 @@ func IdempotentBatch[T Deduper](group string, inTx func(context.Context, func(T)
 			return h(ctx, tx, fresh)
 		})
 	}
+}
+
+// markAll records evs as processed by group in tx and says for each
+// whether it is the first time; an event repeated in evs is new at most
+// once.
+func markAll[T Deduper](ctx context.Context, tx T, group string, evs []Event) ([]bool, error) {
+	firsts := make([]bool, len(evs))
+	seen := make(map[uuid.UUID]bool, len(evs))
+	ids := make([]uuid.UUID, 0, len(evs))
+	for _, ev := range evs {
+		if !seen[ev.ID] {
+			seen[ev.ID] = true
+			ids = append(ids, ev.ID)
+		}
+	}
+	fresh := make(map[uuid.UUID]bool, len(ids))
+	if bd, ok := any(tx).(BatchDeduper); ok {
+		fs, err := bd.MarkProcessedAll(ctx, group, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range ids {
+			fresh[id] = fs[i]
+		}
+	} else {
+		for _, id := range ids {
+			first, err := tx.MarkProcessed(ctx, group, id)
+			if err != nil {
+				return nil, err
+			}
+			fresh[id] = first
+		}
+	}
+	for i, ev := range evs {
+		firsts[i] = fresh[ev.ID]
+		fresh[ev.ID] = false // a repeat in evs is not new
+	}
+	return firsts, nil
 }

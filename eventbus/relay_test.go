@@ -300,3 +300,89 @@ func TestRelayMarksAfterCancel(t *testing.T) {
 		t.Errorf("backlog %d; want 0", n)
 	}
 }
+
+// batchTx is a fakeTx that also records several events at once.
+type batchTx struct{ fakeTx }
+
+func (tx *batchTx) MarkProcessedAll(ctx context.Context, group string, ids []uuid.UUID) ([]bool, error) {
+	out := make([]bool, len(ids))
+	for i, id := range ids {
+		out[i], _ = tx.MarkProcessed(ctx, group, id)
+	}
+	return out, nil
+}
+
+// IdempotentBatch hands h the events not processed before, once each
+// (also when a batch repeats one), and records nothing when h fails; with
+// or without the transaction's MarkProcessedAll.
+func TestIdempotentBatch(t *testing.T) {
+	t.Parallel()
+	t.Run("MarkProcessed", func(t *testing.T) {
+		t.Parallel()
+		testIdempotentBatch(t, func(seen map[uuid.UUID]bool) *fakeTx { return &fakeTx{seen: seen} }, func(tx *fakeTx) *fakeTx { return tx })
+	})
+	t.Run("MarkProcessedAll", func(t *testing.T) {
+		t.Parallel()
+		testIdempotentBatch(t, func(seen map[uuid.UUID]bool) *batchTx { return &batchTx{fakeTx{seen: seen}} }, func(tx *batchTx) *fakeTx { return &tx.fakeTx })
+	})
+}
+
+func testIdempotentBatch[T eventbus.Deduper](t *testing.T, newTx func(map[uuid.UUID]bool) T, inner func(T) *fakeTx) {
+	seen := map[uuid.UUID]bool{}
+	inTx := func(ctx context.Context, fn func(T) error) error {
+		tx := newTx(seen)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		for _, id := range inner(tx).pending {
+			seen[id] = true
+		}
+		return nil
+	}
+	var got []uuid.UUID
+	fail := true
+	h := eventbus.IdempotentBatch("g", inTx, func(_ context.Context, _ T, evs []eventbus.Event) error {
+		if fail {
+			fail = false
+			return errors.New("db down")
+		}
+		for _, ev := range evs {
+			got = append(got, ev.ID)
+		}
+		return nil
+	})
+	var evs []eventbus.Event
+	for range 4 {
+		evs = append(evs, eventbus.Event{ID: uuid.New(), Type: "t", Source: "/s", Time: time.Now()})
+	}
+	deliver := func(evs ...eventbus.Event) error {
+		ds := make([]eventbus.Delivery, len(evs))
+		for i, ev := range evs {
+			ds[i] = eventbus.Delivery{Message: ev.Message("t", "k")}
+		}
+		return h(t.Context(), ds)
+	}
+	if err := deliver(evs[0], evs[1]); err == nil {
+		t.Fatal("handler error was swallowed")
+	}
+	if len(seen) != 0 {
+		t.Fatalf("a failed batch recorded %d events", len(seen))
+	}
+	// 0 and 1 again (the failed batch), 2 twice, then 0 once more.
+	if err := deliver(evs[0], evs[1], evs[2], evs[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliver(evs[0], evs[3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliver(evs[1]); err != nil { // nothing new: h is not called
+		t.Fatal(err)
+	}
+	want := []uuid.UUID{evs[0].ID, evs[1].ID, evs[2].ID, evs[3].ID}
+	if !slices.Equal(got, want) {
+		t.Errorf("h got %v; want each event once, in order: %v", got, want)
+	}
+	if err := h(t.Context(), []eventbus.Delivery{{Message: evs[0].Message("t", "k")}, {Message: eventbus.Message{Topic: "t"}}}); !errors.Is(err, eventbus.ErrMalformed) {
+		t.Errorf("a malformed delivery in the batch: %v; want ErrMalformed", err)
+	}
+}

@@ -64,12 +64,12 @@ type Tx interface {
 	eventbus.Deduper
 	inventory.MovementTx
 	analytics.Tx
-	// LockProgress returns the sale's progress, zero with Version 0 when
-	// the sale was never seen, and keeps other transactions from changing
-	// it until this one ends.
-	LockProgress(ctx context.Context, saleID uuid.UUID) (Progress, error)
-	// SaveProgress stores the sale's progress.
-	SaveProgress(ctx context.Context, p Progress) error
+	// LockProgress returns the progress of each sale in saleIDs (distinct
+	// ids in ascending order), zero with Version 0 for a sale never seen,
+	// and keeps other transactions from changing them until this one ends.
+	LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]Progress, error)
+	// SaveProgress stores the progress of sales locked by LockProgress.
+	SaveProgress(ctx context.Context, ps []Progress) error
 }
 
 // Worker applies sale events. It is safe for concurrent use: events of
@@ -283,12 +283,12 @@ func (w *Worker[T]) applyBatch(ctx context.Context, tx T, ss []*sales.Sale) (app
 		stats    []analytics.Step
 		progress []Progress
 	)
-	for _, id := range ids {
-		s := newest[id]
-		p, err := tx.LockProgress(ctx, id)
-		if err != nil {
-			return 0, 0, err
-		}
+	ps, err := tx.LockProgress(ctx, ids)
+	if err != nil {
+		return 0, 0, err
+	}
+	for i, id := range ids {
+		s, p := newest[id], ps[i]
 		if s.Version <= p.Version {
 			continue
 		}
@@ -312,8 +312,8 @@ func (w *Worker[T]) applyBatch(ctx context.Context, tx T, ss []*sales.Sale) (app
 	if err := analytics.ApplyBatch(ctx, tx, stats, w.loc); err != nil {
 		return 0, 0, err
 	}
-	for _, p := range progress {
-		if err := tx.SaveProgress(ctx, p); err != nil {
+	if len(progress) > 0 {
+		if err := tx.SaveProgress(ctx, progress); err != nil {
 			return 0, 0, err
 		}
 	}

@@ -21,6 +21,10 @@ import (
 // maxPollRecords bounds one poll.
 const maxPollRecords = 1000
 
+// closeCommitTimeout bounds the commit of Close (and of the end of Run):
+// offsets left uncommitted are delivered again to the next owner.
+const closeCommitTimeout = 5 * time.Second
+
 // fetchMaxWait is how long a fetch waits for new data: the Java client's
 // default, instead of franz-go's 5 s, so that a resumed partition waits
 // little for the fetch in flight (see worker).
@@ -278,7 +282,11 @@ func (ss *session) shutdown(cl *kgo.Client) error {
 	ss.mu.Unlock()
 	ss.stopWorkers(ws)
 
-	ctx, cancel := context.WithTimeout(context.Background(), s.drain)
+	// A group that is rebalancing refuses commits until every member has
+	// rejoined; a member that died is waited for until its session
+	// times out. Leaving rather than waiting for that costs redeliveries
+	// (which consumers deduplicate), not a stalled shutdown.
+	ctx, cancel := context.WithTimeout(context.Background(), min(s.drain, closeCommitTimeout))
 	defer cancel()
 	err := commit(ctx, cl)
 	cl.Close() // leaves the group
@@ -290,7 +298,11 @@ func (ss *session) shutdown(cl *kgo.Client) error {
 }
 
 // Close stops Run, waiting for the handlers in flight to return and their
-// offsets to be committed, and returns Run's result. Closing a Subscriber
+// offsets to be committed, and returns Run's result. The commit is tried
+// for at most 5 seconds (less with a shorter WithDrainTimeout): a group
+// rebalancing because a member died refuses commits until that member's
+// session times out, and the uncommitted messages are delivered again
+// rather than the shutdown stalled. Closing a Subscriber
 // whose Run was not called just releases it. Calling Close again returns
 // nil.
 func (s *Subscriber) Close() error {

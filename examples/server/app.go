@@ -147,7 +147,10 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 				return n
 			})
 		} else if a.sub, err = kafka.NewSubscriber(cfg.KafkaBrokers, cfg.ConsumerGroup, a.work.Topics,
-			kafka.WithLogger(log), kafka.WithMetrics(a.metrics.reg), kafka.WithRetry(workerRetry)); err != nil {
+			kafka.WithLogger(log), kafka.WithMetrics(a.metrics.reg), kafka.WithRetry(workerRetry),
+			// A worker that dies holds its partitions until its session
+			// times out; Kafka's 45 s default would stall them that long.
+			kafka.WithClientOptions(kgo.SessionTimeout(cfg.KafkaSession), kgo.HeartbeatInterval(cfg.KafkaSession/10))); err != nil {
 			return nil, err
 		}
 	}

@@ -25,6 +25,7 @@ type Options struct {
 	KafkaBrokers      string        `name:"kafka-brokers" doc:"Comma-separated Kafka or Redpanda seed brokers; empty: the in-memory bus"`
 	KafkaPartitions   int           `name:"kafka-partitions" default:"12" doc:"Partitions of the topics created at start: the worker applies partitions in parallel"`
 	KafkaReplication  int           `name:"kafka-replication-factor" default:"-1" doc:"Replicas of the topics created at start; -1: the broker's default"`
+	KafkaSession      time.Duration `name:"kafka-session-timeout" default:"10s" doc:"How long the broker waits for a worker that stopped answering before it moves its partitions to the others (heartbeats every tenth of it)"`
 	JWTSecret         string        `name:"jwt-secret" doc:"HS256 signing secret, at least 32 bytes; empty (and no public key): a random one, and an admin token is printed"`
 	JWTPublicKeyFile  string        `name:"jwt-public-key-file" doc:"PEM public key that verifies tokens instead (RSA: RS256, Ed25519: EdDSA)"`
 	JWTPrivateKeyFile string        `name:"jwt-private-key-file" doc:"PEM private key matching the public key, for the token command"`
@@ -97,6 +98,7 @@ type Config struct {
 	KafkaBrokers     []string
 	KafkaPartitions  int32
 	KafkaReplication int16
+	KafkaSession     time.Duration
 	Auth             *Auth
 	GeneratedSecret  bool // no key was configured: Auth has a random secret
 	TaxRate          sales.Rate
@@ -132,6 +134,9 @@ func (o Options) Config(generate bool) (Config, error) {
 		bad("KAFKA_REPLICATION_FACTOR %d: want 1 to 100, or -1 for the broker's default", o.KafkaReplication)
 	}
 	c.KafkaReplication = int16(o.KafkaReplication)
+	if c.KafkaSession = o.KafkaSession; c.KafkaSession < time.Second || c.KafkaSession > time.Hour {
+		bad("KAFKA_SESSION_TIMEOUT %v: want 1s to 1h (the broker may ask for more, Kafka and Redpanda: 6s)", o.KafkaSession)
+	}
 	var err error
 	if c.TaxRate, err = sales.ParseRate(o.TaxRate); err != nil {
 		bad("TAX_RATE %q: %v", o.TaxRate, err)

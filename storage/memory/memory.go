@@ -773,21 +773,36 @@ func (t *tx) SweepKeys(_ context.Context, cutoff time.Time) (int64, error) {
 
 var _ worker.Tx = (*Tx)(nil)
 
-func (t *tx) LockProgress(_ context.Context, saleID uuid.UUID) (worker.Progress, error) {
+// LockProgress returns the sales' progress; see worker.Tx.
+func (t *tx) LockProgress(_ context.Context, saleIDs []uuid.UUID) ([]worker.Progress, error) {
 	if err := t.check(); err != nil {
-		return worker.Progress{}, err
+		return nil, err
 	}
-	p, ok := t.s.progress[saleID]
-	if !ok {
-		p = worker.Progress{SaleID: saleID}
+	out := make([]worker.Progress, len(saleIDs))
+	for i, id := range saleIDs {
+		p, ok := t.s.progress[id]
+		if !ok {
+			p = worker.Progress{SaleID: id}
+		}
+		out[i] = p
 	}
-	return p, nil
+	return out, nil
 }
 
-func (t *tx) SaveProgress(_ context.Context, p worker.Progress) error {
+// SaveProgress stores the sales' progress; see worker.Tx.
+func (t *tx) SaveProgress(_ context.Context, ps []worker.Progress) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	for _, p := range ps {
+		if err := t.saveProgress(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) saveProgress(p worker.Progress) error {
 	old, had := t.s.progress[p.SaleID]
 	if had && p.Version < old.Version {
 		return fmt.Errorf("progress of sale %s: version %d below %d", p.SaleID, p.Version, old.Version)

@@ -542,3 +542,44 @@ func TestOutboxHeaders(t *testing.T) {
 		t.Fatal("numbers as headers decoded")
 	}
 }
+
+// MarkProcessedAll reports, in the order given, which events a group
+// records for the first time; another group has its own record.
+func TestMarkProcessedAll(t *testing.T) {
+	t.Parallel()
+	d := testkit.OpenPostgres(t)
+	ctx := t.Context()
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	mark := func(group string, ids ...uuid.UUID) []bool {
+		t.Helper()
+		var got []bool
+		err := d.InTx(ctx, func(tx *postgres.Tx) error {
+			var err error
+			got, err = tx.MarkProcessedAll(ctx, group, ids)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := mark("g", a, b); !slices.Equal(got, []bool{true, true}) {
+		t.Errorf("first batch = %v", got)
+	}
+	if got := mark("g", c, b, a); !slices.Equal(got, []bool{true, false, false}) {
+		t.Errorf("second batch = %v; want only c new", got)
+	}
+	if got := mark("other", b); !slices.Equal(got, []bool{true}) {
+		t.Errorf("another group = %v", got)
+	}
+	err := d.InTx(ctx, func(tx *postgres.Tx) error {
+		first, err := tx.MarkProcessed(ctx, "g", c)
+		if err != nil || first {
+			t.Errorf("MarkProcessed after MarkProcessedAll = %t, %v; want false", first, err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -37,9 +37,10 @@ var (
 type Tx struct{ *tx }
 
 var (
-	_ sales.Tx         = (*Tx)(nil)
-	_ inventory.Tx     = (*Tx)(nil)
-	_ eventbus.Deduper = (*Tx)(nil)
+	_ sales.Tx              = (*Tx)(nil)
+	_ inventory.Tx          = (*Tx)(nil)
+	_ eventbus.Deduper      = (*Tx)(nil)
+	_ eventbus.BatchDeduper = (*Tx)(nil)
 )
 
 // --- sales.Tx ---
@@ -181,6 +182,24 @@ func (t *tx) MarkProcessed(ctx context.Context, group string, eventID uuid.UUID)
 		return false, fmt.Errorf("mark event %s processed by %q: %w", eventID, group, err)
 	}
 	return n == 1, nil
+}
+
+// MarkProcessedAll records that group processed eventIDs in one statement
+// and reports for each whether it is the first time; see
+// eventbus.BatchDeduper and MarkProcessed.
+func (t *tx) MarkProcessedAll(ctx context.Context, group string, eventIDs []uuid.UUID) ([]bool, error) {
+	if len(eventIDs) == 0 {
+		return nil, nil
+	}
+	ids, err := t.q.MarkProcessedAll(ctx, db.MarkProcessedAllParams{ConsumerGroup: group, EventIds: eventIDs})
+	if err != nil {
+		return nil, fmt.Errorf("mark %d events processed by %q: %w", len(eventIDs), group, err)
+	}
+	out := make([]bool, len(eventIDs))
+	for i, id := range eventIDs {
+		out[i] = slices.Contains(ids, id)
+	}
+	return out, nil
 }
 
 // --- inventory.Tx ---

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -19,26 +20,44 @@ var (
 	_ analytics.Tx = (*tx)(nil)
 )
 
-// LockProgress returns how far the worker brought a sale, creating the
-// record at version 0, and locks it until the transaction ends; see
-// worker.Tx. A sale that does not exist wraps sales.ErrNotFound.
-func (t *tx) LockProgress(ctx context.Context, saleID uuid.UUID) (worker.Progress, error) {
-	row, err := t.q.LockProgress(ctx, saleID)
-	if err != nil {
-		return worker.Progress{}, fmt.Errorf("progress of sale %s: %w", saleID, translate(err))
+// LockProgress returns how far the worker brought each sale, creating
+// missing records at version 0, and locks them (in sale-id order) until the
+// transaction ends, in one statement; see worker.Tx.
+func (t *tx) LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]worker.Progress, error) {
+	if len(saleIDs) == 0 {
+		return nil, nil
 	}
-	return worker.Progress(row), nil
+	rows, err := t.q.LockProgress(ctx, saleIDs)
+	if err != nil {
+		return nil, fmt.Errorf("progress of %d sales: %w", len(saleIDs), translate(err))
+	}
+	out := make([]worker.Progress, len(saleIDs))
+	for i, id := range saleIDs {
+		j := slices.IndexFunc(rows, func(r db.SaleProgress) bool { return r.SaleID == id })
+		if j < 0 {
+			return nil, fmt.Errorf("progress of sale %s: no record returned", id)
+		}
+		out[i] = worker.Progress(rows[j])
+	}
+	return out, nil
 }
 
-// SaveProgress stores a sale's progress; a version below the stored one is
-// an error.
-func (t *tx) SaveProgress(ctx context.Context, p worker.Progress) error {
-	n, err := t.q.SaveProgress(ctx, db.SaveProgressParams{SaleID: p.SaleID, Version: p.Version, Sold: p.Sold, Returned: p.Returned})
-	if err != nil {
-		return fmt.Errorf("save progress of sale %s: %w", p.SaleID, err)
+// SaveProgress stores the progress of sales in one statement; a version
+// below the stored one, or a sale without a record, is an error.
+func (t *tx) SaveProgress(ctx context.Context, ps []worker.Progress) error {
+	arg := db.SaveProgressParams{
+		SaleIds: make([]uuid.UUID, len(ps)), Versions: make([]int64, len(ps)),
+		Sold: make([]bool, len(ps)), Returned: make([]bool, len(ps)),
 	}
-	if n != 1 {
-		return fmt.Errorf("save progress of sale %s: version %d is behind, or no record", p.SaleID, p.Version)
+	for i, p := range ps {
+		arg.SaleIds[i], arg.Versions[i], arg.Sold[i], arg.Returned[i] = p.SaleID, p.Version, p.Sold, p.Returned
+	}
+	n, err := t.q.SaveProgress(ctx, arg)
+	if err != nil {
+		return fmt.Errorf("save progress of %d sales: %w", len(ps), err)
+	}
+	if n != int64(len(ps)) {
+		return fmt.Errorf("save progress: %d of %d sales saved; a version is behind, or a record is missing", n, len(ps))
 	}
 	return nil
 }

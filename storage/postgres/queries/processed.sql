@@ -6,3 +6,13 @@
 INSERT INTO processed_events (consumer_group, event_id)
 VALUES (@consumer_group, @event_id)
 ON CONFLICT (consumer_group, event_id) DO NOTHING;
+
+-- MarkProcessedAll records several events at once, in the order given,
+-- and returns the ids recorded for the first time.
+-- name: MarkProcessedAll :many
+INSERT INTO processed_events (consumer_group, event_id)
+SELECT @consumer_group, e.id
+FROM unnest(@event_ids::uuid[]) WITH ORDINALITY AS e(id, n)
+ORDER BY e.n
+ON CONFLICT (consumer_group, event_id) DO NOTHING
+RETURNING event_id;

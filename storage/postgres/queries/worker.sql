@@ -1,9 +1,10 @@
--- LockProgress creates a sale's progress at version 0 if missing, locks it
--- until the transaction ends and returns it, in one statement (the no-op
--- update takes the row lock that FOR UPDATE took).
--- name: LockProgress :one
+-- LockProgress creates the progress of each sale at version 0 if missing,
+-- locks the rows until the transaction ends and returns them, in one
+-- statement; rows are locked in sale-id order (the no-op update takes the
+-- row lock FOR UPDATE would take).
+-- name: LockProgress :many
 INSERT INTO sale_progress (sale_id, version, sold, returned)
-VALUES (@sale_id, 0, false, false)
+SELECT id, 0, false, false FROM unnest(@sale_ids::uuid[]) AS id ORDER BY id
 ON CONFLICT (sale_id) DO UPDATE SET version = sale_progress.version
 RETURNING sale_id, version, sold, returned;
 
@@ -11,11 +12,15 @@ RETURNING sale_id, version, sold, returned;
 -- name: ReadProgress :one
 SELECT sale_id, version, sold, returned FROM sale_progress WHERE sale_id = @sale_id;
 
--- SaveProgress stores a sale's progress; versions never go back.
+-- SaveProgress stores the progress of several sales; versions never go
+-- back, so a row whose stored version is higher is not updated (the
+-- caller counts the rows).
 -- name: SaveProgress :execrows
-UPDATE sale_progress
-SET version = @version, sold = @sold, returned = @returned
-WHERE sale_id = @sale_id AND version <= @version;
+UPDATE sale_progress p
+SET version = u.version, sold = u.sold, returned = u.returned
+FROM (SELECT unnest(@sale_ids::uuid[]) AS sale_id, unnest(@versions::bigint[]) AS version,
+             unnest(@sold::boolean[]) AS sold, unnest(@returned::boolean[]) AS returned) AS u
+WHERE p.sale_id = u.sale_id AND p.version <= u.version;
 
 -- AddBookStats adds a delta to a book's statistics, creating them, in one
 -- statement; a sale's time widens the first and last sale. The row an

@@ -33,3 +33,39 @@ func (q *Queries) MarkProcessed(ctx context.Context, arg MarkProcessedParams) (i
 	}
 	return result.RowsAffected(), nil
 }
+
+const markProcessedAll = `-- name: MarkProcessedAll :many
+INSERT INTO processed_events (consumer_group, event_id)
+SELECT $1, e.id
+FROM unnest($2::uuid[]) WITH ORDINALITY AS e(id, n)
+ORDER BY e.n
+ON CONFLICT (consumer_group, event_id) DO NOTHING
+RETURNING event_id
+`
+
+type MarkProcessedAllParams struct {
+	ConsumerGroup string
+	EventIds      []uuid.UUID
+}
+
+// MarkProcessedAll records several events at once, in the order given,
+// and returns the ids recorded for the first time.
+func (q *Queries) MarkProcessedAll(ctx context.Context, arg MarkProcessedAllParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, markProcessedAll, arg.ConsumerGroup, arg.EventIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var event_id uuid.UUID
+		if err := rows.Scan(&event_id); err != nil {
+			return nil, err
+		}
+		items = append(items, event_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

@@ -81,26 +81,40 @@ func (q *Queries) CountBookStats(ctx context.Context) (int64, error) {
 	return count, err
 }
 
-const lockProgress = `-- name: LockProgress :one
+const lockProgress = `-- name: LockProgress :many
 INSERT INTO sale_progress (sale_id, version, sold, returned)
-VALUES ($1, 0, false, false)
+SELECT id, 0, false, false FROM unnest($1::uuid[]) AS id ORDER BY id
 ON CONFLICT (sale_id) DO UPDATE SET version = sale_progress.version
 RETURNING sale_id, version, sold, returned
 `
 
-// LockProgress creates a sale's progress at version 0 if missing, locks it
-// until the transaction ends and returns it, in one statement (the no-op
-// update takes the row lock that FOR UPDATE took).
-func (q *Queries) LockProgress(ctx context.Context, saleID uuid.UUID) (SaleProgress, error) {
-	row := q.db.QueryRow(ctx, lockProgress, saleID)
-	var i SaleProgress
-	err := row.Scan(
-		&i.SaleID,
-		&i.Version,
-		&i.Sold,
-		&i.Returned,
-	)
-	return i, err
+// LockProgress creates the progress of each sale at version 0 if missing,
+// locks the rows until the transaction ends and returns them, in one
+// statement; rows are locked in sale-id order (the no-op update takes the
+// row lock FOR UPDATE would take).
+func (q *Queries) LockProgress(ctx context.Context, saleIds []uuid.UUID) ([]SaleProgress, error) {
+	rows, err := q.db.Query(ctx, lockProgress, saleIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SaleProgress
+	for rows.Next() {
+		var i SaleProgress
+		if err := rows.Scan(
+			&i.SaleID,
+			&i.Version,
+			&i.Sold,
+			&i.Returned,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const readProgress = `-- name: ReadProgress :one
@@ -121,25 +135,29 @@ func (q *Queries) ReadProgress(ctx context.Context, saleID uuid.UUID) (SaleProgr
 }
 
 const saveProgress = `-- name: SaveProgress :execrows
-UPDATE sale_progress
-SET version = $1, sold = $2, returned = $3
-WHERE sale_id = $4 AND version <= $1
+UPDATE sale_progress p
+SET version = u.version, sold = u.sold, returned = u.returned
+FROM (SELECT unnest($1::uuid[]) AS sale_id, unnest($2::bigint[]) AS version,
+             unnest($3::boolean[]) AS sold, unnest($4::boolean[]) AS returned) AS u
+WHERE p.sale_id = u.sale_id AND p.version <= u.version
 `
 
 type SaveProgressParams struct {
-	Version  int64
-	Sold     bool
-	Returned bool
-	SaleID   uuid.UUID
+	SaleIds  []uuid.UUID
+	Versions []int64
+	Sold     []bool
+	Returned []bool
 }
 
-// SaveProgress stores a sale's progress; versions never go back.
+// SaveProgress stores the progress of several sales; versions never go
+// back, so a row whose stored version is higher is not updated (the
+// caller counts the rows).
 func (q *Queries) SaveProgress(ctx context.Context, arg SaveProgressParams) (int64, error) {
 	result, err := q.db.Exec(ctx, saveProgress,
-		arg.Version,
+		arg.SaleIds,
+		arg.Versions,
 		arg.Sold,
 		arg.Returned,
-		arg.SaleID,
 	)
 	if err != nil {
 		return 0, err
