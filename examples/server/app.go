@@ -149,8 +149,12 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 		} else if a.sub, err = kafka.NewSubscriber(cfg.KafkaBrokers, cfg.ConsumerGroup, a.work.Topics,
 			kafka.WithLogger(log), kafka.WithMetrics(a.metrics.reg), kafka.WithRetry(workerRetry),
 			// A worker that dies holds its partitions until its session
-			// times out; Kafka's 45 s default would stall them that long.
-			kafka.WithClientOptions(kgo.SessionTimeout(cfg.KafkaSession), kgo.HeartbeatInterval(cfg.KafkaSession/10))); err != nil {
+			// times out, and a rebalance waits for members that do not
+			// rejoin (one that died, one shutting down mid-join) up to the
+			// rebalance timeout; franz-go's 45 s and 60 s defaults stall
+			// partitions, and a graceful shutdown, that long.
+			kafka.WithClientOptions(kgo.SessionTimeout(cfg.KafkaSession), kgo.HeartbeatInterval(cfg.KafkaSession/10),
+				kgo.RebalanceTimeout(cfg.KafkaSession))); err != nil {
 			return nil, err
 		}
 	}

@@ -25,7 +25,7 @@ type Options struct {
 	KafkaBrokers      string        `name:"kafka-brokers" doc:"Comma-separated Kafka or Redpanda seed brokers; empty: the in-memory bus"`
 	KafkaPartitions   int           `name:"kafka-partitions" default:"12" doc:"Partitions of the topics created at start: the worker applies partitions in parallel"`
 	KafkaReplication  int           `name:"kafka-replication-factor" default:"-1" doc:"Replicas of the topics created at start; -1: the broker's default"`
-	KafkaSession      time.Duration `name:"kafka-session-timeout" default:"10s" doc:"How long the broker waits for a worker that stopped answering before it moves its partitions to the others (heartbeats every tenth of it)"`
+	KafkaSession      time.Duration `name:"kafka-session-timeout" default:"10s" doc:"How long the broker waits for a worker that stopped answering before it moves its partitions to the others (heartbeats every tenth of it), and for members to rejoin in a rebalance"`
 	JWTSecret         string        `name:"jwt-secret" doc:"HS256 signing secret, at least 32 bytes; empty (and no public key): a random one, and an admin token is printed"`
 	JWTPublicKeyFile  string        `name:"jwt-public-key-file" doc:"PEM public key that verifies tokens instead (RSA: RS256, Ed25519: EdDSA)"`
 	JWTPrivateKeyFile string        `name:"jwt-private-key-file" doc:"PEM private key matching the public key, for the token command"`
