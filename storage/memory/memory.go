@@ -157,16 +157,25 @@ func (t *tx) check() error {
 }
 
 // setLevel records the old level for rollback and writes l.
-func (t *tx) setLevel(l inventory.Level) {
-	old, had := t.s.levels[l.BookID]
+func (t *tx) setLevel(l inventory.Level) { put(t, t.s.levels, l.BookID, l) }
+
+// put sets m[k] to v in t, restoring the old entry (or its absence) if t
+// rolls back.
+func put[K comparable, V any](t *tx, m map[K]V, k K, v V) {
+	remember(t, m, k)
+	m[k] = v
+}
+
+// remember makes a rollback of t restore m[k] as it is now.
+func remember[K comparable, V any](t *tx, m map[K]V, k K) {
+	old, had := m[k]
 	t.undo = append(t.undo, func() {
 		if had {
-			t.s.levels[l.BookID] = old
+			m[k] = old
 		} else {
-			delete(t.s.levels, l.BookID)
+			delete(m, k)
 		}
 	})
-	t.s.levels[l.BookID] = l
 }
 
 func copySale(s *sales.Sale) *sales.Sale {
@@ -692,14 +701,7 @@ func (s *Store) wake() {
 // --- sales.KeyTx ----------------------------------------------------------
 
 func (t *tx) setKey(k scopedKey, e *keyEntry) {
-	old, had := t.s.keys[k]
-	t.undo = append(t.undo, func() {
-		if had {
-			t.s.keys[k] = old
-		} else {
-			delete(t.s.keys, k)
-		}
-	})
+	remember(t, t.s.keys, k)
 	if e == nil {
 		delete(t.s.keys, k)
 	} else {
@@ -803,18 +805,10 @@ func (t *tx) SaveProgress(_ context.Context, ps []worker.Progress) error {
 }
 
 func (t *tx) saveProgress(p worker.Progress) error {
-	old, had := t.s.progress[p.SaleID]
-	if had && p.Version < old.Version {
+	if old, had := t.s.progress[p.SaleID]; had && p.Version < old.Version {
 		return fmt.Errorf("progress of sale %s: version %d below %d", p.SaleID, p.Version, old.Version)
 	}
-	t.undo = append(t.undo, func() {
-		if had {
-			t.s.progress[p.SaleID] = old
-		} else {
-			delete(t.s.progress, p.SaleID)
-		}
-	})
-	t.s.progress[p.SaleID] = p
+	put(t, t.s.progress, p.SaleID, p)
 	return nil
 }
 
@@ -835,8 +829,7 @@ func (t *tx) addBookStats(d analytics.Delta) error {
 	if _, ok := t.s.books[d.BookID]; !ok {
 		return fmt.Errorf("statistics of book %s: %w", d.BookID, inventory.ErrNotFound)
 	}
-	old, had := t.s.stats[d.BookID]
-	st := old
+	st := t.s.stats[d.BookID]
 	st.BookID = d.BookID
 	st.UnitsSold += d.Units
 	st.NetRevenue += d.NetRevenue
@@ -852,14 +845,7 @@ func (t *tx) addBookStats(d analytics.Delta) error {
 			st.LastSaleAt = d.At
 		}
 	}
-	t.undo = append(t.undo, func() {
-		if had {
-			t.s.stats[d.BookID] = old
-		} else {
-			delete(t.s.stats, d.BookID)
-		}
-	})
-	t.s.stats[d.BookID] = st
+	put(t, t.s.stats, d.BookID, st)
 	return nil
 }
 
@@ -925,14 +911,7 @@ func (t *tx) AddDay(_ context.Context, d analytics.DayDelta) error {
 		bs.NetRevenue += b.Net
 		r.books[b.BookID] = bs
 	}
-	t.undo = append(t.undo, func() {
-		if had {
-			t.s.days[k] = old
-		} else {
-			delete(t.s.days, k)
-		}
-	})
-	t.s.days[k] = r
+	put(t, t.s.days, k, r)
 	return nil
 }
 
