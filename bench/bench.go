@@ -142,7 +142,7 @@ func (b *bench) build(ctx context.Context) error {
 	b.logf("building the server, the load generator and kfake")
 	builds := [][]string{
 		{"build", "-o", b.bins.loadgen, "./examples/loadgen"},
-		{"build", "-o", b.bins.kfake, "./bench/kfake"},
+		{"build", "-o", b.bins.kfake, "./examples/kfake"},
 	}
 	servers := []struct{ bin, overlay, name string }{{b.bins.server, b.overlay, "a"}}
 	if b.compare {

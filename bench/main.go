@@ -13,7 +13,7 @@
 //  2. the full system: the server binary (built here, with a pprof listener
 //     added through a build overlay, so no file of the repository changes)
 //     on a fresh database and on kfake run as a broker process of its own
-//     (bench/kfake), driven by the load generator (examples/loadgen) at
+//     (examples/kfake), driven by the load generator (examples/loadgen) at
 //     -clients clients as fast as they go, then paced at half the
 //     lifecycles per second that reached; a CPU profile of the server is
 //     taken during the first run, a heap profile after it;

@@ -46,7 +46,7 @@ type Config struct {
 	MinGap, MaxGap time.Duration // between faults
 
 	// ServerBin and BrokerBin are prebuilt binaries of examples/server and
-	// examples/chaos/broker; empty: built into the work directory (with the
+	// examples/kfake; empty: built into the work directory (with the
 	// go command, inside the salesflow module).
 	ServerBin, BrokerBin string
 

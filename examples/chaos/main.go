@@ -49,7 +49,7 @@ func main() {
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the database and the work directory")
 	flag.BoolVar(&cfg.Race, "race", false, "build the server with the race detector")
 	flag.StringVar(&cfg.ServerBin, "server-bin", "", "a prebuilt examples/server binary (default: built with the go command, inside the module)")
-	flag.StringVar(&cfg.BrokerBin, "broker-bin", "", "a prebuilt examples/chaos/broker binary (default: built)")
+	flag.StringVar(&cfg.BrokerBin, "broker-bin", "", "a prebuilt examples/kfake binary (default: built)")
 	flag.BoolVar(&cfg.Abuse, "abuse", true, "run the abuse probes (slow-loris, oversized requests, forged tokens) at the end")
 	flag.DurationVar(&cfg.EndGrace, "end-grace", 150*time.Second, "how long operations in flight may finish after -duration (they retry past the server's 60 s idempotency claims)")
 	flag.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5*time.Minute, "how long to wait for the outbox and the consumer lag to drain")

@@ -23,7 +23,7 @@ func build(ctx context.Context, dir string, race bool) (server, broker string, e
 	server, broker = filepath.Join(dir, "server"), filepath.Join(dir, "broker")
 	for _, b := range []struct{ out, pkg string }{
 		{server, "github.com/salesflow/salesflow/examples/server"},
-		{broker, "github.com/salesflow/salesflow/examples/chaos/broker"},
+		{broker, "github.com/salesflow/salesflow/examples/kfake"},
 	} {
 		args := []string{"build", "-o", b.out}
 		if race {
