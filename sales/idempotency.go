@@ -36,6 +36,12 @@ type IdempotencyKey struct {
 	Scope string // whose key, such as the caller's user id: keys of two callers never collide
 	Key   string // the client's Idempotency-Key header
 	Hash  string // a fingerprint of the request (method, path and body)
+	// Claim names this request, such as its request id. A request whose
+	// claim went stale and was taken over by a retry can then neither
+	// store its response nor release the retry's claim: SaveResponse
+	// fails with ErrKeyInFlight and ReleaseKey does nothing. Requests
+	// that leave it empty cannot be told apart.
+	Claim string
 }
 
 // Response is a stored response, replayed for a retried request.
@@ -53,9 +59,14 @@ type KeyTx interface {
 	// replay, or an error wrapping ErrKeyReused (another Hash) or
 	// ErrKeyInFlight.
 	ClaimKey(ctx context.Context, k IdempotencyKey, now time.Time) (*Response, error)
-	// SaveResponse stores the response of the request that claimed k.
+	// SaveResponse stores the response of the request that claimed k. It
+	// fails with an error wrapping ErrKeyInFlight when that request no
+	// longer holds the claim (a retry took it over, see KeyStaleAfter) or
+	// a response was stored already: in the transaction of a change, the
+	// change then rolls back.
 	SaveResponse(ctx context.Context, k IdempotencyKey, r Response, now time.Time) error
-	// ReleaseKey forgets a claim that has no response, so a retry can run.
+	// ReleaseKey forgets k's claim, so a retry can run, if the request
+	// still holds it and it has no response; otherwise it does nothing.
 	ReleaseKey(ctx context.Context, k IdempotencyKey) error
 	// SweepKeys deletes keys created before cutoff and returns how many.
 	SweepKeys(ctx context.Context, cutoff time.Time) (int64, error)

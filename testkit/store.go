@@ -59,6 +59,7 @@ func RunStoreTests(t *testing.T, newStores StoreHarness) {
 		{"Outbox", testOutbox},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"IdempotentChange", testIdempotentChange},
+		{"StaleClaimTakenOver", testStaleClaimTakenOver},
 		{"IdempotencyRace", testIdempotencyRace},
 	}
 	for _, c := range cases {
@@ -891,6 +892,58 @@ func testIdempotencyKeys(t *testing.T, f *fixture) {
 			t.Errorf("key %q: %v; want ErrInvalid", bad, err)
 		}
 	}
+}
+
+// testStaleClaimTakenOver: a request whose claim went stale and was taken
+// over by a retry (another Claim) can neither release the retry's claim
+// nor store a response, and its change rolls back; the retry's answer is
+// the one replayed, and the key made one sale.
+func testStaleClaimTakenOver(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	b := f.book(t, "2.00", 5)
+	first := sales.IdempotencyKey{Scope: "user-1", Key: "slow-1", Hash: "h", Claim: "request-1"}
+	if _, err := f.sales.ClaimKey(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(f.clock.Now().Add(sales.KeyStaleAfter + time.Second))
+	retry := first
+	retry.Claim = "request-2"
+	if r, err := f.sales.ClaimKey(ctx, retry); r != nil || err != nil {
+		t.Fatalf("retry's claim of the stale key = %v, %v; want a fresh claim", r, err)
+	}
+	// The first request fails late: its release must not free the retry's claim.
+	if err := f.sales.ReleaseKey(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	third := first
+	third.Claim = "request-3"
+	if _, err := f.sales.ClaimKey(ctx, third); !errors.Is(err, sales.ErrKeyInFlight) {
+		t.Fatalf("claim after the first request's late release: %v; want ErrKeyInFlight (the retry holds it)", err)
+	}
+	encode := func(s *sales.Sale) (sales.Response, error) {
+		body, err := json.Marshal(s)
+		return sales.Response{Status: 201, Body: body}, err
+	}
+	order := sales.NewSale{Items: []sales.NewLine{{BookID: b.ID, Quantity: 1}}}
+	if _, err := f.sales.Create(ctx, "user-1", order, sales.Remember(first, encode)); !errors.Is(err, sales.ErrKeyInFlight) {
+		t.Fatalf("the first request's late create: %v; want ErrKeyInFlight and no sale", err)
+	}
+	if err := f.sales.SaveResponse(ctx, first, sales.Response{Status: 422, Body: []byte("{}")}); !errors.Is(err, sales.ErrKeyInFlight) {
+		t.Errorf("the first request's late response: %v; want ErrKeyInFlight", err)
+	}
+	s, err := f.sales.Create(ctx, "user-1", order, sales.Remember(retry, encode))
+	if err != nil {
+		t.Fatalf("the retry's create: %v", err)
+	}
+	r, err := f.sales.ClaimKey(ctx, third)
+	want, _ := json.Marshal(s)
+	if err != nil || r == nil || string(r.Body) != string(want) {
+		t.Fatalf("replay = %+v, %v; want the retry's sale", r, err)
+	}
+	if p, err := f.sales.List(ctx, sales.Filter{SellerID: "user-1"}); err != nil || p.Total != 1 {
+		t.Errorf("sales of the key = %+v, %v; want 1", p, err)
+	}
+	f.wantLevel(t, b.ID, 5, 1)
 }
 
 func testIdempotentChange(t *testing.T, f *fixture) {

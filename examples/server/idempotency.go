@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -73,7 +74,13 @@ func (s *server) idempotent(hctx huma.Context, next func(huma.Context)) {
 		body = ri.body
 	}
 	u := hctx.URL()
-	k := sales.IdempotencyKey{Scope: principal(ctx).Subject, Key: key, Hash: fingerprint(hctx.Method(), u.Path, body)}
+	k := sales.IdempotencyKey{
+		Scope: principal(ctx).Subject, Key: key, Hash: fingerprint(hctx.Method(), u.Path, body),
+		// A claim of this request alone (a client may repeat its request
+		// id): once a retry takes it over, this one can no longer store a
+		// response or release the key.
+		Claim: rand.Text(),
+	}
 	stored, err := s.sales.ClaimKey(ctx, k)
 	if err != nil {
 		if errors.Is(err, sales.ErrKeyInFlight) {

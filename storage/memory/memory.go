@@ -64,6 +64,7 @@ type dayRollup struct {
 
 type keyEntry struct {
 	hash      string
+	claim     string // the request holding it
 	claimedAt time.Time
 	response  *sales.Response
 }
@@ -719,7 +720,7 @@ func (t *tx) ClaimKey(_ context.Context, k sales.IdempotencyKey, now time.Time) 
 	case !ok,
 		e.response != nil && !e.claimedAt.After(now.Add(-sales.KeyTTL)),
 		e.response == nil && !e.claimedAt.After(now.Add(-sales.KeyStaleAfter)) && e.hash == k.Hash:
-		t.setKey(sk, &keyEntry{hash: k.Hash, claimedAt: now})
+		t.setKey(sk, &keyEntry{hash: k.Hash, claim: k.Claim, claimedAt: now})
 		return nil, nil
 	case e.hash != k.Hash:
 		return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyReused)
@@ -737,8 +738,8 @@ func (t *tx) SaveResponse(_ context.Context, k sales.IdempotencyKey, r sales.Res
 	}
 	sk := scopedKey{k.Scope, k.Key}
 	e, ok := t.s.keys[sk]
-	if !ok || e.hash != k.Hash || e.response != nil {
-		return fmt.Errorf("save response for key %q: not claimed by this request", k.Key)
+	if !ok || e.hash != k.Hash || e.claim != k.Claim || e.response != nil {
+		return fmt.Errorf("save response for key %q: this request no longer holds the claim, or a response was stored: %w", k.Key, sales.ErrKeyInFlight)
 	}
 	r.Body = slices.Clone(r.Body)
 	e.response = &r
@@ -751,7 +752,7 @@ func (t *tx) ReleaseKey(_ context.Context, k sales.IdempotencyKey) error {
 		return err
 	}
 	sk := scopedKey{k.Scope, k.Key}
-	if e, ok := t.s.keys[sk]; ok && e.response == nil && e.hash == k.Hash {
+	if e, ok := t.s.keys[sk]; ok && e.response == nil && e.hash == k.Hash && e.claim == k.Claim {
 		t.setKey(sk, nil)
 	}
 	return nil

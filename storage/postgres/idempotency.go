@@ -13,7 +13,7 @@ import (
 // A concurrent claim of the same new key waits for this transaction and
 // then finds the key in flight.
 func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (*sales.Response, error) {
-	n, err := t.q.InsertKey(ctx, db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now})
+	n, err := t.q.InsertKey(ctx, db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now, Claim: k.Claim})
 	if err != nil {
 		return nil, fmt.Errorf("claim key %q: %w", k.Key, err)
 	}
@@ -28,7 +28,7 @@ func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time
 	switch {
 	case responded && !row.ClaimedAt.After(now.Add(-sales.KeyTTL)),
 		!responded && !row.ClaimedAt.After(now.Add(-sales.KeyStaleAfter)) && row.RequestHash == k.Hash:
-		err := t.q.ReclaimKey(ctx, db.ReclaimKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now})
+		err := t.q.ReclaimKey(ctx, db.ReclaimKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now, Claim: k.Claim})
 		if err != nil {
 			return nil, fmt.Errorf("reclaim key %q: %w", k.Key, err)
 		}
@@ -41,29 +41,30 @@ func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time
 	return &sales.Response{Status: int(*row.ResponseStatus), Body: row.ResponseBody}, nil
 }
 
-// SaveResponse stores the response of the request that claimed k; it is an
-// error when k is not claimed by that request or already has a response.
+// SaveResponse stores the response of the request that claimed k; see
+// sales.KeyTx.
 func (t *tx) SaveResponse(ctx context.Context, k sales.IdempotencyKey, r sales.Response, now time.Time) error {
 	body := r.Body
 	if body == nil {
 		body = []byte{}
 	}
 	n, err := t.q.SaveKeyResponse(ctx, db.SaveKeyResponseParams{
-		Scope: k.Scope, Key: k.Key, RequestHash: k.Hash,
+		Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, Claim: k.Claim,
 		ResponseStatus: ptr(int32(r.Status)), ResponseBody: body, RespondedAt: &now,
 	})
 	if err != nil {
 		return fmt.Errorf("save response for key %q: %w", k.Key, err)
 	}
 	if n != 1 {
-		return fmt.Errorf("save response for key %q: not claimed by this request", k.Key)
+		return fmt.Errorf("save response for key %q: this request no longer holds the claim, or a response was stored: %w", k.Key, sales.ErrKeyInFlight)
 	}
 	return nil
 }
 
-// ReleaseKey forgets a claim that has no response.
+// ReleaseKey forgets k's claim if the request still holds it and it has no
+// response.
 func (t *tx) ReleaseKey(ctx context.Context, k sales.IdempotencyKey) error {
-	if err := t.q.ReleaseKey(ctx, db.ReleaseKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash}); err != nil {
+	if err := t.q.ReleaseKey(ctx, db.ReleaseKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, Claim: k.Claim}); err != nil {
 		return fmt.Errorf("release key %q: %w", k.Key, err)
 	}
 	return nil
@@ -83,7 +84,7 @@ func ptr[T any](v T) *T { return &v }
 // ClaimNewKey claims an unknown key in one autocommitted statement and
 // reports whether it did; a known key is left to ClaimKey.
 func (s salesStore) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (bool, error) {
-	n, err := s.d.q.InsertKey(ctx, db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now})
+	n, err := s.d.q.InsertKey(ctx, db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now, Claim: k.Claim})
 	if err != nil {
 		return false, fmt.Errorf("claim key %q: %w", k.Key, err)
 	}

@@ -11,8 +11,8 @@ import (
 )
 
 const insertKey = `-- name: InsertKey :execrows
-INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at)
-VALUES ($1, $2, $3, $4)
+INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (scope, key) DO NOTHING
 `
 
@@ -21,6 +21,7 @@ type InsertKeyParams struct {
 	Key         string
 	RequestHash string
 	ClaimedAt   time.Time
+	Claim       string
 }
 
 // InsertKey claims an unknown key; it affects no row when the key exists
@@ -31,6 +32,7 @@ func (q *Queries) InsertKey(ctx context.Context, arg InsertKeyParams) (int64, er
 		arg.Key,
 		arg.RequestHash,
 		arg.ClaimedAt,
+		arg.Claim,
 	)
 	if err != nil {
 		return 0, err
@@ -72,14 +74,15 @@ func (q *Queries) LockKey(ctx context.Context, arg LockKeyParams) (LockKeyRow, e
 
 const reclaimKey = `-- name: ReclaimKey :exec
 UPDATE idempotency_keys
-SET request_hash = $1, claimed_at = $2,
+SET request_hash = $1, claimed_at = $2, claim = $3,
     response_status = NULL, response_body = NULL, responded_at = NULL
-WHERE scope = $3 AND key = $4
+WHERE scope = $4 AND key = $5
 `
 
 type ReclaimKeyParams struct {
 	RequestHash string
 	ClaimedAt   time.Time
+	Claim       string
 	Scope       string
 	Key         string
 }
@@ -89,6 +92,7 @@ func (q *Queries) ReclaimKey(ctx context.Context, arg ReclaimKeyParams) error {
 	_, err := q.db.Exec(ctx, reclaimKey,
 		arg.RequestHash,
 		arg.ClaimedAt,
+		arg.Claim,
 		arg.Scope,
 		arg.Key,
 	)
@@ -97,25 +101,34 @@ func (q *Queries) ReclaimKey(ctx context.Context, arg ReclaimKeyParams) error {
 
 const releaseKey = `-- name: ReleaseKey :exec
 DELETE FROM idempotency_keys
-WHERE scope = $1 AND key = $2 AND request_hash = $3 AND response_status IS NULL
+WHERE scope = $1 AND key = $2 AND request_hash = $3 AND claim = $4
+  AND response_status IS NULL
 `
 
 type ReleaseKeyParams struct {
 	Scope       string
 	Key         string
 	RequestHash string
+	Claim       string
 }
 
-// ReleaseKey forgets a claim that has no response.
+// ReleaseKey forgets a claim that has no response, if the request still
+// holds it.
 func (q *Queries) ReleaseKey(ctx context.Context, arg ReleaseKeyParams) error {
-	_, err := q.db.Exec(ctx, releaseKey, arg.Scope, arg.Key, arg.RequestHash)
+	_, err := q.db.Exec(ctx, releaseKey,
+		arg.Scope,
+		arg.Key,
+		arg.RequestHash,
+		arg.Claim,
+	)
 	return err
 }
 
 const saveKeyResponse = `-- name: SaveKeyResponse :execrows
 UPDATE idempotency_keys
 SET response_status = $1, response_body = $2, responded_at = $3
-WHERE scope = $4 AND key = $5 AND request_hash = $6 AND response_status IS NULL
+WHERE scope = $4 AND key = $5 AND request_hash = $6 AND claim = $7
+  AND response_status IS NULL
 `
 
 type SaveKeyResponseParams struct {
@@ -125,6 +138,7 @@ type SaveKeyResponseParams struct {
 	Scope          string
 	Key            string
 	RequestHash    string
+	Claim          string
 }
 
 // SaveKeyResponse stores the response of the request that holds the claim.
@@ -136,6 +150,7 @@ func (q *Queries) SaveKeyResponse(ctx context.Context, arg SaveKeyResponseParams
 		arg.Scope,
 		arg.Key,
 		arg.RequestHash,
+		arg.Claim,
 	)
 	if err != nil {
 		return 0, err

@@ -56,6 +56,7 @@ type IdempotencyKey struct {
 	ResponseStatus *int32
 	ResponseBody   []byte
 	RespondedAt    *time.Time
+	Claim          string
 }
 
 type Outbox struct {
