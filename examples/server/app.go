@@ -200,7 +200,7 @@ func (a *App) Start(ctx context.Context) (stop func()) {
 	var wg sync.WaitGroup
 	if a.relay != nil {
 		wg.Go(func() { _ = a.relay.Run(ctx) })
-		wg.Go(func() { a.sweepKeys(ctx, time.Hour) })
+		wg.Go(func() { a.sweep(ctx, time.Hour) })
 	}
 	if a.sub != nil {
 		wg.Go(func() {
@@ -231,8 +231,10 @@ func (a *App) Start(ctx context.Context) (stop func()) {
 	}
 }
 
-// sweepKeys deletes expired idempotency keys now and every interval.
-func (a *App) sweepKeys(ctx context.Context, interval time.Duration) {
+// sweep deletes expired idempotency keys now and every interval, and on
+// PostgreSQL the published outbox records and processed-event records
+// older than EVENT_RETENTION.
+func (a *App) sweep(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -243,6 +245,15 @@ func (a *App) sweepKeys(ctx context.Context, interval time.Duration) {
 		case n > 0:
 			a.metrics.keysSwept.Add(float64(n))
 			a.log.Info("idempotency keys swept", "deleted", n)
+		}
+		if a.pg != nil {
+			outbox, processed, err := a.pg.PruneEvents(ctx, time.Now().Add(-a.cfg.EventRetention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				a.log.Warn("event records not pruned", "err", err)
+			case outbox+processed > 0:
+				a.log.Info("event records pruned", "outbox", outbox, "processed", processed, "older_than", a.cfg.EventRetention)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -37,6 +37,7 @@ type Options struct {
 	LogLevel          string        `name:"log-level" default:"info" doc:"debug, info, warn or error"`
 	LogFormat         string        `name:"log-format" default:"text" doc:"text or json"`
 	ShutdownTimeout   time.Duration `name:"shutdown-timeout" default:"30s" doc:"How long shutdown waits for requests in flight"`
+	EventRetention    time.Duration `name:"event-retention" default:"168h" doc:"How long published outbox records and processed-event records are kept (PostgreSQL; pruned hourly); keep it longer than the broker's retention"`
 }
 
 // envName is the environment variable of an option: PORT for port.
@@ -107,6 +108,7 @@ type Config struct {
 	TopicPrefix      string
 	ConsumerGroup    string
 	ShutdownTimeout  time.Duration
+	EventRetention   time.Duration
 }
 
 // Config checks the options. Without JWT_SECRET or JWT_PUBLIC_KEY_FILE it
@@ -114,7 +116,7 @@ type Config struct {
 func (o Options) Config(generate bool) (Config, error) {
 	c := Config{
 		Port: o.Port, DatabaseURL: strings.TrimSpace(o.DatabaseURL), TopicPrefix: o.TopicPrefix,
-		ConsumerGroup: o.ConsumerGroup, ShutdownTimeout: o.ShutdownTimeout,
+		ConsumerGroup: o.ConsumerGroup, ShutdownTimeout: o.ShutdownTimeout, EventRetention: o.EventRetention,
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -152,6 +154,9 @@ func (o Options) Config(generate bool) (Config, error) {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT %v: want a positive duration", c.ShutdownTimeout)
+	}
+	if c.EventRetention < time.Hour {
+		bad("EVENT_RETENTION %v: want at least 1h", c.EventRetention)
 	}
 	switch {
 	case o.JWTPublicKeyFile != "" && o.JWTSecret != "":

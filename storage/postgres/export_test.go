@@ -124,3 +124,9 @@ var (
 	EncodeHeaders = encodeHeaders
 	DecodeHeaders = decodeHeaders
 )
+
+// Exec runs one raw SQL statement, committed.
+func (d *DB) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := d.pool.Exec(ctx, sql, args...)
+	return err
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/salesflow/salesflow/eventbus"
+	"github.com/salesflow/salesflow/storage/postgres/internal/db"
 )
 
 // outbox is a DB seen as an eventbus.Outbox.
@@ -98,4 +99,37 @@ func decodeHeaders(b []byte) (eventbus.Headers, error) {
 		h[i] = eventbus.Header{Key: p[0], Value: p[1]}
 	}
 	return h, nil
+}
+
+// pruneBatch bounds one DELETE of PruneEvents, so that pruning a large
+// backlog holds no lock for long.
+const pruneBatch = 10_000
+
+// PruneEvents deletes the outbox records published before cutoff and the
+// processed-event records (of every consumer group) written before it,
+// and returns how many of each it deleted. Unpublished records are never
+// deleted. Keep cutoff older than the broker's retention and the longest
+// a consumer may lag: an event redelivered after its record was pruned
+// would be handled again (the worker's version check still keeps it from
+// being applied twice).
+func (d *DB) PruneEvents(ctx context.Context, cutoff time.Time) (outbox, processed int64, err error) {
+	for {
+		n, err := d.q.PrunePublished(ctx, db.PrunePublishedParams{Cutoff: cutoff, RowLimit: pruneBatch})
+		if err != nil {
+			return outbox, processed, fmt.Errorf("prune outbox: %w", err)
+		}
+		if outbox += n; n < pruneBatch {
+			break
+		}
+	}
+	for {
+		n, err := d.q.PruneProcessed(ctx, db.PruneProcessedParams{Cutoff: cutoff, RowLimit: pruneBatch})
+		if err != nil {
+			return outbox, processed, fmt.Errorf("prune processed events: %w", err)
+		}
+		if processed += n; n < pruneBatch {
+			break
+		}
+	}
+	return outbox, processed, nil
 }

@@ -583,3 +583,62 @@ func TestMarkProcessedAll(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// PruneEvents deletes published records and processed-event records older
+// than the cutoff, never an unpublished record, and nothing newer.
+func TestPruneEvents(t *testing.T) {
+	t.Parallel()
+	d := testkit.OpenPostgres(t)
+	ctx := t.Context()
+	recs := []eventbus.OutboxRecord{testRecord("a", 1), testRecord("b", 1), testRecord("c", 1), testRecord("d", 1)}
+	for _, r := range recs {
+		enqueue(t, d, r, nil)
+	}
+	pending, err := d.Outbox().Pending(ctx, 10)
+	if err != nil || len(pending) != 4 {
+		t.Fatalf("pending = %d, %v", len(pending), err)
+	}
+	// a and b published long ago, c just now, d not at all.
+	if err := d.Outbox().MarkPublished(ctx, []int64{pending[0].Seq, pending[1].Seq, pending[2].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	if err := d.Exec(ctx, `UPDATE outbox SET published_at = $1, created_at = $1 WHERE seq = ANY($2)`, old, []int64{pending[0].Seq, pending[1].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	err = d.InTx(ctx, func(tx *postgres.Tx) error {
+		_, err := tx.MarkProcessedAll(ctx, "g", []uuid.UUID{recs[0].EventID, recs[1].EventID, recs[2].EventID})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Exec(ctx, `UPDATE processed_events SET processed_at = $1 WHERE event_id = ANY($2)`, old, []uuid.UUID{recs[0].EventID, recs[1].EventID}); err != nil {
+		t.Fatal(err)
+	}
+	// An unpublished record, however old, stays.
+	if err := d.Exec(ctx, `UPDATE outbox SET created_at = $1 WHERE seq = $2`, old, pending[3].Seq); err != nil {
+		t.Fatal(err)
+	}
+	outbox, processed, err := d.PruneEvents(ctx, time.Now().Add(-7*24*time.Hour))
+	if err != nil || outbox != 2 || processed != 2 {
+		t.Fatalf("PruneEvents = %d, %d, %v; want 2 outbox and 2 processed records", outbox, processed, err)
+	}
+	if n, _, err := d.Outbox().Backlog(ctx); err != nil || n != 1 {
+		t.Errorf("backlog after pruning = %d, %v; want the unpublished record", n, err)
+	}
+	// c's record is still there: MarkProcessed says it was processed.
+	err = d.InTx(ctx, func(tx *postgres.Tx) error {
+		first, err := tx.MarkProcessed(ctx, "g", recs[2].EventID)
+		if first {
+			t.Error("a recent processed-event record was pruned")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outbox, processed, err := d.PruneEvents(ctx, time.Now().Add(-7*24*time.Hour)); err != nil || outbox+processed != 0 {
+		t.Errorf("second prune = %d, %d, %v; want nothing", outbox, processed, err)
+	}
+}

@@ -23,3 +23,10 @@ WHERE seq = ANY (sqlc.arg(seqs)::bigint[]) AND published_at IS NULL;
 -- name: OutboxBacklog :one
 SELECT count(*) AS waiting, coalesce(min(created_at), 'epoch')::timestamptz AS oldest FROM outbox
 WHERE published_at IS NULL;
+
+-- PrunePublished deletes up to row_limit records published before cutoff.
+-- name: PrunePublished :execrows
+DELETE FROM outbox WHERE seq IN (
+    SELECT o.seq FROM outbox o WHERE o.published_at < @cutoff::timestamptz
+    ORDER BY o.published_at LIMIT sqlc.arg(row_limit)::bigint
+);

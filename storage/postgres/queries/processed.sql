@@ -16,3 +16,11 @@ FROM unnest(@event_ids::uuid[]) WITH ORDINALITY AS e(id, n)
 ORDER BY e.n
 ON CONFLICT (consumer_group, event_id) DO NOTHING
 RETURNING event_id;
+
+-- PruneProcessed deletes up to row_limit records of events processed
+-- before cutoff.
+-- name: PruneProcessed :execrows
+DELETE FROM processed_events WHERE (consumer_group, event_id) IN (
+    SELECT p.consumer_group, p.event_id FROM processed_events p WHERE p.processed_at < @cutoff::timestamptz
+    ORDER BY p.processed_at LIMIT sqlc.arg(row_limit)::bigint
+);

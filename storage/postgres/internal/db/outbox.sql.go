@@ -119,3 +119,24 @@ func (q *Queries) PendingOutbox(ctx context.Context, rowLimit int64) ([]PendingO
 	}
 	return items, nil
 }
+
+const prunePublished = `-- name: PrunePublished :execrows
+DELETE FROM outbox WHERE seq IN (
+    SELECT o.seq FROM outbox o WHERE o.published_at < $1::timestamptz
+    ORDER BY o.published_at LIMIT $2::bigint
+)
+`
+
+type PrunePublishedParams struct {
+	Cutoff   time.Time
+	RowLimit int64
+}
+
+// PrunePublished deletes up to row_limit records published before cutoff.
+func (q *Queries) PrunePublished(ctx context.Context, arg PrunePublishedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, prunePublished, arg.Cutoff, arg.RowLimit)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}

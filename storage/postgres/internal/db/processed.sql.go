@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -68,4 +69,26 @@ func (q *Queries) MarkProcessedAll(ctx context.Context, arg MarkProcessedAllPara
 		return nil, err
 	}
 	return items, nil
+}
+
+const pruneProcessed = `-- name: PruneProcessed :execrows
+DELETE FROM processed_events WHERE (consumer_group, event_id) IN (
+    SELECT p.consumer_group, p.event_id FROM processed_events p WHERE p.processed_at < $1::timestamptz
+    ORDER BY p.processed_at LIMIT $2::bigint
+)
+`
+
+type PruneProcessedParams struct {
+	Cutoff   time.Time
+	RowLimit int64
+}
+
+// PruneProcessed deletes up to row_limit records of events processed
+// before cutoff.
+func (q *Queries) PruneProcessed(ctx context.Context, arg PruneProcessedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneProcessed, arg.Cutoff, arg.RowLimit)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
