@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salesflow/salesflow/eventbus"
@@ -156,6 +157,9 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 			kafka.WithClientOptions(kgo.SessionTimeout(cfg.KafkaSession), kgo.HeartbeatInterval(cfg.KafkaSession/10),
 				kgo.RebalanceTimeout(cfg.KafkaSession))); err != nil {
 			return nil, err
+		}
+		if a.kcl != nil {
+			a.metrics.watchLag(kadm.NewClient(a.kcl), cfg.ConsumerGroup, log)
 		}
 	}
 

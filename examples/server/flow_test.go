@@ -61,6 +61,13 @@ func TestSeedFlowPostgresKafka(t *testing.T) {
 		n, _, err := tg.app.relay.Backlog(t.Context())
 		return err == nil && n == 0
 	})
+	// The worker's consumer lag is a metric, and it drains to zero.
+	eventually(t, "consumer lag 0 on every topic", func() bool {
+		body := string(tg.req(t, "GET", "/metrics", "", nil).body)
+		return strings.Contains(body, "salesflow_consumer_lag_up 1") &&
+			strings.Contains(body, `salesflow_consumer_lag{topic="test.sale.completed"} 0`) &&
+			strings.Contains(body, `salesflow_consumer_lag{topic="test.sale.created"} 0`)
+	})
 }
 
 // TestDeployment runs the HTTP suites against a running server:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/salesflow/salesflow/eventbus"
 )
@@ -125,4 +126,46 @@ func (m *metrics) watchDeadLetters(count func() int) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "salesflow_dead_letters", Help: "Messages in the dead-letter topics of the in-memory bus.",
 	}, func() float64 { return float64(count()) }))
+}
+
+// lagCollector reports the worker's consumer lag at scrape time: for each
+// topic, the messages after the group's committed offsets (kadm.Lag). A
+// scrape waits at most two seconds for the broker.
+type lagCollector struct {
+	adm   *kadm.Client
+	group string
+	log   *slog.Logger
+	lag   *prometheus.Desc
+	up    *prometheus.Desc
+}
+
+// watchLag registers the consumer lag of group through adm.
+func (m *metrics) watchLag(adm *kadm.Client, group string, log *slog.Logger) {
+	m.reg.MustRegister(&lagCollector{
+		adm: adm, group: group, log: log,
+		lag: prometheus.NewDesc("salesflow_consumer_lag", "Messages of a topic not yet committed by the worker's consumer group.", []string{"topic"}, nil),
+		up:  prometheus.NewDesc("salesflow_consumer_lag_up", "1 when the last scrape could read the consumer lag from the broker.", nil, nil),
+	})
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.lag; ch <- c.up }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	lags, err := c.adm.Lag(ctx, c.group)
+	if err == nil {
+		err = lags.Error()
+	}
+	if err != nil {
+		c.log.Debug("consumer lag not read", "err", err)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+	for _, l := range lags {
+		for topic, total := range l.Lag.TotalByTopic() {
+			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(total.Lag), topic)
+		}
+	}
 }
