@@ -36,8 +36,8 @@ func eventType(st Status) string {
 }
 
 // newEvent builds the outbox record of the change that brought s to its
-// current status.
-func (svc *Service) newEvent(s *Sale) (eventbus.OutboxRecord, error) {
+// current status, in the trace of traceparent (W3C; empty for none).
+func (svc *Service) newEvent(s *Sale, traceparent string) (eventbus.OutboxRecord, error) {
 	data, err := json.Marshal(s)
 	if err != nil {
 		return eventbus.OutboxRecord{}, fmt.Errorf("encode sale event: %w", err)
@@ -49,7 +49,7 @@ func (svc *Service) newEvent(s *Sale) (eventbus.OutboxRecord, error) {
 	typ := eventType(s.Status)
 	ev := eventbus.Event{
 		ID: id, Type: typ, Source: svc.source, Subject: s.ID.String(),
-		Time: s.UpdatedAt, Data: data,
+		Time: s.UpdatedAt, Data: data, TraceParent: traceparent,
 	}
 	return eventbus.OutboxRecord{
 		EventID:   id,

@@ -460,7 +460,7 @@ func (svc *Service) move(ctx context.Context, id uuid.UUID, next Status, change 
 }
 
 func (svc *Service) enqueue(ctx context.Context, tx Tx, s *Sale) error {
-	rec, err := svc.newEvent(s)
+	rec, err := svc.newEvent(s, eventbus.TraceParent(ctx))
 	if err != nil {
 		return err
 	}

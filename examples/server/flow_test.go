@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/testkit"
 )
 
@@ -351,5 +352,29 @@ func TestCommandsNeedTheirSettings(t *testing.T) {
 		if err := m.Migrate(t.Context(), o); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestTraceParent: the W3C trace context of a request goes on to the event
+// its change publishes; a malformed one is dropped.
+func TestTraceParent(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t, nil, nil)
+	book := tg.createBook(t, "1.00", 5)
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	body := fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book)
+	want(t, tg.req(t, "POST", "/sales", tg.user, body, "traceparent", tp), http.StatusCreated, "traced sale")
+	want(t, tg.req(t, "POST", "/sales", tg.user, body, "traceparent", "00-zz-bad"), http.StatusCreated, "badly traced sale")
+	var got []string
+	eventually(t, "two sale.created events", func() bool {
+		ms := tg.app.bus.Messages("sale.created")
+		got = got[:0]
+		for _, m := range ms {
+			got = append(got, m.Headers.Get(eventbus.HeaderTraceParent))
+		}
+		return len(ms) == 2
+	})
+	if got[0] != tp || got[1] != "" {
+		t.Errorf("traceparent headers of the events = %q; want %q, then none", got, tp)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/salesflow/salesflow/eventbus"
 )
 
 // MaxBodyBytes bounds a request body; a larger one is answered 413.
@@ -105,7 +107,11 @@ func (s *server) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ri := &reqInfo{id: id, log: s.log}
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri)))
+		ctx := context.WithValue(r.Context(), reqInfoKey{}, ri)
+		// A W3C trace context goes on to the events the request causes
+		// (their traceparent header); an invalid one is ignored.
+		ctx = eventbus.WithTraceParent(ctx, r.Header.Get("traceparent"))
+		next.ServeHTTP(sw, r.WithContext(ctx))
 
 		status := sw.status
 		if status == 0 {
