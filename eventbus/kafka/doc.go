@@ -52,6 +52,13 @@
 // is retried, so a message is never skipped without a trace. A panicking
 // handler counts as a failing one.
 //
+// RunBatch does the same with batches: when more than one message of a
+// partition is waiting, up to a maximum of them go to an
+// eventbus.BatchHandler at once (for one database transaction); if the
+// batch fails, its messages go to the single handler one at a time, with
+// the retries and dead-lettering above. Batches do not wait to fill: a
+// partition that keeps up gets single messages.
+//
 // An offset is committed only after its handler returned nil or the
 // message was dead-lettered: every second (WithCommitInterval), when a
 // rebalance takes partitions away (after their handlers in flight have
@@ -61,12 +68,20 @@
 // must be idempotent (see eventbus.Idempotent).
 //
 // Close, or canceling Run's context, stops fetching, waits for the handlers
-// in flight, commits what was handled and leaves the group. The handlers'
+// in flight, commits what was handled (trying for at most 5 s: a group in
+// a rebalance refuses commits) and leaves the group. The handlers'
 // context derives from Run's: Close lets them finish (it cancels their
 // context only if they outlast the drain timeout, WithDrainTimeout, 30 s by
 // default), while canceling Run's context asks them to stop. A message
 // whose handler did not finish is neither retried nor dead-lettered but
-// delivered again later.
+// delivered again later. Leaving waits for a join in flight, which the
+// coordinator holds until every member rejoined or the rebalance timeout
+// passed; a service that wants quick restarts and quick recovery from a
+// crashed member sets shorter timeouts than franz-go's (45 s session, 60 s
+// rebalance), as examples/server does:
+//
+//	kafka.WithClientOptions(kgo.SessionTimeout(10*time.Second), kgo.HeartbeatInterval(time.Second),
+//		kgo.RebalanceTimeout(10*time.Second))
 //
 // A partition whose handler is slow (or retrying) does not hold up the
 // others: each partition buffers what was fetched for it, and its fetching
