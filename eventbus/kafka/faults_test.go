@@ -397,3 +397,34 @@ func TestLeadersMoveWhileFlowing(t *testing.T) {
 	checkOrder(t, col, all)
 	checkOnce(t, readTopic(t, brokers, topic), values, true)
 }
+
+// TestCloseCommitBounded: with every commit refused (a coordinator
+// loading), Close gives its commit 5 s and leaves, rather than retrying
+// for the whole drain timeout, again in the revoke that leaving the group
+// causes. The bound is far from both: 5 s against 60 s twice.
+func TestCloseCommitBounded(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	const topic, group = "close-commit", "close-commit-group"
+	createTopics(t, brokers, topic)
+	p := newPublisher(t, brokers)
+	msgs, values := messages(topic, "m", 20, 4)
+	if err := p.Publish(t.Context(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	s := newSubscriber(t, brokers, group, []string{topic}, kafka.WithDrainTimeout(time.Minute), kafka.WithCommitInterval(time.Hour))
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background(), col.handle) }()
+	col.wait(t, values)
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Group: group, Err: kerr.CoordinatorLoadInProgress, Count: -1})
+	start := time.Now()
+	closeErr := s.Close()
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("Close took %v with commits refused; want about 5 s", took)
+	}
+	if err := <-done; err == nil || closeErr == nil {
+		t.Errorf("Run = %v, Close = %v; want both to report the failed commit", err, closeErr)
+	}
+}

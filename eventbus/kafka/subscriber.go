@@ -353,6 +353,15 @@ func (ss *session) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 // handlers in flight finish, and commits before the partitions move.
 func (ss *session) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	ss.stopWorkers(ss.take(revoked))
+	ss.mu.Lock()
+	closing := ss.closing
+	ss.mu.Unlock()
+	if closing {
+		// Leaving the group revokes everything after shutdown committed
+		// (or gave up committing) what was handled; trying again would
+		// stall Close on a group that refuses commits.
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, ss.s.drain)
 	defer cancel()
 	if err := commit(ctx, cl); err != nil {

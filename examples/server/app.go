@@ -154,8 +154,11 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 			// rejoin (one that died, one shutting down mid-join) up to the
 			// rebalance timeout; franz-go's 45 s and 60 s defaults stall
 			// partitions, and a graceful shutdown, that long.
+			// Handlers in flight get half of it to finish when partitions
+			// move, so that the member rejoins within the rebalance timeout.
 			kafka.WithClientOptions(kgo.SessionTimeout(cfg.KafkaSession), kgo.HeartbeatInterval(cfg.KafkaSession/10),
-				kgo.RebalanceTimeout(cfg.KafkaSession))); err != nil {
+				kgo.RebalanceTimeout(cfg.KafkaSession)),
+			kafka.WithDrainTimeout(cfg.KafkaSession/2)); err != nil {
 			return nil, err
 		}
 		if a.kcl != nil {

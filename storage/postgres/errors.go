@@ -71,7 +71,9 @@ func Unavailable(err error) bool {
 		}
 		return false
 	}
-	var ne net.Error
-	return pgconn.SafeToRetry(err) || errors.As(err, &ne) ||
+	// A network failure, not any net.Error: context.DeadlineExceeded is
+	// one too, and a request that ran out of time is not an outage.
+	var oe *net.OpError
+	return pgconn.SafeToRetry(err) || errors.As(err, &oe) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }

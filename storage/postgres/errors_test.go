@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -240,6 +241,8 @@ func TestUnavailable(t *testing.T) {
 		{&pgconn.PgError{Code: "40P01"}, false},                             // deadlock: a bug, not an outage
 		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
 		{context.Canceled, false},
+		{fmt.Errorf("query: %w", context.DeadlineExceeded), false}, // a net.Error, but a timeout, not an outage
+		{&net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
 	}
 	for _, c := range cases {
 		if got := postgres.Unavailable(c.err); got != c.want {

@@ -66,9 +66,14 @@ func (o outbox) Backlog(ctx context.Context) (int64, time.Time, error) {
 	return row.Waiting, row.Oldest.UTC(), nil
 }
 
-// encodeHeaders stores headers in the outbox as a JSON array of [key,
-// value] pairs, which keeps their order and repeated keys.
+// encodeHeaders stores headers in the outbox as a JSON object, as releases
+// before ordered headers did and still read (a rolling upgrade keeps
+// their relay working), unless a key repeats: then as a JSON array of
+// [key, value] pairs, which keeps every header and their order.
 func encodeHeaders(h eventbus.Headers) ([]byte, error) {
+	if m := h.Map(); len(m) == len(h) {
+		return json.Marshal(m)
+	}
 	pairs := make([][2]string, len(h))
 	for i, x := range h {
 		pairs[i] = [2]string{x.Key, x.Value}
@@ -76,8 +81,8 @@ func encodeHeaders(h eventbus.Headers) ([]byte, error) {
 	return json.Marshal(pairs)
 }
 
-// decodeHeaders reads what encodeHeaders wrote, or a JSON object (records
-// written before headers kept their order), its keys sorted.
+// decodeHeaders reads what encodeHeaders wrote: a JSON object, its keys
+// sorted (CloudEvents attributes have no order), or an array of pairs.
 func decodeHeaders(b []byte) (eventbus.Headers, error) {
 	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
 		var m map[string]string
