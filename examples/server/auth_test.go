@@ -19,12 +19,17 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// runRoles checks roles and ownership through HTTP only.
+// runRoles checks roles and ownership through HTTP only: refused writes
+// change nothing, and another user can neither see nor move a user's sale,
+// nor learn anything of it from the refusal.
 func runRoles(t *testing.T, tg *target) {
 	book := tg.createBook(t, "5.00", 10)
-	r := tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book))
+	r := tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"customerName":"Secret Customer","notes":"secret note","items":[{"bookId":%q,"quantity":1}]}`, book))
 	want(t, r, http.StatusCreated, "user creates a sale")
 	saleID := r.obj(t)["id"].(string)
+	bookBefore := tg.req(t, "GET", "/books/"+book, tg.admin, nil)
+	want(t, bookBefore, http.StatusOK, "the book")
+	booksBefore := tg.total(t, "/books?limit=1")
 
 	routes := []struct {
 		method, path, body string
@@ -66,9 +71,44 @@ func runRoles(t *testing.T, tg *target) {
 	if on, res, _ := tg.stock(t, book); on != 10 || res != 1 {
 		t.Fatalf("stock after refused writes: onHand %d reserved %d, want 10 1", on, res)
 	}
+	if r := tg.req(t, "GET", "/books/"+book, tg.admin, nil); !bytes.Equal(r.body, bookBefore.body) {
+		t.Fatalf("book after refused writes:\n%s\nwas\n%s", r, bookBefore)
+	}
+	if n := tg.total(t, "/books?limit=1"); n != booksBefore {
+		t.Fatalf("books after refused writes: %d, was %d", n, booksBefore)
+	}
 
-	// Ownership: another user's sale is not found, in any form.
-	want(t, tg.req(t, "GET", "/sales/"+saleID, tg.user2, nil), http.StatusNotFound, "another user's sale")
+	// Ownership: another user's sale is not found, in any form; moving it
+	// is for admins only (403 before the sale is looked up); no answer
+	// tells anything of it.
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{"GET", "/sales/" + saleID, "", http.StatusNotFound},
+		{"PATCH", "/sales/" + saleID + "/status", `{"status":"COMPLETED","paymentMethod":"CASH"}`, http.StatusForbidden},
+		{"PATCH", "/sales/" + saleID + "/status", `{"status":"CANCELLED","reason":"mine now"}`, http.StatusForbidden},
+	} {
+		var body any
+		if c.body != "" {
+			body = c.body
+		}
+		name := "user2 " + c.method + " " + c.path
+		r := tg.req(t, c.method, c.path, tg.user2, body)
+		want(t, r, c.status, name)
+		for _, secret := range []string{"Secret Customer", "secret note", tg.userSub, "PENDING", "5.00"} {
+			if bytes.Contains(r.body, []byte(secret)) {
+				t.Fatalf("%s: the answer holds %q: %s", name, secret, r)
+			}
+		}
+	}
+	r = tg.req(t, "GET", "/sales/"+saleID, tg.user, nil)
+	want(t, r, http.StatusOK, "the owner reads the sale")
+	var sale Sale
+	r.decode(t, &sale)
+	if sale.Status != "PENDING" || sale.Version != 1 {
+		t.Fatalf("sale after refused moves: %s version %d", sale.Status, sale.Version)
+	}
 	var page SalePage
 	tg.req(t, "GET", "/sales?sellerId="+tg.userSub, tg.user2, nil).decode(t, &page)
 	if len(page.Data) != 0 || page.Meta.Total != 0 {
@@ -117,6 +157,9 @@ func sign(t *testing.T, m jwt.SigningMethod, key any, c jwt.MapClaims) string {
 	return s
 }
 
+// TestTokens sends forged, expired and incomplete tokens, on HS256, RS256
+// and EdDSA servers, to a read and to every write: each is 401, and the
+// writes change nothing.
 func TestTokens(t *testing.T) {
 	t.Parallel()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -151,6 +194,33 @@ func TestTokens(t *testing.T) {
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	hsSecret := []byte(testSecret)
 
+	// On each server, a book and a sale that the forged tokens try to
+	// change. The EdDSA server has no private key: its tokens are made here.
+	ed.admin = sign(t, jwt.SigningMethodEdDSA, edPriv, jwt.MapClaims{"sub": "admin-1", "role": "admin", "exp": exp})
+	ed.user = sign(t, jwt.SigningMethodEdDSA, edPriv, jwt.MapClaims{"sub": "user-1", "role": "user", "exp": exp})
+	type fixture struct {
+		book, sale string
+		before     state
+	}
+	fixtures := map[*target]*fixture{}
+	for _, tg := range []*target{hs, rs, ed} {
+		f := &fixture{book: tg.createBook(t, "1.00", 10)}
+		r := tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, f.book))
+		want(t, r, http.StatusCreated, "a sale")
+		f.sale = r.obj(t)["id"].(string)
+		f.before = tg.snapshot(t, []string{f.book}, []string{f.sale})
+		fixtures[tg] = f
+	}
+	writes := func(f *fixture) [][3]string {
+		return [][3]string{
+			{"POST", "/sales", fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, f.book)},
+			{"PATCH", "/sales/" + f.sale + "/status", `{"status":"CANCELLED","reason":"forged"}`},
+			{"POST", "/books", `{"title":"Forged","author":"A","price":"1.00","stock":5}`},
+			{"PATCH", "/books/" + f.book, `{"title":"Forged"}`},
+			{"POST", "/inventory/" + f.book + "/movements", `{"type":"PURCHASE","quantity":1}`},
+		}
+	}
+
 	for _, tc := range []struct {
 		name   string
 		tg     *target
@@ -184,7 +254,18 @@ func TestTokens(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.tg.req(t, "GET", "/books", tc.token, nil)
 			want(t, r, tc.status, tc.name)
+			if tc.status != http.StatusUnauthorized {
+				return
+			}
+			for _, w := range writes(fixtures[tc.tg]) {
+				want(t, tc.tg.req(t, w[0], w[1], tc.token, w[2]), http.StatusUnauthorized, tc.name+": "+w[0]+" "+w[1])
+			}
 		})
+	}
+	// The forged tokens changed nothing.
+	for _, tg := range []*target{hs, rs, ed} {
+		f := fixtures[tg]
+		unchanged(t, "writes with forged tokens", f.before, tg.snapshot(t, []string{f.book}, []string{f.sale}))
 	}
 
 	// The RS server's own tokens (the token command's) work, and Basic is not Bearer.

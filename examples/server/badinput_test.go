@@ -159,7 +159,9 @@ func TestBadInputsPostgres(t *testing.T) {
 	runBadInputs(t, newTarget(t, func(o *Options) { o.DatabaseURL = url }, nil))
 }
 
-// TestBodyTooLarge: a body over 1 MiB is 413, with or without a length.
+// TestBodyTooLarge: a body over 1 MiB is 413, with or without a length,
+// on every route with a body, and a refused write changes nothing even
+// when the body, but for its size, would be accepted.
 func TestBodyTooLarge(t *testing.T) {
 	t.Parallel()
 	tg := newTarget(t, nil, nil)
@@ -180,9 +182,41 @@ func TestBodyTooLarge(t *testing.T) {
 	if res.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked: %d", res.StatusCode)
 	}
+	// The other writes, with bodies that are valid JSON padded with blanks:
+	// read whole, each would change something.
+	book := tg.createBook(t, "2.00", 5)
+	r := tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book))
+	want(t, r, http.StatusCreated, "a sale")
+	sale := r.obj(t)["id"].(string)
+	pad := strings.Repeat(" ", MaxBodyBytes)
+	before := tg.snapshot(t, []string{book}, []string{sale})
+	for _, w := range []struct{ method, path, body string }{
+		{"PATCH", "/sales/" + sale + "/status", `{"status":"CANCELLED"` + pad + `}`},
+		{"PATCH", "/books/" + book, `{"title":"Too large"` + pad + `}`},
+		{"POST", "/inventory/" + book + "/movements", `{"type":"PURCHASE","quantity":1` + pad + `}`},
+	} {
+		name := w.method + " " + w.path
+		want(t, tg.req(t, w.method, w.path, tg.admin, w.body), http.StatusRequestEntityTooLarge, name)
+		req, _ := http.NewRequest(w.method, tg.url+w.path, strings.NewReader(w.body))
+		req.ContentLength = -1
+		req.Header.Set("Authorization", "Bearer "+tg.admin)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := tg.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("%s chunked: %d", name, res.StatusCode)
+		}
+	}
+	unchanged(t, "bodies too large", before, tg.snapshot(t, []string{book}, []string{sale}))
+	// Without the padding, the same writes go through.
+	want(t, tg.req(t, "PATCH", "/books/"+book, tg.admin, `{"title":"Too large"}`), http.StatusOK, "the small patch")
+
 	// Exactly the limit is read (and then found invalid, not too large).
 	exact := `{"notes":"` + strings.Repeat("x", MaxBodyBytes-len(`{"notes":"","items":[]}`)) + `","items":[]}`
-	r := tg.req(t, "POST", "/sales", tg.user, exact)
+	r = tg.req(t, "POST", "/sales", tg.user, exact)
 	if r.status == http.StatusRequestEntityTooLarge || r.status >= 500 {
 		t.Fatalf("body of exactly %d bytes: %s", len(exact), r)
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/salesflow/salesflow/eventbus"
 )
@@ -190,6 +191,11 @@ func limitBody(next http.Handler) http.Handler {
 				status = http.StatusRequestTimeout
 			}
 			writeProblem(w, r, newProblem(status, codeMalformed, "the request body could not be read"))
+			return
+		case !utf8.Valid(body):
+			// JSON is UTF-8 (RFC 8259); the decoder would silently turn
+			// the bad bytes into U+FFFD and store text the client never sent.
+			writeProblem(w, r, newProblem(http.StatusBadRequest, codeMalformed, "the request body is not valid UTF-8"))
 			return
 		}
 		if ri := infoOf(r.Context()); ri != nil {
