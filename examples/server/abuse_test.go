@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -85,29 +84,7 @@ func (a *abuse) answer(t *testing.T, r *response, what string, sent ...string) {
 // client refuses to send the request.
 func (a *abuse) send(t *testing.T, method, path, token, body string, hdr ...string) *response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, a.tg.url+path, rd)
-	if err != nil {
-		return nil
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := a.tg.client.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &response{status: res.StatusCode, header: res.Header, body: b}
+	return a.tg.raw(t, method, path, token, []byte(body), hdr...)
 }
 
 // runMetacharacters sends every metaValue into every string field, query

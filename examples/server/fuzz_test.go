@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"go/ast"
 	"go/parser"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -93,22 +92,10 @@ func leak(body []byte, secrets []string, sent ...string) string {
 // client cannot send. hdr holds header name, value pairs.
 func (e *fuzzEnv) do(t *testing.T, method, path, token string, body []byte, hdr ...string) *response {
 	t.Helper()
-	req, err := http.NewRequest(method, e.tg.url+path, bytes.NewReader(body))
-	if err != nil {
+	r := e.tg.raw(t, method, path, token, body, hdr...)
+	if r == nil {
 		return nil
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := e.tg.client.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	r := &response{status: res.StatusCode, header: res.Header, body: b}
 	what := fmt.Sprintf("%s %s %q %q", method, path, body, hdr)
 	if r.status >= 500 {
 		t.Fatalf("%s: %s", what, r)

@@ -179,6 +179,35 @@ func (tg *target) req(t testing.TB, method, path, token string, body any, hdr ..
 }
 
 // want checks the status of r, and that an error is a problem document.
+// raw sends body as it is (an empty body as none), with hdr as header name,
+// value pairs; it returns nil when the client refuses to send the request.
+func (tg *target) raw(t testing.TB, method, path, token string, body []byte, hdr ...string) *response {
+	t.Helper()
+	var rd io.Reader
+	if len(body) > 0 {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, tg.url+path, rd)
+	if err != nil {
+		return nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := tg.client.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: b}
+}
+
 func want(t testing.TB, r *response, status int, what string) {
 	t.Helper()
 	if r.status != status {
