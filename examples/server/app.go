@@ -238,9 +238,9 @@ func (a *App) Start(ctx context.Context) (stop func()) {
 	}
 }
 
-// sweep deletes expired idempotency keys now and every interval, and on
-// PostgreSQL the published outbox records and processed-event records
-// older than EVENT_RETENTION.
+// sweep deletes expired idempotency keys now and every interval, and the
+// published outbox records and processed-event records older than
+// EVENT_RETENTION.
 func (a *App) sweep(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -253,20 +253,31 @@ func (a *App) sweep(ctx context.Context, interval time.Duration) {
 			a.metrics.keysSwept.Add(float64(n))
 			a.log.Info("idempotency keys swept", "deleted", n)
 		}
-		if a.pg != nil {
-			outbox, processed, err := a.pg.PruneEvents(ctx, time.Now().Add(-a.cfg.EventRetention))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				a.log.Warn("event records not pruned", "err", err)
-			case outbox+processed > 0:
-				a.log.Info("event records pruned", "outbox", outbox, "processed", processed, "older_than", a.cfg.EventRetention)
-			}
-		}
+		a.pruneEvents(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// pruneEvents deletes the published outbox records and processed-event
+// records older than EVENT_RETENTION from the store.
+func (a *App) pruneEvents(ctx context.Context) {
+	cutoff := time.Now().Add(-a.cfg.EventRetention)
+	var outbox, processed int64
+	var err error
+	if a.pg != nil {
+		outbox, processed, err = a.pg.PruneEvents(ctx, cutoff)
+	} else {
+		outbox, processed, err = a.mem.PruneEvents(ctx, cutoff)
+	}
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.Warn("event records not pruned", "err", err)
+	case outbox+processed > 0:
+		a.log.Info("event records pruned", "outbox", outbox, "processed", processed, "older_than", a.cfg.EventRetention)
 	}
 }
 

@@ -37,7 +37,7 @@ type Options struct {
 	LogLevel          string        `name:"log-level" default:"info" doc:"debug, info, warn or error"`
 	LogFormat         string        `name:"log-format" default:"text" doc:"text or json"`
 	ShutdownTimeout   time.Duration `name:"shutdown-timeout" default:"30s" doc:"How long shutdown waits for requests in flight"`
-	EventRetention    time.Duration `name:"event-retention" default:"168h" doc:"How long published outbox records and processed-event records are kept (PostgreSQL; pruned hourly); keep it longer than the broker's retention"`
+	EventRetention    time.Duration `name:"event-retention" default:"168h" doc:"How long published outbox records and processed-event records are kept (pruned hourly); keep it longer than the broker's retention"`
 }
 
 // envName is the environment variable of an option: PORT for port.

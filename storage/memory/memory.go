@@ -39,7 +39,7 @@ type Store struct {
 	outboxIDs map[uuid.UUID]bool // the event ids in outbox
 	published int                // outbox[:published] is all published
 	seq       int64
-	processed map[processedKey]bool
+	processed map[processedKey]time.Time // when the event was processed
 	keys      map[scopedKey]keyEntry
 	progress  map[uuid.UUID]worker.Progress
 	stats     map[uuid.UUID]analytics.BookStats
@@ -87,7 +87,7 @@ func New() *Store {
 		sales:     map[uuid.UUID]*sales.Sale{},
 		saleMoves: map[moveKey]bool{},
 		outboxIDs: map[uuid.UUID]bool{},
-		processed: map[processedKey]bool{},
+		processed: map[processedKey]time.Time{},
 		keys:      map[scopedKey]keyEntry{},
 		progress:  map[uuid.UUID]worker.Progress{},
 		stats:     map[uuid.UUID]analytics.BookStats{},
@@ -633,12 +633,41 @@ func (t *tx) MarkProcessed(_ context.Context, group string, eventID uuid.UUID) (
 		return false, err
 	}
 	k := processedKey{group, eventID}
-	if t.s.processed[k] {
+	if _, ok := t.s.processed[k]; ok {
 		return false, nil
 	}
-	t.s.processed[k] = true
-	t.undo = append(t.undo, func() { delete(t.s.processed, k) })
+	put(t, t.s.processed, k, t.s.now().UTC())
 	return true, nil
+}
+
+// PruneEvents deletes the outbox records published before cutoff and the
+// processed-event records written before it, and returns how many of each
+// it deleted; unpublished records stay. See (*postgres.DB).PruneEvents.
+func (s *Store) PruneEvents(_ context.Context, cutoff time.Time) (outbox, processed int64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.outbox[:0]
+	for _, r := range s.outbox {
+		if !r.PublishedAt.IsZero() && r.PublishedAt.Before(cutoff) {
+			delete(s.outboxIDs, r.EventID)
+			outbox++
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(s.outbox[len(kept):])
+	s.outbox = kept
+	s.published = 0
+	for s.published < len(s.outbox) && !s.outbox[s.published].PublishedAt.IsZero() {
+		s.published++
+	}
+	for k, at := range s.processed {
+		if at.Before(cutoff) {
+			delete(s.processed, k)
+			processed++
+		}
+	}
+	return outbox, processed, nil
 }
 
 // InTx runs fn in one transaction whose Tx serves every domain at once

@@ -2,9 +2,12 @@ package memory_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/inventory"
@@ -84,5 +87,57 @@ func TestRelayWakesOnCommit(t *testing.T) {
 	}
 	if n, _, _ := store.Outbox().Backlog(ctx); n != 0 {
 		t.Errorf("backlog %d; want 0", n)
+	}
+}
+
+// PruneEvents deletes published records and processed-event records older
+// than the cutoff, never an unpublished record, and nothing newer.
+func TestPruneEvents(t *testing.T) {
+	t.Parallel()
+	s := memory.New()
+	ctx := t.Context()
+	var ids []uuid.UUID
+	for i := range 3 {
+		ev := eventbus.Event{ID: uuid.New(), Type: "t", Source: "/s", Time: time.Now(), Data: []byte(`{}`)}
+		ids = append(ids, ev.ID)
+		err := s.InTx(ctx, func(tx *memory.Tx) error {
+			if err := tx.Enqueue(ctx, eventbus.OutboxRecord{EventID: ev.ID, Message: ev.Message("t", fmt.Sprint(i))}); err != nil {
+				return err
+			}
+			if i < 2 {
+				_, err := tx.MarkProcessed(ctx, "g", ev.ID)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending, _ := s.Outbox().Pending(ctx, 10)
+	if err := s.Outbox().MarkPublished(ctx, []int64{pending[0].Seq, pending[1].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if o, p, err := s.PruneEvents(ctx, time.Now().Add(-time.Hour)); err != nil || o+p != 0 {
+		t.Fatalf("prune of nothing old = %d, %d, %v", o, p, err)
+	}
+	if o, p, err := s.PruneEvents(ctx, time.Now().Add(time.Second)); err != nil || o != 2 || p != 2 {
+		t.Fatalf("PruneEvents = %d, %d, %v; want 2 and 2", o, p, err)
+	}
+	if rest, _ := s.Outbox().Pending(ctx, 10); len(rest) != 1 || rest[0].EventID != ids[2] {
+		t.Fatalf("pending after pruning = %+v; want the unpublished record", rest)
+	}
+	if n, _, _ := s.Outbox().Backlog(ctx); n != 1 {
+		t.Errorf("backlog = %d; want 1", n)
+	}
+	err := s.InTx(ctx, func(tx *memory.Tx) error {
+		first, err := tx.MarkProcessed(ctx, "g", ids[0])
+		if !first {
+			t.Error("a pruned processed-event record still counts")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
