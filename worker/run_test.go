@@ -1,0 +1,100 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/salesflow/salesflow/eventbus"
+	membus "github.com/salesflow/salesflow/eventbus/memory"
+	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
+	"github.com/salesflow/salesflow/storage/memory"
+	"github.com/salesflow/salesflow/worker"
+)
+
+// Run consumes in batches from a BatchSubscriber (a backlog of events that
+// were published before it started) and applies every sale once; batches
+// of 1 apply the same.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	for _, batch := range []int{worker.DefaultBatch, 1} {
+		ctx := t.Context()
+		store := memory.New()
+		inv, _ := inventory.NewService(store.Inventory())
+		svc, _ := sales.NewService(store.Sales())
+		book, err := inv.CreateBook(ctx, inventory.NewBook{Title: "Dune", Author: "Herbert", Price: sales.MustDecimal("10"), Stock: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 30 {
+			s, err := svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: book.ID, Quantity: 1}}})
+			if err == nil {
+				_, err = svc.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		bus, err := membus.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay, err := eventbus.NewRelay(store.Outbox(), bus.Publisher())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := relay.Flush(ctx); err != nil || n != 60 {
+			t.Fatalf("relay flush = %d, %v; want 60 events", n, err)
+		}
+		ms, err := bus.Subscriber(worker.DefaultGroup, worker.Topics(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := &spySubscriber{Subscriber: ms}
+		w, err := worker.New(store.InTx, worker.WithBatch(batch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- w.Run(runCtx, sub) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			l, _ := inv.Level(ctx, book.ID)
+			if l.OnHand == 70 && l.Reserved == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("batch %d: level %+v; want 70 on hand, 0 reserved", batch, l)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v", err)
+		}
+		if want := batch > 1; sub.batchMax > 0 != want || want && sub.batchMax != batch {
+			t.Errorf("batch %d: RunBatch called with %d (0: not called)", batch, sub.batchMax)
+		}
+		vs, err := worker.Check(ctx, worker.Sources{Sales: store.Sales(), Inventory: store.Inventory(), Analytics: store.Analytics(), Progress: store.Progress})
+		if err != nil || len(vs) != 0 {
+			t.Errorf("batch %d: worker.Check = %v, %v", batch, vs, err)
+		}
+	}
+	if _, err := worker.New(memory.New().InTx, worker.WithBatch(0)); err == nil {
+		t.Error("WithBatch(0) accepted")
+	}
+}
+
+// spySubscriber records how Run used the subscriber.
+type spySubscriber struct {
+	*membus.Subscriber
+	batchMax int
+}
+
+func (s *spySubscriber) RunBatch(ctx context.Context, b eventbus.BatchHandler, max int, h eventbus.Handler) error {
+	s.batchMax = max
+	return s.Subscriber.RunBatch(ctx, b, max, h)
+}
