@@ -9,7 +9,9 @@ import (
 )
 
 // CloudEvents 1.0 Kafka protocol binding, binary content mode: the
-// attributes travel as headers prefixed with "ce_", the data is the value.
+// attributes travel as headers prefixed with "ce_", the data is the value;
+// the distributed-tracing extension's traceparent travels unprefixed, as
+// W3C trace context does elsewhere.
 const (
 	HeaderSpecVersion = "ce_specversion"
 	HeaderID          = "ce_id"

@@ -68,7 +68,7 @@ type KeyTx interface {
 	// ReleaseKey forgets k's claim, so a retry can run, if the request
 	// still holds it and it has no response; otherwise it does nothing.
 	ReleaseKey(ctx context.Context, k IdempotencyKey) error
-	// SweepKeys deletes keys created before cutoff and returns how many.
+	// SweepKeys deletes keys claimed before cutoff and returns how many.
 	SweepKeys(ctx context.Context, cutoff time.Time) (int64, error)
 }
 

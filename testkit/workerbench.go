@@ -11,9 +11,9 @@ import (
 	"github.com/salesflow/salesflow/worker"
 )
 
-// RunWorkerBenchmarks measures the worker's handler on a store: decoding
-// an event, recording it as processed and applying it, in one transaction
-// per event, as a subscriber calls it. ApplyCompletion/3Lines applies the
+// RunWorkerBenchmarks measures the worker's handlers on a store: decoding
+// events, recording them as processed and applying them, as a subscriber
+// calls them: one transaction per event, or per batch (Batch64). ApplyCompletion/3Lines applies the
 // sale.completed events of three-line sales one at a time (one partition);
 // its Parallel4 twin four at a time from four goroutines (four
 // partitions), each of the four on other books; Batch64 hands them to the

@@ -4,7 +4,8 @@
 //
 // For every event the worker runs one transaction that records the event as
 // processed for its consumer group (eventbus.Idempotent) and applies its
-// effects. Effects follow from the sale's state, not from the event alone:
+// effects; when a partition has a backlog, up to DefaultBatch events share
+// one transaction (BatchHandler, eventbus.IdempotentBatch). Effects follow from the sale's state, not from the event alone:
 // each event carries the whole sale at its version, and the worker keeps
 // per sale the highest version applied and whether its completion (SALE
 // movements, statistics added) and its return (RETURN movements,
@@ -180,7 +181,8 @@ func (w *Worker[T]) Group() string { return w.group }
 func (w *Worker[T]) Applied() int64 { return w.applied.Load() }
 
 // Stale returns how many first deliveries were older than what was already
-// applied for their sale.
+// applied for their sale, or than a newer event of the same sale in the
+// same batch.
 func (w *Worker[T]) Stale() int64 { return w.stale.Load() }
 
 // Handler returns the subscriber handler: it decodes each delivery, skips

@@ -1,7 +1,7 @@
 // Command chaos runs the real salesflow binaries under faults and checks
 // that nothing was lost. It creates a fresh PostgreSQL database, starts a
-// Kafka-protocol broker (kfake in its own process, ./broker, or the one in
-// KAFKA_BROKERS), builds and starts the reference server (serve) and a
+// Kafka-protocol broker (kfake in its own process, examples/kfake, or the
+// one in KAFKA_BROKERS), builds and starts the reference server (serve) and a
 // separate worker, and drives concurrent creates, completions and
 // cancellations through HTTP with retries and idempotency keys. Meanwhile,
 // at moments drawn from the seed, it kills and restarts the server, kills

@@ -200,8 +200,9 @@ func (a *App) ready(ctx context.Context) map[string]error {
 
 // Start runs the background work until the returned stop is called: the
 // outbox relay (serve), the worker's subscriber when a worker is wired, and
-// the hourly sweep of expired idempotency keys (serve). stop lets the
-// worker finish the event in hand and commit, then returns.
+// the hourly sweep (serve) of expired idempotency keys and of event records
+// older than EVENT_RETENTION. stop lets the worker finish the events in hand
+// (an event or a batch) and commit, then returns.
 func (a *App) Start(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

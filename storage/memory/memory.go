@@ -671,8 +671,8 @@ func (s *Store) PruneEvents(_ context.Context, cutoff time.Time) (outbox, proces
 }
 
 // InTx runs fn in one transaction whose Tx serves every domain at once
-// (sales.Tx, inventory.Tx and eventbus.Deduper), for workers that apply an
-// event's effects and record it together.
+// (sales.Tx, inventory.Tx, analytics.Tx, worker.Tx and eventbus.Deduper),
+// for workers that apply an event's effects and record it together.
 func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
 	return s.inTx(ctx, func(t *tx) error { return fn(&Tx{t}) })
 }

@@ -15,7 +15,7 @@
 //
 // # Schema and migrations
 //
-// The schema is a numbered goose migration embedded in the binary
+// The schema is a series of numbered goose migrations embedded in the binary
 // (migrations/*.sql). Migrate applies what is missing; several processes
 // may call it at once, as they serialize on an advisory lock. sqlc generates
 // the queries' Go code from the same migrations (sqlc.yaml at the module
@@ -86,8 +86,8 @@
 //
 // # Consumers
 //
-// InTx runs a transaction whose Tx is a sales.Tx, an inventory.Tx and an
-// eventbus.Deduper at once, so that a worker applies an event's effects and
+// InTx runs a transaction whose Tx is a sales.Tx, an inventory.Tx, an
+// analytics.Tx, a worker.Tx and an eventbus.BatchDeduper at once, so that a worker applies an event's effects and
 // records the event as processed (processed_events) in one transaction:
 //
 //	handle := eventbus.Idempotent("analytics-group", db.InTx,

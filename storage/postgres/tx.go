@@ -30,7 +30,8 @@ var (
 )
 
 // Tx is one READ COMMITTED transaction that serves every domain at once: it
-// is a sales.Tx, an inventory.Tx and an eventbus.Deduper, for workers that
+// is a sales.Tx, an inventory.Tx, an analytics.Tx, a worker.Tx and an
+// eventbus.BatchDeduper, for workers that
 // apply an event's effects and record the event as processed together (see
 // eventbus.Idempotent). It is valid only inside the function given to
 // (*DB).InTx, and not safe for concurrent use.
@@ -148,8 +149,8 @@ func (t *tx) UpdateSale(ctx context.Context, s *sales.Sale) error {
 	return nil
 }
 
-// Enqueue writes r to the outbox (headers as a JSON array of pairs; a zero
-// CreatedAt means now) and notifies OutboxChannel, delivered on commit.
+// Enqueue writes r to the outbox (headers as a JSON object, or an array of
+// pairs when a key repeats; a zero CreatedAt means now) and notifies OutboxChannel, delivered on commit.
 func (t *tx) Enqueue(ctx context.Context, r eventbus.OutboxRecord) error {
 	h, err := encodeHeaders(r.Message.Headers)
 	if err != nil {

@@ -195,7 +195,7 @@ type AddMovementsRow struct {
 	Applied      bool
 }
 
-// AddMovement appends a movement and moves the level in one statement, so
+// AddMovements appends a movement and moves the level in one statement, so
 // that it writes both or neither. The movement is written only when the
 // level's on hand equals stock_before; a second SALE or RETURN movement for
 // the same sale and book is skipped by ON CONFLICT rather than raised, which
