@@ -113,14 +113,12 @@ func ApplyBatch(ctx context.Context, tx Tx, steps []Step, loc *time.Location) er
 		} else {
 			days = append(days, d)
 		}
-		nets := s.NetByBook()
-		for _, id := range sortedBooks(nets) {
-			n := nets[id]
-			d := Delta{BookID: id, Units: st.Sign * n.Units, NetRevenue: sales.Money(st.Sign) * n.Net, Sales: st.Sign}
+		for _, b := range d.Books { // the sale's books, signed, in id order
+			delta := Delta{BookID: b.BookID, Units: b.Units, NetRevenue: b.Net, Sales: st.Sign}
 			if st.Sign > 0 {
-				d.At = s.PaidAt
+				delta.At = s.PaidAt
 			}
-			stats = append(stats, d)
+			stats = append(stats, delta)
 		}
 	}
 	slices.SortFunc(days, func(a, b DayDelta) int { return strings.Compare(a.Day, b.Day) })

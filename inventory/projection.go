@@ -64,17 +64,20 @@ func ApplyBatch(ctx context.Context, tx MovementTx, steps []Step, at time.Time) 
 	if len(steps) == 0 {
 		return nil
 	}
+	// Each step's units per book, computed once; and every book once.
+	units := make([]map[uuid.UUID]int64, len(steps))
 	index := map[uuid.UUID]int{}
 	var books []uuid.UUID
-	for _, st := range steps {
-		for _, b := range sortedBooks(st.Sale) {
+	for i, st := range steps {
+		units[i] = st.Sale.Quantities()
+		for b := range units[i] {
 			if _, ok := index[b]; !ok {
 				index[b] = 0
 				books = append(books, b)
 			}
 		}
 	}
-	slices.SortFunc(books, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(books, compareIDs)
 	levels, err := tx.LockLevels(ctx, books)
 	if err != nil {
 		return err
@@ -83,25 +86,23 @@ func ApplyBatch(ctx context.Context, tx MovementTx, steps []Step, at time.Time) 
 		index[b] = i
 	}
 	var cs []Change
-	for _, st := range steps {
-		s, qs := st.Sale, st.Sale.Quantities()
-		for _, b := range sortedBooks(s) {
+	for i, st := range steps {
+		s := st.Sale
+		for _, b := range sortedKeys(units[i]) {
+			q := units[i][b]
 			l := &levels[index[b]]
 			var c Change
 			var err error
 			switch st.Type {
 			case Sale:
-				c, err = change(*l, Sale, -qs[b], "", s.ID, -qs[b], at)
+				c, err = change(*l, Sale, -q, "", s.ID, -q, at)
 			case Return:
-				c, err = change(*l, Return, qs[b], s.CancelReason, s.ID, 0, at)
+				c, err = change(*l, Return, q, s.CancelReason, s.ID, 0, at)
 			default:
 				err = fmt.Errorf("a %s step", st.Type)
 			}
 			if err != nil {
-				if st.Type == Return {
-					return fmt.Errorf("return of sale %s: %w", s.ID, err)
-				}
-				return fmt.Errorf("sale %s: %w", s.ID, err)
+				return fmt.Errorf("%s of sale %s: %w", st.Type, s.ID, err)
 			}
 			// The next step on this book starts from this one's result.
 			l.OnHand, l.Reserved = c.StockAfter, l.Reserved+c.ReservedDelta
@@ -111,17 +112,18 @@ func ApplyBatch(ctx context.Context, tx MovementTx, steps []Step, at time.Time) 
 	return tx.AddMovements(ctx, cs)
 }
 
-// sortedBooks returns the sale's books in ascending id order, the order
+// sortedKeys returns the books of units in ascending id order, the order
 // in which every transaction locks stock levels.
-func sortedBooks(s *sales.Sale) []uuid.UUID {
-	qs := s.Quantities()
-	ids := make([]uuid.UUID, 0, len(qs))
-	for id := range qs {
+func sortedKeys(units map[uuid.UUID]int64) []uuid.UUID {
+	ids := make([]uuid.UUID, 0, len(units))
+	for id := range units {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(ids, compareIDs)
 	return ids
 }
+
+func compareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 
 // appendMovement locks the level and appends one movement.
 func appendMovement(ctx context.Context, tx MovementTx, bookID uuid.UUID, typ MovementType, qty int64, reason string, saleID uuid.UUID, reservedDelta int64, now time.Time) (Movement, error) {
