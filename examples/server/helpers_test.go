@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -159,28 +161,16 @@ func (tg *target) req(t testing.TB, method, path, token string, body any, hdr ..
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
+	r := tg.do(t, req, hdr...)
+	if r == nil {
+		t.Fatalf("%s %s: the client refused to send the request", method, path)
 	}
-	client := tg.client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &response{status: res.StatusCode, header: res.Header, body: b}
+	return r
 }
 
-// want checks the status of r, and that an error is a problem document.
 // raw sends body as it is (an empty body as none), with hdr as header name,
-// value pairs; it returns nil when the client refuses to send the request.
+// value pairs; it returns nil when the client refuses to send the request
+// (an invalid method, path or header).
 func (tg *target) raw(t testing.TB, method, path, token string, body []byte, hdr ...string) *response {
 	t.Helper()
 	var rd io.Reader
@@ -193,11 +183,28 @@ func (tg *target) raw(t testing.TB, method, path, token string, body []byte, hdr
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
+	return tg.do(t, req, hdr...)
+}
+
+// do adds hdr (name, value pairs) to req, sends it and reads the answer. It
+// returns nil when the client refuses to send req, and fails t when the
+// connection fails or the server drops it: a server that died must not
+// pass for an input the client would not send.
+func (tg *target) do(t testing.TB, req *http.Request, hdr ...string) *response {
+	t.Helper()
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := tg.client.Do(req)
+	client := tg.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	res, err := client.Do(req)
 	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+		}
 		return nil
 	}
 	defer res.Body.Close()
@@ -208,6 +215,7 @@ func (tg *target) raw(t testing.TB, method, path, token string, body []byte, hdr
 	return &response{status: res.StatusCode, header: res.Header, body: b}
 }
 
+// want checks the status of r, and that an error is a problem document.
 func want(t testing.TB, r *response, status int, what string) {
 	t.Helper()
 	if r.status != status {
