@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,9 @@ func TestRun(t *testing.T) {
 		if want := batch > 1; sub.batchMax > 0 != want || want && sub.batchMax != batch {
 			t.Errorf("batch %d: RunBatch called with %d (0: not called)", batch, sub.batchMax)
 		}
+		if batch > 1 && sub.batched.Load() == 0 {
+			t.Errorf("batch %d: no batch of several events was applied (a failed batch falls back to one at a time)", batch)
+		}
 		vs, err := worker.Check(ctx, worker.Sources{Sales: store.Sales(), Inventory: store.Inventory(), Analytics: store.Analytics(), Progress: store.Progress})
 		if err != nil || len(vs) != 0 {
 			t.Errorf("batch %d: worker.Check = %v, %v", batch, vs, err)
@@ -92,9 +96,16 @@ func TestRun(t *testing.T) {
 type spySubscriber struct {
 	*membus.Subscriber
 	batchMax int
+	batched  atomic.Int64 // batches of several deliveries that succeeded
 }
 
 func (s *spySubscriber) RunBatch(ctx context.Context, b eventbus.BatchHandler, max int, h eventbus.Handler) error {
 	s.batchMax = max
-	return s.Subscriber.RunBatch(ctx, b, max, h)
+	return s.Subscriber.RunBatch(ctx, func(ctx context.Context, ds []eventbus.Delivery) error {
+		err := b(ctx, ds)
+		if err == nil && len(ds) > 1 {
+			s.batched.Add(1)
+		}
+		return err
+	}, max, h)
 }
