@@ -109,7 +109,7 @@ func ApplyBatch(ctx context.Context, tx Tx, steps []Step, loc *time.Location) er
 		s := st.Sale
 		d := dayDelta(s, loc, st.Sign)
 		if i := slices.IndexFunc(days, func(x DayDelta) bool { return x.Day == d.Day }); i >= 0 {
-			days[i] = days[i].add(d)
+			days[i].add(d)
 		} else {
 			days = append(days, d)
 		}
@@ -123,6 +123,7 @@ func ApplyBatch(ctx context.Context, tx Tx, steps []Step, loc *time.Location) er
 	}
 	slices.SortFunc(days, func(a, b DayDelta) int { return strings.Compare(a.Day, b.Day) })
 	for _, d := range days {
+		slices.SortFunc(d.Books, func(a, b BookDay) int { return bytes.Compare(a.BookID[:], b.BookID[:]) })
 		if err := tx.AddDay(ctx, d); err != nil {
 			return fmt.Errorf("daily rollup of %s: %w", d.Day, err)
 		}
@@ -135,27 +136,23 @@ func ApplyBatch(ctx context.Context, tx Tx, steps []Step, loc *time.Location) er
 	return nil
 }
 
-// add returns the sum of two changes of the same day and zone, its books
-// merged and ordered by id.
-func (d DayDelta) add(o DayDelta) DayDelta {
+// add adds o, a change of the same day and zone, to d; books new to d go
+// at the end (ApplyBatch sorts them once).
+func (d *DayDelta) add(o DayDelta) {
 	d.Sales += o.Sales
 	d.Revenue += o.Revenue
 	d.Net += o.Net
 	d.Tax += o.Tax
 	d.Discount += o.Discount
 	d.Items += o.Items
-	books := slices.Clone(d.Books)
 	for _, ob := range o.Books {
-		if i := slices.IndexFunc(books, func(b BookDay) bool { return b.BookID == ob.BookID }); i >= 0 {
-			books[i].Units += ob.Units
-			books[i].Net += ob.Net
+		if i := slices.IndexFunc(d.Books, func(b BookDay) bool { return b.BookID == ob.BookID }); i >= 0 {
+			d.Books[i].Units += ob.Units
+			d.Books[i].Net += ob.Net
 		} else {
-			books = append(books, ob)
+			d.Books = append(d.Books, ob)
 		}
 	}
-	slices.SortFunc(books, func(a, b BookDay) int { return bytes.Compare(a.BookID[:], b.BookID[:]) })
-	d.Books = books
-	return d
 }
 
 // dayDelta is the sale's contribution to its paid day's rollup, times sign.

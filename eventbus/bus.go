@@ -82,6 +82,16 @@ type BatchSubscriber interface {
 	RunBatch(ctx context.Context, batch BatchHandler, max int, h Handler) error
 }
 
+// Consume runs sub with h until ctx is done or sub is closed, as
+// Subscriber.Run; when sub is a BatchSubscriber and max is more than one,
+// it runs RunBatch with batch and h instead.
+func Consume(ctx context.Context, sub Subscriber, h Handler, batch BatchHandler, max int) error {
+	if bs, ok := sub.(BatchSubscriber); ok && batch != nil && max > 1 {
+		return bs.RunBatch(ctx, batch, max, h)
+	}
+	return sub.Run(ctx, h)
+}
+
 // ErrClosed means the publisher or subscriber was closed.
 var ErrClosed = errors.New("eventbus: closed")
 

@@ -91,16 +91,14 @@ func IdempotentBatch[T Deduper](group string, inTx func(context.Context, func(T)
 // whether it is the first time; an event repeated in evs is new at most
 // once.
 func markAll[T Deduper](ctx context.Context, tx T, group string, evs []Event) ([]bool, error) {
-	firsts := make([]bool, len(evs))
-	seen := make(map[uuid.UUID]bool, len(evs))
+	fresh := make(map[uuid.UUID]bool, len(evs)) // per distinct id: recorded for the first time
 	ids := make([]uuid.UUID, 0, len(evs))
 	for _, ev := range evs {
-		if !seen[ev.ID] {
-			seen[ev.ID] = true
+		if _, ok := fresh[ev.ID]; !ok {
+			fresh[ev.ID] = false
 			ids = append(ids, ev.ID)
 		}
 	}
-	fresh := make(map[uuid.UUID]bool, len(ids))
 	if bd, ok := any(tx).(BatchDeduper); ok {
 		fs, err := bd.MarkProcessedAll(ctx, group, ids)
 		if err != nil {
@@ -118,6 +116,7 @@ func markAll[T Deduper](ctx context.Context, tx T, group string, evs []Event) ([
 			fresh[id] = first
 		}
 	}
+	firsts := make([]bool, len(evs))
 	for i, ev := range evs {
 		firsts[i] = fresh[ev.ID]
 		fresh[ev.ID] = false // a repeat in evs is not new

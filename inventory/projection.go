@@ -72,18 +72,14 @@ func ApplyBatch(ctx context.Context, tx MovementTx, steps []Step, at time.Time) 
 		units[i] = st.Sale.Quantities()
 		for b := range units[i] {
 			if _, ok := index[b]; !ok {
-				index[b] = 0
+				index[b] = len(books)
 				books = append(books, b)
 			}
 		}
 	}
-	slices.SortFunc(books, compareIDs)
-	levels, err := tx.LockLevels(ctx, books)
+	levels, err := tx.LockLevels(ctx, books) // locked in id order, whatever the order of books
 	if err != nil {
 		return err
-	}
-	for i, b := range books {
-		index[b] = i
 	}
 	var cs []Change
 	for i, st := range steps {

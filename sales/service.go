@@ -1,6 +1,7 @@
 package sales
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -497,6 +498,6 @@ func sortedIDs(qty map[uuid.UUID]int64) []uuid.UUID {
 	for id := range qty {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }) // the order of the hex text
 	return ids
 }

@@ -165,12 +165,18 @@ func (f *flow) cancel(t *testing.T, s *sales.Sale) {
 
 // worker returns a new worker's handler that counts deliveries.
 func (f *flow) worker(t *testing.T) eventbus.Handler {
+	h, _ := f.workerHandlers(t)
+	return h
+}
+
+// workerHandlers returns a new worker's handler and batch handler (nil
+// when it has none), both counting deliveries.
+func (f *flow) workerHandlers(t *testing.T) (eventbus.Handler, eventbus.BatchHandler) {
 	w := f.NewWorker(t, f.group)
 	f.mu.Lock()
 	f.workers = append(f.workers, w)
 	f.mu.Unlock()
-	h, _ := f.handlers(w)
-	return h
+	return f.handlers(w)
 }
 
 // handlers returns w's handler and, for a BatchApplier, its batch handler
@@ -225,18 +231,10 @@ var flowRetry = eventbus.RetryPolicy{MaxAttempts: 20, MinBackoff: time.Milliseco
 func (f *flow) consume(t *testing.T) (stop func()) {
 	t.Helper()
 	sub := f.Subscriber(t, f.group, f.topics(), flowRetry)
-	w := f.NewWorker(t, f.group)
-	f.mu.Lock()
-	f.workers = append(f.workers, w)
-	f.mu.Unlock()
-	h, bh := f.handlers(w)
+	h, bh := f.workerHandlers(t)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
-	if bs, ok := sub.(eventbus.BatchSubscriber); ok && bh != nil {
-		go func() { done <- bs.RunBatch(ctx, bh, worker.DefaultBatch, h) }()
-	} else {
-		go func() { done <- sub.Run(ctx, h) }()
-	}
+	go func() { done <- eventbus.Consume(ctx, sub, h, bh, worker.DefaultBatch) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

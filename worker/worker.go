@@ -248,10 +248,7 @@ func (w *Worker[T]) BatchHandler() eventbus.BatchHandler {
 // batches when sub is an eventbus.BatchSubscriber and the batch size is
 // more than one, one event per transaction otherwise.
 func (w *Worker[T]) Run(ctx context.Context, sub eventbus.Subscriber) error {
-	if bs, ok := sub.(eventbus.BatchSubscriber); ok && w.batch > 1 {
-		return bs.RunBatch(ctx, w.BatchHandler(), w.batch, w.Handler())
-	}
-	return sub.Run(ctx, w.Handler())
+	return eventbus.Consume(ctx, sub, w.Handler(), w.BatchHandler(), w.batch)
 }
 
 // Apply brings the sale's projections up to s's version in tx.

@@ -468,44 +468,50 @@ func (ss *session) handleBatch(w *worker, rs []*kgo.Record) bool {
 	return err == nil
 }
 
-// callBatch runs the batch handler, turning a panic into an error.
-func (ss *session) callBatch(ctx context.Context, ds []eventbus.Delivery) (err error) {
-	m := ss.s.metrics
-	start := time.Now()
-	defer func() {
-		if v := recover(); v != nil {
-			ss.s.log.Error("kafka: batch handler panicked", "topic", ds[0].Topic, "partition", ds[0].Partition,
-				"offset", ds[0].Offset, "panic", v, "stack", string(debug.Stack()))
-			err = fmt.Errorf("kafka: batch handler panicked: %v", v)
-		}
-		if m != nil && err == nil {
-			each := time.Since(start) / time.Duration(len(ds))
-			for _, d := range ds {
-				m.handlerDone(d.Topic, each, nil)
-			}
-		}
-	}()
-	return ss.batch(ctx, ds)
-}
-
-// call runs the handler, turning a panic into an error.
-func (ss *session) call(ctx context.Context, d eventbus.Delivery) (err error) {
+// callBatch runs the batch handler, turning a panic into an error; a
+// batch that succeeds counts in the metrics as its deliveries (one that
+// fails goes on to the single handler, which counts them).
+func (ss *session) callBatch(ctx context.Context, ds []eventbus.Delivery) error {
 	m := ss.s.metrics
 	var start time.Time
 	if m != nil {
 		start = time.Now()
 	}
+	err := ss.guard(&ds[0], "batch handler", func() error { return ss.batch(ctx, ds) })
+	if m != nil && err == nil {
+		each := time.Since(start) / time.Duration(len(ds))
+		for _, d := range ds {
+			m.handlerDone(d.Topic, each, nil)
+		}
+	}
+	return err
+}
+
+// call runs the handler, turning a panic into an error.
+func (ss *session) call(ctx context.Context, d eventbus.Delivery) error {
+	m := ss.s.metrics
+	var start time.Time
+	if m != nil {
+		start = time.Now()
+	}
+	err := ss.guard(&d, "handler", func() error { return ss.handler(ctx, d) })
+	if m != nil {
+		m.handlerDone(d.Topic, time.Since(start), err)
+	}
+	return err
+}
+
+// guard runs fn, turning a panic into an error, logged with the delivery
+// being handled (the first of a batch).
+func (ss *session) guard(d *eventbus.Delivery, what string, fn func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			ss.s.log.Error("kafka: handler panicked", "topic", d.Topic, "partition", d.Partition,
+			ss.s.log.Error("kafka: "+what+" panicked", "topic", d.Topic, "partition", d.Partition,
 				"offset", d.Offset, "panic", v, "stack", string(debug.Stack()))
-			err = fmt.Errorf("kafka: handler panicked: %v", v)
-		}
-		if m != nil {
-			m.handlerDone(d.Topic, time.Since(start), err)
+			err = fmt.Errorf("kafka: %s panicked: %v", what, v)
 		}
 	}()
-	return ss.handler(ctx, d)
+	return fn()
 }
 
 // deadLetter produces r to its dead-letter topic, retrying until it

@@ -214,12 +214,7 @@ func (a *App) Start(ctx context.Context) (stop func()) {
 		wg.Go(func() {
 			// Close, not ctx, stops the subscriber, so that the handler in
 			// flight finishes and its offset is committed.
-			var err error
-			if bs, ok := a.sub.(eventbus.BatchSubscriber); ok {
-				err = bs.RunBatch(context.WithoutCancel(ctx), a.work.Batch, a.work.BatchSize, a.work.Handler)
-			} else {
-				err = a.sub.Run(context.WithoutCancel(ctx), a.work.Handler)
-			}
+			err := eventbus.Consume(context.WithoutCancel(ctx), a.sub, a.work.Handler, a.work.Batch, a.work.BatchSize)
 			if err != nil {
 				a.log.Error("worker stopped", "err", err)
 			}
