@@ -604,9 +604,7 @@ func (o outbox) MarkPublished(_ context.Context, seqs []int64) error {
 			o.s.outbox[i].PublishedAt = now
 		}
 	}
-	for o.s.published < len(o.s.outbox) && !o.s.outbox[o.s.published].PublishedAt.IsZero() {
-		o.s.published++
-	}
+	o.s.advancePublished()
 	return nil
 }
 
@@ -640,6 +638,14 @@ func (t *tx) MarkProcessed(_ context.Context, group string, eventID uuid.UUID) (
 	return true, nil
 }
 
+// advancePublished moves the index of the first unpublished record past
+// the published records before it.
+func (s *Store) advancePublished() {
+	for s.published < len(s.outbox) && !s.outbox[s.published].PublishedAt.IsZero() {
+		s.published++
+	}
+}
+
 // PruneEvents deletes the outbox records published before cutoff and the
 // processed-event records written before it, and returns how many of each
 // it deleted; unpublished records stay. See (*postgres.DB).PruneEvents.
@@ -658,9 +664,7 @@ func (s *Store) PruneEvents(_ context.Context, cutoff time.Time) (outbox, proces
 	clear(s.outbox[len(kept):])
 	s.outbox = kept
 	s.published = 0
-	for s.published < len(s.outbox) && !s.outbox[s.published].PublishedAt.IsZero() {
-		s.published++
-	}
+	s.advancePublished()
 	for k, at := range s.processed {
 		if at.Before(cutoff) {
 			delete(s.processed, k)

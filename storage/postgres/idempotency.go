@@ -13,7 +13,7 @@ import (
 // A concurrent claim of the same new key waits for this transaction and
 // then finds the key in flight.
 func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (*sales.Response, error) {
-	n, err := t.q.InsertKey(ctx, db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now, Claim: k.Claim})
+	n, err := t.q.InsertKey(ctx, insertKey(k, now))
 	if err != nil {
 		return nil, fmt.Errorf("claim key %q: %w", k.Key, err)
 	}
@@ -81,10 +81,15 @@ func (t *tx) SweepKeys(ctx context.Context, cutoff time.Time) (int64, error) {
 
 func ptr[T any](v T) *T { return &v }
 
+// insertKey is the claim of k at now.
+func insertKey(k sales.IdempotencyKey, now time.Time) db.InsertKeyParams {
+	return db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now, Claim: k.Claim}
+}
+
 // ClaimNewKey claims an unknown key in one autocommitted statement and
 // reports whether it did; a known key is left to ClaimKey.
 func (s salesStore) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (bool, error) {
-	n, err := s.d.q.InsertKey(ctx, db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now, Claim: k.Claim})
+	n, err := s.d.q.InsertKey(ctx, insertKey(k, now))
 	if err != nil {
 		return false, fmt.Errorf("claim key %q: %w", k.Key, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -196,9 +195,10 @@ func (t *tx) MarkProcessedAll(ctx context.Context, group string, eventIDs []uuid
 	if err != nil {
 		return nil, fmt.Errorf("mark %d events processed by %q: %w", len(eventIDs), group, err)
 	}
+	recorded := rowsByID(ids, func(id uuid.UUID) uuid.UUID { return id })
 	out := make([]bool, len(eventIDs))
 	for i, id := range eventIDs {
-		out[i] = slices.Contains(ids, id)
+		_, out[i] = recorded[id]
 	}
 	return out, nil
 }
@@ -258,13 +258,14 @@ func (t *tx) LockLevels(ctx context.Context, bookIDs []uuid.UUID) ([]inventory.L
 	if err != nil {
 		return nil, fmt.Errorf("lock stock levels: %w", err)
 	}
+	byID := rowsByID(rows, func(r db.StockLevel) uuid.UUID { return r.BookID })
 	out := make([]inventory.Level, len(bookIDs))
 	for i, id := range bookIDs {
-		j := slices.IndexFunc(rows, func(r db.StockLevel) bool { return r.BookID == id })
-		if j < 0 {
+		r, ok := byID[id]
+		if !ok {
 			return nil, fmt.Errorf("book %s: %w", id, inventory.ErrNotFound)
 		}
-		out[i] = levelFromRow(rows[j])
+		out[i] = levelFromRow(r)
 	}
 	return out, nil
 }
@@ -321,6 +322,16 @@ func movementResult(m inventory.Movement, res db.AddMovementsRow, err error) err
 		return fmt.Errorf("%s movement %s: id already used", m.Type, m.ID)
 	}
 	return fmt.Errorf("%s movement of book %s: on hand is not %d; lock the level first", m.Type, m.BookID, m.StockBefore)
+}
+
+// rowsByID indexes rows by the id key returns, to answer a query over
+// several ids in the order they were asked in.
+func rowsByID[R any](rows []R, key func(R) uuid.UUID) map[uuid.UUID]R {
+	m := make(map[uuid.UUID]R, len(rows))
+	for _, r := range rows {
+		m[key(r)] = r
+	}
+	return m
 }
 
 // nullable returns nil for the zero value, which the schema stores as NULL.

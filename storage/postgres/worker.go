@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -31,13 +30,14 @@ func (t *tx) LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]worker.Pr
 	if err != nil {
 		return nil, fmt.Errorf("progress of %d sales: %w", len(saleIDs), translate(err))
 	}
+	byID := rowsByID(rows, func(r db.SaleProgress) uuid.UUID { return r.SaleID })
 	out := make([]worker.Progress, len(saleIDs))
 	for i, id := range saleIDs {
-		j := slices.IndexFunc(rows, func(r db.SaleProgress) bool { return r.SaleID == id })
-		if j < 0 {
+		r, ok := byID[id]
+		if !ok {
 			return nil, fmt.Errorf("progress of sale %s: no record returned", id)
 		}
-		out[i] = worker.Progress(rows[j])
+		out[i] = worker.Progress(r)
 	}
 	return out, nil
 }
@@ -70,10 +70,7 @@ func (t *tx) AddBookStats(ctx context.Context, ds []analytics.Delta) error {
 	}
 	ps := make([]db.AddBookStatsParams, len(ds))
 	for i, d := range ds {
-		ps[i] = db.AddBookStatsParams{BookID: d.BookID, Units: d.Units, NetRevenue: int64(d.NetRevenue), Sales: d.Sales}
-		if !d.At.IsZero() {
-			ps[i].At = &ds[i].At
-		}
+		ps[i] = db.AddBookStatsParams{BookID: d.BookID, Units: d.Units, NetRevenue: int64(d.NetRevenue), Sales: d.Sales, At: nullableTime(d.At)}
 	}
 	return execBatch(t.q.AddBookStats(ctx, ps), func(i int, err error) error {
 		return fmt.Errorf("statistics of book %s: %w", ds[i].BookID, translate(err))
@@ -81,7 +78,7 @@ func (t *tx) AddBookStats(ctx context.Context, ds []analytics.Delta) error {
 }
 
 // execBatch reads the results of a batch of sqlc :batchexec statements and
-// returns the first error, described by describe.
+// returns the first statement's error, described by describe.
 func execBatch(br interface {
 	Exec(func(int, error))
 	Close() error
@@ -92,8 +89,8 @@ func execBatch(br interface {
 			first = describe(i, err)
 		}
 	})
-	if err := br.Close(); err != nil && first == nil {
-		first = describe(0, err)
+	if err := br.Close(); err != nil && first == nil { // the batch as a whole, no statement of its own
+		first = fmt.Errorf("batch: %w", translate(err))
 	}
 	return first
 }
