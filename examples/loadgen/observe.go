@@ -30,6 +30,8 @@ const (
 	mHandled   = "salesflow_events_handled_total"
 	mApplied   = "salesflow_events_applied_total"
 	mEventErrs = "salesflow_event_errors_total"
+	mLag       = "salesflow_consumer_lag"    // per topic: summed
+	mLagUp     = "salesflow_consumer_lag_up" // 1 when the server could read it
 	mCPU       = "process_cpu_seconds_total"
 	mRSS       = "process_resident_memory_bytes"
 	mGoroutine = "go_goroutines"

@@ -53,7 +53,12 @@ func (o *observer) sample(ctx context.Context) {
 	}
 	p.self, err = readProc(osPID)
 	p.selfOK = err == nil
-	if o.r.kadm != nil {
+	// The committed lag: the server's own metric when it has one (a Kafka
+	// deployment of this release), else asked of the brokers, so that a
+	// scrape does not make the server and the load generator both ask.
+	if p.m != nil && p.m[mLagUp] == 1 {
+		p.committedLag, p.committedOK = p.m[mLag], true
+	} else if o.r.kadm != nil {
 		kctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		lags, err := o.r.kadm.Lag(kctx, o.r.cfg.ConsumerGroup)
 		cancel()
