@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -99,7 +100,7 @@ func (b *bench) runCompare(ctx context.Context) error {
 		return err
 	}
 	for _, w := range []*os.File{os.Stdout, b.log} {
-		fmt.Fprintf(w, "\nA: %s %s %v\nB: %s %s %v\n", or(b.overlay, "(tree)"), a.dbParams, a.env, or(b.bOverlay, "(tree)"), bv.dbParams, bv.env)
+		fmt.Fprintf(w, "\nA: %s %s %v\nB: %s %s %v\n", cmp.Or(b.overlay, "(tree)"), a.dbParams, a.env, cmp.Or(b.bOverlay, "(tree)"), bv.dbParams, bv.env)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprint(tw, "metric\t")
 		for i := range res.A.Runs {
@@ -137,11 +138,4 @@ func median(runs []*LoadResult, get func(*LoadResult) float64) float64 {
 		return vs[len(vs)/2]
 	}
 	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,7 +160,7 @@ func (b *bench) runSystem(ctx context.Context, v variant, tag string, withHalf, 
 		return nil, nil, err
 	}
 	b.logf("%s: server pid %d on %s (pprof on 127.0.0.1:%d), kfake pid %d on %s, database %s%s",
-		v.name, srv.pid(), base, pprofPort, kf.pid(), brokers, redact(serverURL), strings.Join(append([]string{""}, v.env...), " "))
+		v.name, srv.pid(), base, pprofPort, kf.pid(), brokers, redacted(serverURL), strings.Join(append([]string{""}, v.env...), " "))
 	tokenEnv := append(os.Environ(), "JWT_SECRET="+secret)
 	admin, err := token(ctx, v.server, tokenEnv, "admin", "bench-admin")
 	if err != nil {
@@ -386,15 +387,13 @@ func token(ctx context.Context, bin string, env []string, role, sub string) (str
 	return strings.TrimSpace(string(out)), nil
 }
 
-func redact(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			if k := strings.Index(u[j+3:i], ":"); k >= 0 {
-				return u[:j+3+k] + ":xxx" + u[i:]
-			}
-		}
+// redacted is u with its password masked (net/url's Redacted).
+func redacted(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a malformed URL)"
 	}
-	return u
+	return p.Redacted()
 }
 
 // cpuSample is the machine's and some processes' CPU time at one moment.

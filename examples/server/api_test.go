@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -193,16 +192,19 @@ func TestDatabaseOutage(t *testing.T) {
 	var logs syncBuffer
 	tg := newTarget(t, func(o *Options) { o.DatabaseURL = url }, &logs)
 	book := tg.createBook(t, "2.50", 5)
-	admin, err := pgx.Connect(t.Context(), cmp.Or(os.Getenv("DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := cc.Database
+	// The same server, another database: this one is about to refuse us.
+	server := cc.Copy()
+	server.Database = "postgres"
+	admin, err := pgx.ConnectConfig(t.Context(), server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
 	ident := pgx.Identifier{name}.Sanitize()
 	cut := func(allow bool) {
 		t.Helper()
