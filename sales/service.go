@@ -33,6 +33,13 @@ type Store interface {
 }
 
 // Tx is what a Service does inside a transaction.
+//
+// A write that returns only an error (Reserve, Release, InsertSale,
+// UpdateSale, Enqueue, SaveResponse) may be sent to the store later, with
+// the transaction's next read or its commit, to save round trips: its error
+// is then returned by that read, or by InTx. After any error the
+// transaction is lost: return the error, and everything it wrote rolls
+// back.
 type Tx interface {
 	// Books returns the price and availability of the books with the given
 	// ids; unknown ids are absent from the map.

@@ -192,8 +192,8 @@ func (d *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 // nil and rolled back otherwise (or when fn panics). fn's error is returned
 // as it is.
 func (d *DB) inTx(ctx context.Context, fn func(*tx) error) error {
-	return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(t pgx.Tx) error {
-		return fn(&tx{q: d.q.WithTx(t)})
+	return runPipe(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(p *pipe) error {
+		return fn(&tx{q: db.New(p), p: p})
 	})
 }
 
@@ -201,7 +201,5 @@ func (d *DB) inTx(ctx context.Context, fn func(*tx) error) error {
 // its queries see the same committed data.
 func (d *DB) snapshot(ctx context.Context, fn func(*db.Queries) error) error {
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
-	return pgx.BeginTxFunc(ctx, d.pool, opts, func(t pgx.Tx) error {
-		return fn(d.q.WithTx(t))
-	})
+	return runPipe(ctx, d.pool, opts, func(p *pipe) error { return fn(db.New(p)) })
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,12 +109,23 @@ func TestReserveRelease(t *testing.T) {
 	if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, uuid.New(), 1) }); !errors.Is(err, sales.ErrInsufficientStock) {
 		t.Errorf("Reserve(unknown book) = %v; want ErrInsufficientStock", err)
 	}
+	// Writes are queued: a failed Release fails the transaction, at the
+	// commit at the latest, and changes nothing.
 	err = inTx(func(tx sales.Tx) error {
 		if err := tx.Reserve(ctx, w.book.ID, 8); err != nil {
 			return err
 		}
-		if err := tx.Release(ctx, w.book.ID, 9); err == nil {
-			t.Error("Release(9 of 8 reserved) succeeded")
+		return tx.Release(ctx, w.book.ID, 9)
+	})
+	if err == nil || !strings.Contains(err.Error(), "fewer units reserved") {
+		t.Errorf("reserve 8, release 9 = %v; want fewer units reserved", err)
+	}
+	if l, err := w.db.Inventory().Level(ctx, w.book.ID); err != nil || l.OnHand != 8 || l.Reserved != 0 {
+		t.Errorf("level after a failed release = %+v, %v; want 8 on hand, nothing reserved", l, err)
+	}
+	err = inTx(func(tx sales.Tx) error {
+		if err := tx.Reserve(ctx, w.book.ID, 8); err != nil {
+			return err
 		}
 		return tx.Release(ctx, w.book.ID, 3)
 	})

@@ -41,24 +41,24 @@ func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time
 	return &sales.Response{Status: int(*row.ResponseStatus), Body: row.ResponseBody}, nil
 }
 
-// SaveResponse stores the response of the request that claimed k; see
-// sales.KeyTx.
+// SaveResponse stores the response of the request that claimed k, queued
+// (see tx.later); see sales.KeyTx.
 func (t *tx) SaveResponse(ctx context.Context, k sales.IdempotencyKey, r sales.Response, now time.Time) error {
 	body := r.Body
 	if body == nil {
 		body = []byte{}
 	}
-	n, err := t.q.SaveKeyResponse(ctx, db.SaveKeyResponseParams{
-		Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, Claim: k.Claim,
-		ResponseStatus: ptr(int32(r.Status)), ResponseBody: body, RespondedAt: &now,
-	})
-	if err != nil {
+	return t.later(func() error {
+		return t.q.SaveKeyResponse(ctx, db.SaveKeyResponseParams{
+			Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, Claim: k.Claim,
+			ResponseStatus: ptr(int32(r.Status)), ResponseBody: body, RespondedAt: &now,
+		})
+	}, func(err error) error {
+		if unmet(err) {
+			return fmt.Errorf("save response for key %q: this request no longer holds the claim, or a response was stored: %w", k.Key, sales.ErrKeyInFlight)
+		}
 		return fmt.Errorf("save response for key %q: %w", k.Key, err)
-	}
-	if n != 1 {
-		return fmt.Errorf("save response for key %q: this request no longer holds the claim, or a response was stored: %w", k.Key, sales.ErrKeyInFlight)
-	}
-	return nil
+	})
 }
 
 // ReleaseKey forgets k's claim if the request still holds it and it has no

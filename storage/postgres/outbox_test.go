@@ -65,6 +65,10 @@ func TestOutboxHole(t *testing.T) {
 			if err := tx.Enqueue(ctx, a); err != nil {
 				return err
 			}
+			// A read sends the queued insert: A takes its seq now.
+			if _, err := tx.Books(ctx, nil); err != nil {
+				return err
+			}
 			close(enqueuedA)
 			<-commitA
 			return nil

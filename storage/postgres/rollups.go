@@ -11,25 +11,27 @@ import (
 )
 
 // AddDay adds d to its day's rollups, the day's totals and each book's
-// part; see analytics.Tx.
+// part, queued (see tx.later); see analytics.Tx.
 func (t *tx) AddDay(ctx context.Context, d analytics.DayDelta) error {
 	day, err := time.Parse(time.DateOnly, d.Day)
 	if err != nil {
 		return fmt.Errorf("daily rollup: day %q: %w", d.Day, err)
 	}
-	err = t.q.AddDay(ctx, db.AddDayParams{
-		Zone: d.Zone, Day: day, Sales: d.Sales, Revenue: int64(d.Revenue), NetRevenue: int64(d.Net),
-		Tax: int64(d.Tax), Discount: int64(d.Discount), Items: d.Items,
-	})
-	if err != nil {
-		return fmt.Errorf("daily rollup of %s: %w", d.Day, err)
-	}
 	ps := make([]db.AddBookDaysParams, len(d.Books))
 	for i, b := range d.Books {
 		ps[i] = db.AddBookDaysParams{Zone: d.Zone, Day: day, BookID: b.BookID, Units: b.Units, NetRevenue: int64(b.Net)}
 	}
-	return execBatch(t.q.AddBookDays(ctx, ps), func(i int, err error) error {
-		return fmt.Errorf("daily rollup of %s for book %s: %w", d.Day, d.Books[i].BookID, translate(err))
+	return t.later(func() error {
+		err := t.q.AddDay(ctx, db.AddDayParams{
+			Zone: d.Zone, Day: day, Sales: d.Sales, Revenue: int64(d.Revenue), NetRevenue: int64(d.Net),
+			Tax: int64(d.Tax), Discount: int64(d.Discount), Items: d.Items,
+		})
+		if err != nil {
+			return err
+		}
+		return t.q.AddBookDays(ctx, ps).Close()
+	}, func(err error) error {
+		return fmt.Errorf("daily rollup of %s: %w", d.Day, translate(err))
 	})
 }
 

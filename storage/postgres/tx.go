@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/inventory"
@@ -20,6 +21,22 @@ import (
 // given to InTx.
 type tx struct {
 	q *db.Queries
+	p *pipe
+}
+
+// later runs fn, a write whose answer the caller does not wait for, queued:
+// it is sent with the transaction's next statement that must be answered,
+// or with its COMMIT, and check turns the server's error for any of its
+// statements into the error to return (see pipe).
+func (t *tx) later(fn func() error, check func(error) error) error {
+	return t.p.collect(fn, check)
+}
+
+// unmet reports whether err is a guarded write's salesflow_expect failing:
+// it matched fewer rows than it must.
+func unmet(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "SF001"
 }
 
 var (
@@ -58,63 +75,66 @@ func (t *tx) Books(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.Bo
 	return out, nil
 }
 
-// Reserve reserves qty units of a book in one guarded UPDATE; when fewer
-// are available (or qty is not positive, or the book has no stock level) it
-// returns a *sales.StockError and changes nothing.
+// Reserve reserves qty units of a book in one guarded UPDATE, queued (see
+// tx.later); when fewer are available (or qty is not positive, or the book
+// has no stock level) it, or the statement that sends it, returns a
+// *sales.StockError, and the transaction changes nothing.
 func (t *tx) Reserve(ctx context.Context, bookID uuid.UUID, qty int64) error {
-	n, err := t.q.Reserve(ctx, db.ReserveParams{BookID: bookID, Qty: qty})
-	if err != nil {
+	return t.later(func() error {
+		return t.q.Reserve(ctx, db.ReserveParams{BookID: bookID, Qty: qty})
+	}, func(err error) error {
+		if unmet(err) {
+			return &sales.StockError{BookID: bookID.String(), Requested: qty}
+		}
 		return fmt.Errorf("reserve %d of book %s: %w", qty, bookID, translate(err))
-	}
-	if n == 0 {
-		return &sales.StockError{BookID: bookID.String(), Requested: qty}
-	}
-	return nil
+	})
 }
 
-// Release returns qty reserved units of a book to available stock. Releasing
-// more than is reserved, or a qty that is not positive, is an error that
-// changes nothing.
+// Release returns qty reserved units of a book to available stock, queued.
+// Releasing more than is reserved, or a qty that is not positive, is an
+// error that changes nothing.
 func (t *tx) Release(ctx context.Context, bookID uuid.UUID, qty int64) error {
-	n, err := t.q.Release(ctx, db.ReleaseParams{BookID: bookID, Qty: qty})
-	if err != nil {
+	return t.later(func() error {
+		return t.q.Release(ctx, db.ReleaseParams{BookID: bookID, Qty: qty})
+	}, func(err error) error {
+		if unmet(err) {
+			return fmt.Errorf("release %d of book %s: fewer units reserved", qty, bookID)
+		}
 		return fmt.Errorf("release %d of book %s: %w", qty, bookID, translate(err))
-	}
-	if n == 0 {
-		return fmt.Errorf("release %d of book %s: fewer units reserved", qty, bookID)
-	}
-	return nil
+	})
 }
 
 // InsertSale stores a sale and its lines, each with its net revenue
-// (sales.Sale.LineNets), in two round trips: an INSERT and a COPY. A line
-// naming an unknown book wraps sales.ErrUnknownBook.
+// (sales.Sale.LineNets), in two queued statements. A line naming an unknown
+// book wraps sales.ErrUnknownBook.
 func (t *tx) InsertSale(ctx context.Context, s *sales.Sale) error {
-	err := t.q.InsertSale(ctx, db.InsertSaleParams{
-		ID: s.ID, Status: string(s.Status), Version: s.Version, SellerID: s.SellerID,
-		CustomerName: nullable(s.CustomerName), CustomerEmail: nullable(s.CustomerEmail), Notes: nullable(s.Notes),
-		Subtotal: int64(s.Subtotal), Discount: int64(s.Discount), Tax: int64(s.Tax), Total: int64(s.Total),
-		Currency:      s.Currency.Code(),
-		PaymentMethod: nullable(string(s.PaymentMethod)), PaymentReference: nullable(s.PaymentReference),
-		PaidAt: nullableTime(s.PaidAt), CancelledAt: nullableTime(s.CancelledAt), CancelReason: nullable(s.CancelReason),
-		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-	})
-	if err != nil {
-		return fmt.Errorf("insert sale %s: %w", s.ID, translate(err))
-	}
 	nets := s.LineNets()
-	items := make([]db.InsertSaleItemsParams, len(s.Lines))
+	items := db.InsertSaleItemsParams{
+		SaleID: s.ID, BookIds: make([]uuid.UUID, len(s.Lines)), Quantities: make([]int64, len(s.Lines)),
+		UnitPrices: make([]int64, len(s.Lines)), Discounts: make([]int64, len(s.Lines)),
+		Subtotals: make([]int64, len(s.Lines)), Nets: make([]int64, len(s.Lines)),
+	}
 	for i, l := range s.Lines {
-		items[i] = db.InsertSaleItemsParams{
-			SaleID: s.ID, LineNo: int32(i), BookID: l.BookID, Quantity: l.Quantity,
-			UnitPrice: int64(l.UnitPrice), Discount: int64(l.Discount), Subtotal: int64(l.Subtotal),
-			Net: int64(nets[i]),
+		items.BookIds[i], items.Quantities[i], items.UnitPrices[i] = l.BookID, l.Quantity, int64(l.UnitPrice)
+		items.Discounts[i], items.Subtotals[i], items.Nets[i] = int64(l.Discount), int64(l.Subtotal), int64(nets[i])
+	}
+	return t.later(func() error {
+		err := t.q.InsertSale(ctx, db.InsertSaleParams{
+			ID: s.ID, Status: string(s.Status), Version: s.Version, SellerID: s.SellerID,
+			CustomerName: nullable(s.CustomerName), CustomerEmail: nullable(s.CustomerEmail), Notes: nullable(s.Notes),
+			Subtotal: int64(s.Subtotal), Discount: int64(s.Discount), Tax: int64(s.Tax), Total: int64(s.Total),
+			Currency:      s.Currency.Code(),
+			PaymentMethod: nullable(string(s.PaymentMethod)), PaymentReference: nullable(s.PaymentReference),
+			PaidAt: nullableTime(s.PaidAt), CancelledAt: nullableTime(s.CancelledAt), CancelReason: nullable(s.CancelReason),
+			CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		})
+		if err != nil {
+			return err
 		}
-	}
-	if _, err := t.q.InsertSaleItems(ctx, items); err != nil {
-		return fmt.Errorf("insert lines of sale %s: %w", s.ID, translate(err))
-	}
-	return nil
+		return t.q.InsertSaleItems(ctx, items)
+	}, func(err error) error {
+		return fmt.Errorf("insert sale %s: %w", s.ID, translate(err))
+	})
 }
 
 // LockSale returns a sale with its lines, locking its row until the
@@ -131,25 +151,26 @@ func (t *tx) LockSale(ctx context.Context, id uuid.UUID) (*sales.Sale, error) {
 }
 
 // UpdateSale stores the status fields, version and update time of a sale,
-// or returns an error wrapping sales.ErrNotFound.
+// queued, or returns an error wrapping sales.ErrNotFound.
 func (t *tx) UpdateSale(ctx context.Context, s *sales.Sale) error {
-	n, err := t.q.UpdateSale(ctx, db.UpdateSaleParams{
-		ID: s.ID, Status: string(s.Status), Version: s.Version,
-		PaymentMethod: nullable(string(s.PaymentMethod)), PaymentReference: nullable(s.PaymentReference),
-		PaidAt: nullableTime(s.PaidAt), CancelledAt: nullableTime(s.CancelledAt), CancelReason: nullable(s.CancelReason),
-		UpdatedAt: s.UpdatedAt,
-	})
-	if err != nil {
+	return t.later(func() error {
+		return t.q.UpdateSale(ctx, db.UpdateSaleParams{
+			ID: s.ID, Status: string(s.Status), Version: s.Version,
+			PaymentMethod: nullable(string(s.PaymentMethod)), PaymentReference: nullable(s.PaymentReference),
+			PaidAt: nullableTime(s.PaidAt), CancelledAt: nullableTime(s.CancelledAt), CancelReason: nullable(s.CancelReason),
+			UpdatedAt: s.UpdatedAt,
+		})
+	}, func(err error) error {
+		if unmet(err) {
+			return fmt.Errorf("update sale %s: %w", s.ID, sales.ErrNotFound)
+		}
 		return fmt.Errorf("update sale %s: %w", s.ID, translate(err))
-	}
-	if n == 0 {
-		return fmt.Errorf("update sale %s: %w", s.ID, sales.ErrNotFound)
-	}
-	return nil
+	})
 }
 
 // Enqueue writes r to the outbox (headers as a JSON object, or an array of
-// pairs when a key repeats; a zero CreatedAt means now) and notifies OutboxChannel, delivered on commit.
+// pairs when a key repeats; a zero CreatedAt means now) and notifies
+// OutboxChannel, delivered on commit, in one queued statement.
 func (t *tx) Enqueue(ctx context.Context, r eventbus.OutboxRecord) error {
 	h, err := encodeHeaders(r.Message.Headers)
 	if err != nil {
@@ -159,14 +180,14 @@ func (t *tx) Enqueue(ctx context.Context, r eventbus.OutboxRecord) error {
 	if value == nil {
 		value = []byte{} // NOT NULL: nil would be sent as NULL
 	}
-	err = t.q.Enqueue(ctx, db.EnqueueParams{
-		Channel: OutboxChannel, EventID: r.EventID, Topic: r.Message.Topic, Key: r.Message.Key,
-		Headers: h, Value: value, CreatedAt: nullableTime(r.CreatedAt),
-	})
-	if err != nil {
+	return t.later(func() error {
+		return t.q.Enqueue(ctx, db.EnqueueParams{
+			Channel: OutboxChannel, EventID: r.EventID, Topic: r.Message.Topic, Key: r.Message.Key,
+			Headers: h, Value: value, CreatedAt: nullableTime(r.CreatedAt),
+		})
+	}, func(err error) error {
 		return fmt.Errorf("enqueue event %s: %w", r.EventID, err)
-	}
-	return nil
+	})
 }
 
 // --- eventbus.Deduper ---

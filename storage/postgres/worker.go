@@ -42,7 +42,7 @@ func (t *tx) LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]worker.Pr
 	return out, nil
 }
 
-// SaveProgress stores the progress of sales in one statement; a version
+// SaveProgress stores the progress of sales in one queued statement; a version
 // below the stored one, or a sale without a record, is an error.
 func (t *tx) SaveProgress(ctx context.Context, ps []worker.Progress) error {
 	arg := db.SaveProgressParams{
@@ -52,18 +52,18 @@ func (t *tx) SaveProgress(ctx context.Context, ps []worker.Progress) error {
 	for i, p := range ps {
 		arg.SaleIds[i], arg.Versions[i], arg.Sold[i], arg.Returned[i] = p.SaleID, p.Version, p.Sold, p.Returned
 	}
-	n, err := t.q.SaveProgress(ctx, arg)
-	if err != nil {
+	return t.later(func() error {
+		return t.q.SaveProgress(ctx, arg)
+	}, func(err error) error {
+		if unmet(err) {
+			return fmt.Errorf("save progress of %d sales: a version is behind, or a record is missing", len(ps))
+		}
 		return fmt.Errorf("save progress of %d sales: %w", len(ps), err)
-	}
-	if n != int64(len(ps)) {
-		return fmt.Errorf("save progress: %d of %d sales saved; a version is behind, or a record is missing", n, len(ps))
-	}
-	return nil
+	})
 }
 
-// AddBookStats adds each delta to its book's statistics in one round
-// trip; see analytics.Tx.
+// AddBookStats adds each delta to its book's statistics, queued (see
+// tx.later); see analytics.Tx.
 func (t *tx) AddBookStats(ctx context.Context, ds []analytics.Delta) error {
 	if len(ds) == 0 {
 		return nil
@@ -72,27 +72,11 @@ func (t *tx) AddBookStats(ctx context.Context, ds []analytics.Delta) error {
 	for i, d := range ds {
 		ps[i] = db.AddBookStatsParams{BookID: d.BookID, Units: d.Units, NetRevenue: int64(d.NetRevenue), Sales: d.Sales, At: nullableTime(d.At)}
 	}
-	return execBatch(t.q.AddBookStats(ctx, ps), func(i int, err error) error {
-		return fmt.Errorf("statistics of book %s: %w", ds[i].BookID, translate(err))
+	return t.later(func() error {
+		return t.q.AddBookStats(ctx, ps).Close()
+	}, func(err error) error {
+		return fmt.Errorf("book statistics: %w", translate(err))
 	})
-}
-
-// execBatch reads the results of a batch of sqlc :batchexec statements and
-// returns the first statement's error, described by describe.
-func execBatch(br interface {
-	Exec(func(int, error))
-	Close() error
-}, describe func(i int, err error) error) error {
-	var first error
-	br.Exec(func(i int, err error) {
-		if err != nil && first == nil {
-			first = describe(i, err)
-		}
-	})
-	if err := br.Close(); err != nil && first == nil { // the batch as a whole, no statement of its own
-		first = fmt.Errorf("batch: %w", translate(err))
-	}
-	return first
 }
 
 // Analytics returns the database as an analytics.Store.

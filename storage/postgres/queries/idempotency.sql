@@ -19,12 +19,17 @@ SET request_hash = @request_hash, claimed_at = @claimed_at, claim = @claim,
     response_status = NULL, response_body = NULL, responded_at = NULL
 WHERE scope = @scope AND key = @key;
 
--- SaveKeyResponse stores the response of the request that holds the claim.
--- name: SaveKeyResponse :execrows
-UPDATE idempotency_keys
-SET response_status = @response_status, response_body = @response_body, responded_at = @responded_at
-WHERE scope = @scope AND key = @key AND request_hash = @request_hash AND claim = @claim
-  AND response_status IS NULL;
+-- SaveKeyResponse stores the response of the request that holds the claim,
+-- and fails with SF001 (salesflow_expect) when it does not.
+-- name: SaveKeyResponse :exec
+WITH saved AS (
+    UPDATE idempotency_keys
+    SET response_status = @response_status, response_body = @response_body, responded_at = @responded_at
+    WHERE scope = @scope AND key = @key AND request_hash = @request_hash AND claim = @claim
+      AND response_status IS NULL
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = 1) FROM saved;
 
 -- ReleaseKey forgets a claim that has no response, if the request still
 -- holds it.

@@ -1,8 +1,10 @@
--- AddDay adds a sale's (or a return's) totals to its day.
+-- AddDay adds a sale's (or a return's) totals to its day, in the day's
+-- stripe of this connection (migration 00007): concurrent transactions add
+-- to different rows.
 -- name: AddDay :exec
-INSERT INTO daily_sales AS d (zone, day, sales, revenue, net_revenue, tax, discount, items)
-VALUES (@zone, @day, @sales, @revenue, @net_revenue, @tax, @discount, @items)
-ON CONFLICT (zone, day) DO UPDATE SET
+INSERT INTO daily_sales AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
+VALUES (@zone, @day, pg_backend_pid() % 32, @sales, @revenue, @net_revenue, @tax, @discount, @items)
+ON CONFLICT (zone, day, stripe) DO UPDATE SET
     sales       = d.sales + EXCLUDED.sales,
     revenue     = d.revenue + EXCLUDED.revenue,
     net_revenue = d.net_revenue + EXCLUDED.net_revenue,
@@ -32,9 +34,11 @@ WHERE zone = @zone AND day >= @from_day AND day < @to_day;
 
 -- RollupDays lists the days in [from_day, to_day) that kept a sale.
 -- name: RollupDays :many
-SELECT day, sales, revenue, net_revenue
+SELECT day, sum(sales)::bigint AS sales, sum(revenue)::bigint AS revenue, sum(net_revenue)::bigint AS net_revenue
 FROM daily_sales
-WHERE zone = @zone AND day >= @from_day AND day < @to_day AND sales <> 0
+WHERE zone = @zone AND day >= @from_day AND day < @to_day
+GROUP BY day
+HAVING sum(sales) <> 0
 ORDER BY day;
 
 -- RollupTopBooks ranks the books sold in [from_day, to_day).

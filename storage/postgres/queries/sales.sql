@@ -11,32 +11,41 @@ INSERT INTO sales (
     @created_at, @updated_at
 );
 
--- name: InsertSaleItems :copyfrom
+-- InsertSaleItems inserts a sale's lines in one statement: line i (from 0)
+-- is element i+1 of each array.
+-- name: InsertSaleItems :exec
 INSERT INTO sale_items (sale_id, line_no, book_id, quantity, unit_price, discount, subtotal, net)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+SELECT @sale_id::uuid, i - 1, (@book_ids::uuid[])[i], (@quantities::bigint[])[i],
+       (@unit_prices::bigint[])[i], (@discounts::bigint[])[i], (@subtotals::bigint[])[i], (@nets::bigint[])[i]
+FROM generate_subscripts(@book_ids::uuid[], 1) AS i;
 
 -- name: Sale :one
 SELECT * FROM sales WHERE id = $1;
 
 -- name: LockSale :one
-SELECT * FROM sales WHERE id = $1 FOR UPDATE;
+SELECT * FROM sales WHERE id = $1 FOR NO KEY UPDATE;
 
 -- name: SaleItems :many
 SELECT * FROM sale_items
 WHERE sale_id = ANY (sqlc.arg(sale_ids)::uuid[])
 ORDER BY sale_id, line_no;
 
--- name: UpdateSale :execrows
-UPDATE sales SET
-    status = @status,
-    version = @version,
-    payment_method = @payment_method,
-    payment_reference = @payment_reference,
-    paid_at = @paid_at,
-    cancelled_at = @cancelled_at,
-    cancel_reason = @cancel_reason,
-    updated_at = @updated_at
-WHERE id = @id;
+-- UpdateSale fails with SF001 (salesflow_expect) when the sale is unknown.
+-- name: UpdateSale :exec
+WITH updated AS (
+    UPDATE sales SET
+        status = @status,
+        version = @version,
+        payment_method = @payment_method,
+        payment_reference = @payment_reference,
+        paid_at = @paid_at,
+        cancelled_at = @cancelled_at,
+        cancel_reason = @cancel_reason,
+        updated_at = @updated_at
+    WHERE id = @id
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = 1) FROM updated;
 
 -- name: ListSales :many
 SELECT * FROM sales
@@ -60,10 +69,20 @@ SELECT id, price, available FROM books WHERE id = ANY (sqlc.arg(ids)::uuid[]);
 -- Reserve is a single guarded statement: of two concurrent buyers of the
 -- last unit, the second waits for the first's row lock, re-evaluates the
 -- guard and matches no row.
--- name: Reserve :execrows
-UPDATE stock_levels SET reserved = reserved + sqlc.arg(qty)::bigint
-WHERE book_id = @book_id AND sqlc.arg(qty) > 0 AND on_hand - reserved >= sqlc.arg(qty);
+-- Short stock fails it with SF001 (salesflow_expect).
+-- name: Reserve :exec
+WITH reserved AS (
+    UPDATE stock_levels SET reserved = reserved + sqlc.arg(qty)::bigint
+    WHERE book_id = @book_id AND sqlc.arg(qty) > 0 AND on_hand - reserved >= sqlc.arg(qty)
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = 1) FROM reserved;
 
--- name: Release :execrows
-UPDATE stock_levels SET reserved = reserved - sqlc.arg(qty)::bigint
-WHERE book_id = @book_id AND sqlc.arg(qty) > 0 AND reserved >= sqlc.arg(qty);
+-- Releasing more than is reserved fails with SF001 (salesflow_expect).
+-- name: Release :exec
+WITH released AS (
+    UPDATE stock_levels SET reserved = reserved - sqlc.arg(qty)::bigint
+    WHERE book_id = @book_id AND sqlc.arg(qty) > 0 AND reserved >= sqlc.arg(qty)
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = 1) FROM released;

@@ -15,12 +15,16 @@ SELECT sale_id, version, sold, returned FROM sale_progress WHERE sale_id = @sale
 -- SaveProgress stores the progress of several sales; versions never go
 -- back, so a row whose stored version is higher is not updated (the
 -- caller counts the rows).
--- name: SaveProgress :execrows
-UPDATE sale_progress p
-SET version = u.version, sold = u.sold, returned = u.returned
-FROM (SELECT unnest(@sale_ids::uuid[]) AS sale_id, unnest(@versions::bigint[]) AS version,
-             unnest(@sold::boolean[]) AS sold, unnest(@returned::boolean[]) AS returned) AS u
-WHERE p.sale_id = u.sale_id AND p.version <= u.version;
+-- name: SaveProgress :exec
+WITH saved AS (
+    UPDATE sale_progress p
+    SET version = u.version, sold = u.sold, returned = u.returned
+    FROM (SELECT unnest(@sale_ids::uuid[]) AS sale_id, unnest(@versions::bigint[]) AS version,
+                 unnest(@sold::boolean[]) AS sold, unnest(@returned::boolean[]) AS returned) AS u
+    WHERE p.sale_id = u.sale_id AND p.version <= u.version
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = cardinality(@sale_ids::uuid[])) FROM saved;
 
 -- AddBookStats adds a delta to a book's statistics, creating them, in one
 -- statement; a sale's time widens the first and last sale. The row an

@@ -124,11 +124,15 @@ func (q *Queries) ReleaseKey(ctx context.Context, arg ReleaseKeyParams) error {
 	return err
 }
 
-const saveKeyResponse = `-- name: SaveKeyResponse :execrows
-UPDATE idempotency_keys
-SET response_status = $1, response_body = $2, responded_at = $3
-WHERE scope = $4 AND key = $5 AND request_hash = $6 AND claim = $7
-  AND response_status IS NULL
+const saveKeyResponse = `-- name: SaveKeyResponse :exec
+WITH saved AS (
+    UPDATE idempotency_keys
+    SET response_status = $1, response_body = $2, responded_at = $3
+    WHERE scope = $4 AND key = $5 AND request_hash = $6 AND claim = $7
+      AND response_status IS NULL
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = 1) FROM saved
 `
 
 type SaveKeyResponseParams struct {
@@ -141,9 +145,10 @@ type SaveKeyResponseParams struct {
 	Claim          string
 }
 
-// SaveKeyResponse stores the response of the request that holds the claim.
-func (q *Queries) SaveKeyResponse(ctx context.Context, arg SaveKeyResponseParams) (int64, error) {
-	result, err := q.db.Exec(ctx, saveKeyResponse,
+// SaveKeyResponse stores the response of the request that holds the claim,
+// and fails with SF001 (salesflow_expect) when it does not.
+func (q *Queries) SaveKeyResponse(ctx context.Context, arg SaveKeyResponseParams) error {
+	_, err := q.db.Exec(ctx, saveKeyResponse,
 		arg.ResponseStatus,
 		arg.ResponseBody,
 		arg.RespondedAt,
@@ -152,10 +157,7 @@ func (q *Queries) SaveKeyResponse(ctx context.Context, arg SaveKeyResponseParams
 		arg.RequestHash,
 		arg.Claim,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	return err
 }
 
 const sweepKeys = `-- name: SweepKeys :execrows

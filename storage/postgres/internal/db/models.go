@@ -46,6 +46,7 @@ type DailySale struct {
 	Tax        int64
 	Discount   int64
 	Items      int64
+	Stripe     int16
 }
 
 type IdempotencyKey struct {

@@ -13,9 +13,9 @@ import (
 )
 
 const addDay = `-- name: AddDay :exec
-INSERT INTO daily_sales AS d (zone, day, sales, revenue, net_revenue, tax, discount, items)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (zone, day) DO UPDATE SET
+INSERT INTO daily_sales AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
+VALUES ($1, $2, pg_backend_pid() % 32, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (zone, day, stripe) DO UPDATE SET
     sales       = d.sales + EXCLUDED.sales,
     revenue     = d.revenue + EXCLUDED.revenue,
     net_revenue = d.net_revenue + EXCLUDED.net_revenue,
@@ -35,7 +35,9 @@ type AddDayParams struct {
 	Items      int64
 }
 
-// AddDay adds a sale's (or a return's) totals to its day.
+// AddDay adds a sale's (or a return's) totals to its day, in the day's
+// stripe of this connection (migration 00007): concurrent transactions add
+// to different rows.
 func (q *Queries) AddDay(ctx context.Context, arg AddDayParams) error {
 	_, err := q.db.Exec(ctx, addDay,
 		arg.Zone,
@@ -51,9 +53,11 @@ func (q *Queries) AddDay(ctx context.Context, arg AddDayParams) error {
 }
 
 const rollupDays = `-- name: RollupDays :many
-SELECT day, sales, revenue, net_revenue
+SELECT day, sum(sales)::bigint AS sales, sum(revenue)::bigint AS revenue, sum(net_revenue)::bigint AS net_revenue
 FROM daily_sales
-WHERE zone = $1 AND day >= $2 AND day < $3 AND sales <> 0
+WHERE zone = $1 AND day >= $2 AND day < $3
+GROUP BY day
+HAVING sum(sales) <> 0
 ORDER BY day
 `
 

@@ -130,15 +130,36 @@ func (q *Queries) InsertSale(ctx context.Context, arg InsertSaleParams) error {
 	return err
 }
 
+const insertSaleItems = `-- name: InsertSaleItems :exec
+INSERT INTO sale_items (sale_id, line_no, book_id, quantity, unit_price, discount, subtotal, net)
+SELECT $1::uuid, i - 1, ($2::uuid[])[i], ($3::bigint[])[i],
+       ($4::bigint[])[i], ($5::bigint[])[i], ($6::bigint[])[i], ($7::bigint[])[i]
+FROM generate_subscripts($2::uuid[], 1) AS i
+`
+
 type InsertSaleItemsParams struct {
-	SaleID    uuid.UUID
-	LineNo    int32
-	BookID    uuid.UUID
-	Quantity  int64
-	UnitPrice int64
-	Discount  int64
-	Subtotal  int64
-	Net       int64
+	SaleID     uuid.UUID
+	BookIds    []uuid.UUID
+	Quantities []int64
+	UnitPrices []int64
+	Discounts  []int64
+	Subtotals  []int64
+	Nets       []int64
+}
+
+// InsertSaleItems inserts a sale's lines in one statement: line i (from 0)
+// is element i+1 of each array.
+func (q *Queries) InsertSaleItems(ctx context.Context, arg InsertSaleItemsParams) error {
+	_, err := q.db.Exec(ctx, insertSaleItems,
+		arg.SaleID,
+		arg.BookIds,
+		arg.Quantities,
+		arg.UnitPrices,
+		arg.Discounts,
+		arg.Subtotals,
+		arg.Nets,
+	)
+	return err
 }
 
 const listSales = `-- name: ListSales :many
@@ -208,7 +229,7 @@ func (q *Queries) ListSales(ctx context.Context, arg ListSalesParams) ([]Sale, e
 }
 
 const lockSale = `-- name: LockSale :one
-SELECT id, status, version, seller_id, customer_name, customer_email, notes, subtotal, discount, tax, total, currency, payment_method, payment_reference, paid_at, cancelled_at, cancel_reason, created_at, updated_at FROM sales WHERE id = $1 FOR UPDATE
+SELECT id, status, version, seller_id, customer_name, customer_email, notes, subtotal, discount, tax, total, currency, payment_method, payment_reference, paid_at, cancelled_at, cancel_reason, created_at, updated_at FROM sales WHERE id = $1 FOR NO KEY UPDATE
 `
 
 func (q *Queries) LockSale(ctx context.Context, id uuid.UUID) (Sale, error) {
@@ -238,9 +259,13 @@ func (q *Queries) LockSale(ctx context.Context, id uuid.UUID) (Sale, error) {
 	return i, err
 }
 
-const release = `-- name: Release :execrows
-UPDATE stock_levels SET reserved = reserved - $1::bigint
-WHERE book_id = $2 AND $1 > 0 AND reserved >= $1
+const release = `-- name: Release :exec
+WITH released AS (
+    UPDATE stock_levels SET reserved = reserved - $1::bigint
+    WHERE book_id = $2 AND $1 > 0 AND reserved >= $1
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = 1) FROM released
 `
 
 type ReleaseParams struct {
@@ -248,17 +273,19 @@ type ReleaseParams struct {
 	BookID uuid.UUID
 }
 
-func (q *Queries) Release(ctx context.Context, arg ReleaseParams) (int64, error) {
-	result, err := q.db.Exec(ctx, release, arg.Qty, arg.BookID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// Releasing more than is reserved fails with SF001 (salesflow_expect).
+func (q *Queries) Release(ctx context.Context, arg ReleaseParams) error {
+	_, err := q.db.Exec(ctx, release, arg.Qty, arg.BookID)
+	return err
 }
 
-const reserve = `-- name: Reserve :execrows
-UPDATE stock_levels SET reserved = reserved + $1::bigint
-WHERE book_id = $2 AND $1 > 0 AND on_hand - reserved >= $1
+const reserve = `-- name: Reserve :exec
+WITH reserved AS (
+    UPDATE stock_levels SET reserved = reserved + $1::bigint
+    WHERE book_id = $2 AND $1 > 0 AND on_hand - reserved >= $1
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = 1) FROM reserved
 `
 
 type ReserveParams struct {
@@ -269,12 +296,10 @@ type ReserveParams struct {
 // Reserve is a single guarded statement: of two concurrent buyers of the
 // last unit, the second waits for the first's row lock, re-evaluates the
 // guard and matches no row.
-func (q *Queries) Reserve(ctx context.Context, arg ReserveParams) (int64, error) {
-	result, err := q.db.Exec(ctx, reserve, arg.Qty, arg.BookID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// Short stock fails it with SF001 (salesflow_expect).
+func (q *Queries) Reserve(ctx context.Context, arg ReserveParams) error {
+	_, err := q.db.Exec(ctx, reserve, arg.Qty, arg.BookID)
+	return err
 }
 
 const sale = `-- name: Sale :one
@@ -343,17 +368,21 @@ func (q *Queries) SaleItems(ctx context.Context, saleIds []uuid.UUID) ([]SaleIte
 	return items, nil
 }
 
-const updateSale = `-- name: UpdateSale :execrows
-UPDATE sales SET
-    status = $1,
-    version = $2,
-    payment_method = $3,
-    payment_reference = $4,
-    paid_at = $5,
-    cancelled_at = $6,
-    cancel_reason = $7,
-    updated_at = $8
-WHERE id = $9
+const updateSale = `-- name: UpdateSale :exec
+WITH updated AS (
+    UPDATE sales SET
+        status = $1,
+        version = $2,
+        payment_method = $3,
+        payment_reference = $4,
+        paid_at = $5,
+        cancelled_at = $6,
+        cancel_reason = $7,
+        updated_at = $8
+    WHERE id = $9
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = 1) FROM updated
 `
 
 type UpdateSaleParams struct {
@@ -368,8 +397,9 @@ type UpdateSaleParams struct {
 	ID               uuid.UUID
 }
 
-func (q *Queries) UpdateSale(ctx context.Context, arg UpdateSaleParams) (int64, error) {
-	result, err := q.db.Exec(ctx, updateSale,
+// UpdateSale fails with SF001 (salesflow_expect) when the sale is unknown.
+func (q *Queries) UpdateSale(ctx context.Context, arg UpdateSaleParams) error {
+	_, err := q.db.Exec(ctx, updateSale,
 		arg.Status,
 		arg.Version,
 		arg.PaymentMethod,
@@ -380,8 +410,5 @@ func (q *Queries) UpdateSale(ctx context.Context, arg UpdateSaleParams) (int64, 
 		arg.UpdatedAt,
 		arg.ID,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	return err
 }

@@ -134,12 +134,16 @@ func (q *Queries) ReadProgress(ctx context.Context, saleID uuid.UUID) (SaleProgr
 	return i, err
 }
 
-const saveProgress = `-- name: SaveProgress :execrows
-UPDATE sale_progress p
-SET version = u.version, sold = u.sold, returned = u.returned
-FROM (SELECT unnest($1::uuid[]) AS sale_id, unnest($2::bigint[]) AS version,
-             unnest($3::boolean[]) AS sold, unnest($4::boolean[]) AS returned) AS u
-WHERE p.sale_id = u.sale_id AND p.version <= u.version
+const saveProgress = `-- name: SaveProgress :exec
+WITH saved AS (
+    UPDATE sale_progress p
+    SET version = u.version, sold = u.sold, returned = u.returned
+    FROM (SELECT unnest($1::uuid[]) AS sale_id, unnest($2::bigint[]) AS version,
+                 unnest($3::boolean[]) AS sold, unnest($4::boolean[]) AS returned) AS u
+    WHERE p.sale_id = u.sale_id AND p.version <= u.version
+    RETURNING 1
+)
+SELECT salesflow_expect(count(*) = cardinality($1::uuid[])) FROM saved
 `
 
 type SaveProgressParams struct {
@@ -152,15 +156,12 @@ type SaveProgressParams struct {
 // SaveProgress stores the progress of several sales; versions never go
 // back, so a row whose stored version is higher is not updated (the
 // caller counts the rows).
-func (q *Queries) SaveProgress(ctx context.Context, arg SaveProgressParams) (int64, error) {
-	result, err := q.db.Exec(ctx, saveProgress,
+func (q *Queries) SaveProgress(ctx context.Context, arg SaveProgressParams) error {
+	_, err := q.db.Exec(ctx, saveProgress,
 		arg.SaleIds,
 		arg.Versions,
 		arg.Sold,
 		arg.Returned,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	return err
 }
