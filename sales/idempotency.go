@@ -10,15 +10,28 @@ import (
 // Idempotency keys follow Stripe: the first response to a request carrying
 // a key is stored for KeyTTL and replayed for a retry with the same key and
 // the same request; the same key with another request is ErrKeyReused; a
-// key whose first request is still running is ErrKeyInFlight. The response
-// to a change is stored in the transaction of the change, so a retried
-// request can never sell twice.
+// key whose first request is still running is ErrKeyInFlight. A change
+// made with Idempotent claims its key and stores its response in the
+// transaction of the change, so a retried request can never sell twice,
+// and a new key costs no transaction of its own.
 var (
 	// ErrKeyInFlight means the key's first request has not finished.
 	ErrKeyInFlight = errors.New("idempotency key in flight")
 	// ErrKeyReused means the key was used before for another request.
 	ErrKeyReused = errors.New("idempotency key reused with another request")
+	// ErrKeyExists means a key claimed as new was used before, or is
+	// being claimed by another transaction: KeyTx.ClaimKey tells which.
+	ErrKeyExists = errors.New("idempotency key exists")
 )
+
+// Replay is the error of a change made with Idempotent whose key has a
+// stored response: nothing was changed, and Response is the answer to give
+// again.
+type Replay struct{ Response Response }
+
+func (r *Replay) Error() string {
+	return fmt.Sprintf("idempotency key answered before with status %d", r.Response.Status)
+}
 
 // Key lifetimes.
 const (
@@ -52,6 +65,12 @@ type Response struct {
 
 // KeyTx is the part of Tx that keeps idempotency keys.
 type KeyTx interface {
+	// ClaimNewKey claims k, which no request used before, at now. When k
+	// exists, or another transaction is claiming it, it fails with an
+	// error wrapping ErrKeyExists; like the other writes of a Tx, it may
+	// report that with the transaction's next read or its commit, after
+	// which the transaction is lost.
+	ClaimNewKey(ctx context.Context, k IdempotencyKey, now time.Time) error
 	// ClaimKey claims k for a new request at now. It returns (nil, nil) when
 	// the caller now owns the key: it was unknown, its stored response
 	// expired (older than KeyTTL), or its claim is stale (older than
@@ -77,30 +96,91 @@ type CallOption func(*call)
 
 type call struct {
 	key    *IdempotencyKey
+	claim  bool // claim key in the change's transaction
 	encode func(*Sale) (Response, error)
 }
 
 // Remember stores the response encode makes of the changed sale under k,
 // in the transaction of the change. The caller has claimed k (ClaimKey).
 func Remember(k IdempotencyKey, encode func(*Sale) (Response, error)) CallOption {
-	return func(c *call) { c.key, c.encode = &k, encode }
+	return func(c *call) { c.key, c.claim, c.encode = &k, false, encode }
 }
 
-// remember runs the call's Remember, if any, inside the change's transaction.
-func (svc *Service) remember(ctx context.Context, tx Tx, opts []CallOption, s *Sale) error {
+// Idempotent makes the change once for k: it claims k in the transaction
+// of the change and stores there the response encode makes of the changed
+// sale. When k has a response, the call changes nothing and returns a
+// *Replay holding it; other errors wrap ErrKeyReused, ErrKeyInFlight or
+// ErrInvalid (a malformed key), or are the change's own. A change that
+// fails leaves k unclaimed: store its answer with ClaimKey and
+// SaveResponse if retries should get it too.
+func Idempotent(k IdempotencyKey, encode func(*Sale) (Response, error)) CallOption {
+	return func(c *call) { c.key, c.claim, c.encode = &k, true, encode }
+}
+
+// change runs fn, a change of one sale, in a transaction with the call's
+// idempotency key (opts): claimed first with Idempotent, and the response
+// stored last. A new key is claimed as new (KeyTx.ClaimNewKey), in the
+// round trip of the change's first read; a known one costs a second
+// transaction, which reads the key before it changes anything.
+func (svc *Service) change(ctx context.Context, opts []CallOption, fn func(Tx) (*Sale, error)) (*Sale, error) {
 	var c call
 	for _, o := range opts {
 		o(&c)
 	}
-	if c.key == nil {
+	if c.key != nil && c.claim {
+		if err := checkKey(*c.key); err != nil {
+			return nil, err
+		}
+	}
+	run := func(claim func(Tx, time.Time) error) (*Sale, error) {
+		var out *Sale
+		err := svc.store.InTx(ctx, func(tx Tx) error {
+			now := eventTime(svc.now())
+			if claim != nil {
+				if err := claim(tx, now); err != nil {
+					return err
+				}
+			}
+			s, err := fn(tx)
+			if err != nil || c.key == nil {
+				out = s
+				return err
+			}
+			r, err := c.encode(s)
+			if err != nil {
+				return fmt.Errorf("encode response: %w", err)
+			}
+			out = s
+			return tx.SaveResponse(ctx, *c.key, r, now)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	if c.key == nil || !c.claim {
+		return run(nil)
+	}
+	s, err := run(func(tx Tx, now time.Time) error { return tx.ClaimNewKey(ctx, *c.key, now) })
+	if !errors.Is(err, ErrKeyExists) {
+		return s, err
+	}
+	return run(func(tx Tx, now time.Time) error {
+		r, err := tx.ClaimKey(ctx, *c.key, now)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			return &Replay{Response: *r}
+		}
 		return nil
-	}
-	r, err := c.encode(s)
-	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
-	}
-	return tx.SaveResponse(ctx, *c.key, r, eventTime(svc.now()))
+	})
 }
+
+// ValidateKey checks that k is well formed: a key of 1 to MaxKeyLen
+// printable ASCII characters, with a scope and a hash. Its error wraps
+// ErrInvalid.
+func ValidateKey(k IdempotencyKey) error { return checkKey(k) }
 
 func checkKey(k IdempotencyKey) error {
 	if k.Key == "" || len(k.Key) > MaxKeyLen {

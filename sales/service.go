@@ -302,30 +302,29 @@ func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale, opt
 	if err != nil {
 		return nil, fmt.Errorf("sale id: %w", err)
 	}
-	var sale *Sale
-	err = svc.store.InTx(ctx, func(tx Tx) error {
+	return svc.change(ctx, opts, func(tx Tx) (*Sale, error) {
 		books, err := tx.Books(ctx, ids)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pl := make([]PriceLine, len(in.Items))
 		for i, it := range in.Items {
 			b, ok := books[it.BookID]
 			switch {
 			case !ok:
-				return fmt.Errorf("items[%d].bookId %s: %w", i, it.BookID, ErrUnknownBook)
+				return nil, fmt.Errorf("items[%d].bookId %s: %w", i, it.BookID, ErrUnknownBook)
 			case !b.Available:
-				return fmt.Errorf("items[%d].bookId %s: %w", i, it.BookID, ErrBookUnavailable)
+				return nil, fmt.Errorf("items[%d].bookId %s: %w", i, it.BookID, ErrBookUnavailable)
 			}
 			pl[i] = PriceLine{UnitPrice: b.Price, Quantity: it.Quantity, Discount: lineDiscounts[i]}
 		}
 		p, err := Price(pl, discount, svc.taxRate)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, b := range ids {
 			if err := tx.Reserve(ctx, b, qty[b]); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		now := eventTime(svc.now())
@@ -343,18 +342,10 @@ func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale, opt
 			}
 		}
 		if err := tx.InsertSale(ctx, s); err != nil {
-			return err
+			return nil, err
 		}
-		if err := svc.enqueue(ctx, tx, s); err != nil {
-			return err
-		}
-		sale = s
-		return svc.remember(ctx, tx, opts, s)
+		return s, svc.enqueue(ctx, tx, s)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return sale, nil
 }
 
 // Get returns a sale, or an error wrapping ErrNotFound.
@@ -438,33 +429,24 @@ func (svc *Service) Cancel(ctx context.Context, id uuid.UUID, reason string, opt
 // move applies the status change to next, with change's own effects, in
 // one transaction.
 func (svc *Service) move(ctx context.Context, id uuid.UUID, next Status, change func(Tx, *Sale, time.Time) error, opts []CallOption) (*Sale, error) {
-	var out *Sale
-	err := svc.store.InTx(ctx, func(tx Tx) error {
+	return svc.change(ctx, opts, func(tx Tx) (*Sale, error) {
 		s, err := tx.LockSale(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !s.Status.CanMoveTo(next) {
-			return fmt.Errorf("sale %s from %s to %s: %w", id, s.Status, next, ErrIllegalTransition)
+			return nil, fmt.Errorf("sale %s from %s to %s: %w", id, s.Status, next, ErrIllegalTransition)
 		}
 		now := eventTime(svc.now())
 		if err := change(tx, s, now); err != nil {
-			return err
+			return nil, err
 		}
 		s.Status, s.Version, s.UpdatedAt = next, s.Version+1, now
 		if err := tx.UpdateSale(ctx, s); err != nil {
-			return err
+			return nil, err
 		}
-		if err := svc.enqueue(ctx, tx, s); err != nil {
-			return err
-		}
-		out = s
-		return svc.remember(ctx, tx, opts, s)
+		return s, svc.enqueue(ctx, tx, s)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (svc *Service) enqueue(ctx context.Context, tx Tx, s *Sale) error {

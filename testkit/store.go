@@ -61,6 +61,8 @@ func RunStoreTests(t *testing.T, newStores StoreHarness) {
 		{"IdempotentChange", testIdempotentChange},
 		{"StaleClaimTakenOver", testStaleClaimTakenOver},
 		{"IdempotencyRace", testIdempotencyRace},
+		{"IdempotentInTx", testIdempotentInTx},
+		{"IdempotentInTxRace", testIdempotentInTxRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -998,6 +1000,110 @@ func testIdempotentChange(t *testing.T, f *fixture) {
 	if r, _ := f.sales.ClaimKey(ctx, k3); r == nil || !strings.Contains(string(r.Body), `"version":2`) || done.Version != 2 {
 		t.Errorf("replay after complete = %+v", r)
 	}
+}
+
+// testIdempotentInTx checks sales.Idempotent: the key is claimed in the
+// change's transaction, and a known key replays, conflicts or is in flight.
+func testIdempotentInTx(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	b := f.book(t, "2.00", 5)
+	encode := func(s *sales.Sale) (sales.Response, error) {
+		body, err := json.Marshal(s)
+		return sales.Response{Status: 201, Body: body}, err
+	}
+	k := sales.IdempotencyKey{Scope: "user-1", Key: "once-1", Hash: "h", Claim: "c1"}
+	buy := func(k sales.IdempotencyKey, qty int64) (*sales.Sale, error) {
+		return f.sales.Create(ctx, "user-1", sales.NewSale{Items: []sales.NewLine{{BookID: b.ID, Quantity: qty}}}, sales.Idempotent(k, encode))
+	}
+	s, err := buy(k, 2)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	want, _ := json.Marshal(s)
+	retry := k
+	retry.Claim = "c2"
+	var rp *sales.Replay
+	if _, err := buy(retry, 2); !errors.As(err, &rp) || rp.Response.Status != 201 || string(rp.Response.Body) != string(want) {
+		t.Fatalf("retry = %v; want a *sales.Replay of the created sale", err)
+	}
+	other := retry
+	other.Hash = "h2"
+	if _, err := buy(other, 1); !errors.Is(err, sales.ErrKeyReused) {
+		t.Errorf("same key, other request = %v; want ErrKeyReused", err)
+	}
+	if p, err := f.sales.List(ctx, sales.Filter{SellerID: "user-1"}); err != nil || p.Total != 1 {
+		t.Errorf("sales = %+v, %v; want the one", p, err)
+	}
+	f.wantLevel(t, b.ID, 5, 2)
+
+	// A change that fails leaves its key unclaimed.
+	k2 := sales.IdempotencyKey{Scope: "user-1", Key: "once-2", Hash: "h"}
+	if _, err := buy(k2, 9); !errors.Is(err, sales.ErrInsufficientStock) {
+		t.Fatalf("oversold create: %v", err)
+	}
+	if r, err := f.sales.ClaimKey(ctx, k2); err != nil || r != nil {
+		t.Errorf("key of a failed create = %v, %v; want free", r, err)
+	}
+	// A key claimed by a running request is in flight; its change waits.
+	if _, err := buy(k2, 1); !errors.Is(err, sales.ErrKeyInFlight) {
+		t.Errorf("key of a running request = %v; want ErrKeyInFlight", err)
+	}
+	f.wantLevel(t, b.ID, 5, 2)
+	if _, err := buy(sales.IdempotencyKey{Scope: "user-1", Key: "bad key", Hash: "h"}, 1); !errors.Is(err, sales.ErrInvalid) {
+		t.Errorf("malformed key = %v; want ErrInvalid", err)
+	}
+
+	// A status change replays too, and moves the sale once.
+	k3 := sales.IdempotencyKey{Scope: "admin", Key: "complete-1", Hash: "h"}
+	for i := range 2 {
+		done, err := f.sales.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash}, sales.Idempotent(k3, encode))
+		switch {
+		case i == 0 && (err != nil || done.Version != 2):
+			t.Fatalf("Complete = %+v, %v", done, err)
+		case i == 1 && !errors.As(err, &rp):
+			t.Fatalf("Complete again = %v; want a *sales.Replay", err)
+		}
+	}
+	if got, err := f.sales.Get(ctx, s.ID); err != nil || got.Version != 2 {
+		t.Errorf("sale after a replayed completion = %+v, %v; want version 2", got, err)
+	}
+}
+
+// testIdempotentInTxRace sends one new key's change 16 times at once: one
+// sale, and every other call replays it or finds the key in flight.
+func testIdempotentInTxRace(t *testing.T, f *fixture) {
+	b := f.book(t, "1.00", 100)
+	k := sales.IdempotencyKey{Scope: "user-1", Key: "race-in-tx", Hash: "h"}
+	encode := func(s *sales.Sale) (sales.Response, error) {
+		return sales.Response{Status: 201, Body: []byte(s.ID.String())}, nil
+	}
+	var created, replayed, inFlight atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 16 {
+		wg.Go(func() {
+			<-start
+			_, err := f.sales.Create(context.Background(), "user-1",
+				sales.NewSale{Items: []sales.NewLine{{BookID: b.ID, Quantity: 1}}}, sales.Idempotent(k, encode))
+			var rp *sales.Replay
+			switch {
+			case err == nil:
+				created.Add(1)
+			case errors.As(err, &rp):
+				replayed.Add(1)
+			case errors.Is(err, sales.ErrKeyInFlight):
+				inFlight.Add(1)
+			default:
+				t.Errorf("Create: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if created.Load() != 1 || replayed.Load()+inFlight.Load() != 15 {
+		t.Errorf("%d created, %d replayed, %d in flight; want 1 created", created.Load(), replayed.Load(), inFlight.Load())
+	}
+	f.wantLevel(t, b.ID, 100, 1)
 }
 
 func testIdempotencyRace(t *testing.T, f *fixture) {

@@ -17,30 +17,42 @@ import (
 	"github.com/salesflow/salesflow/sales"
 )
 
-// Idempotency keys follow Stripe (DESIGN §7). The middleware claims the key
-// before the operation runs, in a transaction of its own; the operation's
-// successful response is stored in the transaction of its change
-// (sales.Remember), so a retry can never sell twice; a 4xx answer is stored
-// afterwards (SaveResponse), and a 5xx releases the key so that a retry runs
-// again.
+// Idempotency keys follow Stripe (DESIGN §7). A change claims the
+// request's key in its own transaction and stores its response there
+// (sales.Idempotent), so a retry can never sell twice and a new key costs
+// no transaction of its own. The middleware holds the operation's answer
+// until the operation ends: when the key was answered before (the change
+// returned a *sales.Replay), the stored answer replaces it; any other 4xx
+// answer is stored afterwards (ClaimKey, SaveResponse) for retries to get
+// it too. A change that fails leaves its key unclaimed, so a retry after a
+// 5xx runs again.
 
 type keyCtx struct{}
 
-// idempotencyKey returns the key the middleware claimed for this request.
-func idempotencyKey(ctx context.Context) (sales.IdempotencyKey, bool) {
-	k, ok := ctx.Value(keyCtx{}).(sales.IdempotencyKey)
-	return k, ok
+// keyState is what the middleware and the operation share of a request
+// with an Idempotency-Key.
+type keyState struct {
+	key    sales.IdempotencyKey
+	replay *sales.Response // the stored answer, when the change found one
+	keyErr bool            // the answer is about the key (in flight, reused): not to be stored
 }
 
-// remember returns the call option that stores the response to a change
-// under the request's idempotency key, if it has one. The stored body is
-// what Huma sends: the same JSON encoder, trailing newline included.
+// keyStateOf returns the state of this request's key, or nil.
+func keyStateOf(ctx context.Context) *keyState {
+	st, _ := ctx.Value(keyCtx{}).(*keyState)
+	return st
+}
+
+// remember returns the call option that claims the request's idempotency
+// key, if it has one, and stores the response to the change under it. The
+// stored body is what Huma sends: the same JSON encoder, trailing newline
+// included.
 func remember(ctx context.Context, status int) []sales.CallOption {
-	k, ok := idempotencyKey(ctx)
-	if !ok {
+	st := keyStateOf(ctx)
+	if st == nil {
 		return nil
 	}
-	return []sales.CallOption{sales.Remember(k, func(s *sales.Sale) (sales.Response, error) {
+	return []sales.CallOption{sales.Idempotent(st.key, func(s *sales.Sale) (sales.Response, error) {
 		var buf bytes.Buffer
 		if err := huma.DefaultJSONFormat.Marshal(&buf, newSale(s)); err != nil {
 			return sales.Response{}, err
@@ -81,64 +93,68 @@ func (s *server) idempotent(hctx huma.Context, next func(huma.Context)) {
 		// response or release the key.
 		Claim: rand.Text(),
 	}
-	stored, err := s.sales.ClaimKey(ctx, k)
-	if err != nil {
-		if errors.Is(err, sales.ErrKeyInFlight) {
-			hctx.SetHeader("Retry-After", "1")
-		}
+	if err := sales.ValidateKey(k); err != nil {
 		s.writeError(hctx, err)
 		return
 	}
-	if stored != nil {
-		ct := "application/json"
-		if stored.Status >= 400 {
-			ct = "application/problem+json"
-		}
-		hctx.SetHeader("Content-Type", ct)
-		hctx.SetHeader("Idempotent-Replayed", "true")
-		hctx.SetStatus(stored.Status)
-		_, _ = hctx.BodyWriter().Write(stored.Body)
+	st := &keyState{key: k}
+	rec := &recorder{humaContext: hctx, header: http.Header{}}
+	next(huma.WithValue(rec, keyCtx{}, st)) // a panic writes nothing here: the recoverer answers
+	if st.replay != nil {
+		writeStored(hctx, *st.replay)
 		return
 	}
-
-	rec := &recorder{humaContext: hctx}
-	finished := false
-	defer func() {
-		// A panic (or anything else that skips the end) leaves no answer
-		// to replay: free the key for a retry.
-		if !finished {
-			s.settleKey(ctx, k, http.StatusInternalServerError, nil)
+	if status := rec.Status(); status >= 400 && status < 500 && !st.keyErr {
+		if stored := s.storeAnswer(ctx, k, sales.Response{Status: status, Body: rec.body.Bytes()}); stored != nil {
+			writeStored(hctx, *stored)
+			return
 		}
-	}()
-	next(huma.WithValue(rec, keyCtx{}, k))
-	finished = true
-	s.settleKey(ctx, k, rec.Status(), rec.body.Bytes())
+	}
+	rec.send()
 }
 
-// settleKey stores a 4xx answer for replay or releases the key after a 5xx;
-// a 2xx answer was stored with the change.
-func (s *server) settleKey(ctx context.Context, k sales.IdempotencyKey, status int, body []byte) {
-	if status >= 200 && status < 400 {
-		return
+// writeStored answers with a stored response.
+func writeStored(hctx huma.Context, r sales.Response) {
+	ct := "application/json"
+	if r.Status >= 400 {
+		ct = "application/problem+json"
 	}
+	hctx.SetHeader("Content-Type", ct)
+	hctx.SetHeader("Idempotent-Replayed", "true")
+	hctx.SetStatus(r.Status)
+	_, _ = hctx.BodyWriter().Write(r.Body)
+}
+
+// storeAnswer stores a 4xx answer for retries of its key to get, when the
+// key is still free. When a request with the key was answered meanwhile,
+// it returns that answer, to give instead; when one is running, it stores
+// nothing.
+func (s *server) storeAnswer(ctx context.Context, k sales.IdempotencyKey, r sales.Response) *sales.Response {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	var err error
-	if status >= 400 && status < 500 {
-		err = s.sales.SaveResponse(ctx, k, sales.Response{Status: status, Body: body})
-	} else {
-		err = s.sales.ReleaseKey(ctx, k)
+	stored, err := s.sales.ClaimKey(ctx, k)
+	if stored != nil || errors.Is(err, sales.ErrKeyInFlight) || errors.Is(err, sales.ErrKeyReused) {
+		return stored
+	}
+	if err == nil {
+		if err = s.sales.SaveResponse(ctx, k, r); err != nil {
+			// Free the key again rather than leave it in flight.
+			err = errors.Join(err, s.sales.ReleaseKey(ctx, k))
+		}
 	}
 	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "idempotency key not settled", slog.String("request_id", requestID(ctx)),
-			slog.Int("status", status), slog.Any("err", err))
+		s.log.LogAttrs(ctx, slog.LevelError, "idempotency key: answer not stored", slog.String("request_id", requestID(ctx)),
+			slog.Int("status", r.Status), slog.Any("err", err))
 	}
+	return nil
 }
 
-// recorder keeps a copy of the status and body a Huma operation writes.
+// recorder holds what a Huma operation answers (status, headers, body)
+// until send writes it.
 type recorder struct {
 	humaContext
 	status int
+	header http.Header
 	body   bytes.Buffer
 }
 
@@ -147,10 +163,7 @@ type humaContext = huma.Context
 
 func (r *recorder) Unwrap() huma.Context { return r.humaContext }
 
-func (r *recorder) SetStatus(code int) {
-	r.status = code
-	r.humaContext.SetStatus(code)
-}
+func (r *recorder) SetStatus(code int) { r.status = code }
 
 func (r *recorder) Status() int {
 	if r.status == 0 {
@@ -159,4 +172,19 @@ func (r *recorder) Status() int {
 	return r.status
 }
 
-func (r *recorder) BodyWriter() io.Writer { return io.MultiWriter(r.humaContext.BodyWriter(), &r.body) }
+func (r *recorder) SetHeader(name, value string)    { r.header.Set(name, value) }
+func (r *recorder) AppendHeader(name, value string) { r.header.Add(name, value) }
+func (r *recorder) BodyWriter() io.Writer           { return &r.body }
+
+// send writes the recorded answer.
+func (r *recorder) send() {
+	for name, values := range r.header {
+		for _, v := range values {
+			r.humaContext.AppendHeader(name, v)
+		}
+	}
+	if r.status != 0 {
+		r.humaContext.SetStatus(r.status)
+	}
+	_, _ = r.humaContext.BodyWriter().Write(r.body.Bytes())
+}

@@ -140,10 +140,17 @@ func problemFor(ctx context.Context, err error) *Problem {
 		p  *Problem
 		ie *sales.InvalidError
 		se *sales.StockError
+		rp *sales.Replay
 	)
+	st := keyStateOf(ctx)
 	switch {
 	case errors.As(err, &p):
 		return p
+	case errors.As(err, &rp) && st != nil:
+		// The idempotent middleware answers with the stored response
+		// instead of this problem.
+		st.replay = &rp.Response
+		return newProblem(rp.Response.Status, "", "answered before")
 	case errors.As(err, &ie):
 		p = newProblem(http.StatusUnprocessableEntity, codeInvalid, ie.Error())
 		p.Errors = []*huma.ErrorDetail{{Message: ie.Reason, Location: ie.Field}}
@@ -151,9 +158,15 @@ func problemFor(ctx context.Context, err error) *Problem {
 	case errors.Is(err, sales.ErrInvalid):
 		return newProblem(http.StatusUnprocessableEntity, codeInvalid, "invalid input")
 	case errors.Is(err, sales.ErrKeyReused):
+		if st != nil {
+			st.keyErr = true
+		}
 		return newProblem(http.StatusUnprocessableEntity, codeKeyReused,
 			"this Idempotency-Key was used with another request; use a new key for a new request")
 	case errors.Is(err, sales.ErrKeyInFlight):
+		if st != nil {
+			st.keyErr = true
+		}
 		return newProblem(http.StatusConflict, codeKeyInFlight,
 			"the first request with this Idempotency-Key is still running; retry later")
 	case errors.Is(err, sales.ErrUnknownBook):
@@ -210,7 +223,7 @@ func init() {
 		p.RequestID = requestID(ctx)
 		if hctx != nil {
 			p.Instance = hctx.URL().Path
-			if p.Status == http.StatusServiceUnavailable {
+			if p.Status == http.StatusServiceUnavailable || p.Code == codeKeyInFlight {
 				hctx.SetHeader("Retry-After", retryAfter)
 			}
 		}

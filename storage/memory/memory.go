@@ -743,6 +743,18 @@ func (t *tx) setKey(k scopedKey, e *keyEntry) {
 	}
 }
 
+func (t *tx) ClaimNewKey(_ context.Context, k sales.IdempotencyKey, now time.Time) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	sk := scopedKey{k.Scope, k.Key}
+	if _, ok := t.s.keys[sk]; ok {
+		return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
+	}
+	t.setKey(sk, &keyEntry{hash: k.Hash, claim: k.Claim, claimedAt: now})
+	return nil
+}
+
 func (t *tx) ClaimKey(_ context.Context, k sales.IdempotencyKey, now time.Time) (*sales.Response, error) {
 	if err := t.check(); err != nil {
 		return nil, err

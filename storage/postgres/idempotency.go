@@ -9,15 +9,32 @@ import (
 	"github.com/salesflow/salesflow/storage/postgres/internal/db"
 )
 
+// ClaimNewKey claims a key no request used, in one queued statement (see
+// tx.later); see sales.KeyTx. The transaction holds the key's advisory
+// lock until it ends, so a concurrent claim of the same key finds it in
+// flight at once rather than waiting for this transaction.
+func (t *tx) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) error {
+	return t.later(func() error {
+		return t.q.ClaimNewKey(ctx, db.ClaimNewKeyParams(insertKey(k, now)))
+	}, func(err error) error {
+		if unmet(err) {
+			return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
+		}
+		return fmt.Errorf("claim key %q: %w", k.Key, err)
+	})
+}
+
 // ClaimKey claims an idempotency key for a new request; see sales.KeyTx.
-// A concurrent claim of the same new key waits for this transaction and
-// then finds the key in flight.
+// A concurrent claim of the same key finds it in flight (ClaimNewKey).
 func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (*sales.Response, error) {
-	n, err := t.q.InsertKey(ctx, insertKey(k, now))
+	ins, err := t.q.InsertKey(ctx, insertKey(k, now))
 	if err != nil {
 		return nil, fmt.Errorf("claim key %q: %w", k.Key, err)
 	}
-	if n == 1 {
+	switch {
+	case !ins.Free:
+		return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyInFlight)
+	case ins.Claimed:
 		return nil, nil
 	}
 	row, err := t.q.LockKey(ctx, db.LockKeyParams{Scope: k.Scope, Key: k.Key})
@@ -89,9 +106,9 @@ func insertKey(k sales.IdempotencyKey, now time.Time) db.InsertKeyParams {
 // ClaimNewKey claims an unknown key in one autocommitted statement and
 // reports whether it did; a known key is left to ClaimKey.
 func (s salesStore) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (bool, error) {
-	n, err := s.d.q.InsertKey(ctx, insertKey(k, now))
+	ins, err := s.d.q.InsertKey(ctx, insertKey(k, now))
 	if err != nil {
 		return false, fmt.Errorf("claim key %q: %w", k.Key, err)
 	}
-	return n == 1, nil
+	return ins.Claimed, nil
 }

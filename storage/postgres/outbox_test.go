@@ -185,6 +185,11 @@ func TestOutboxConcurrentWriters(t *testing.T) {
 					if err := tx.Enqueue(ctx, rec); err != nil {
 						return err
 					}
+					// A read sends the queued writes: the record takes its
+					// seq now, and holds it while the transaction waits.
+					if _, err := tx.Books(ctx, nil); err != nil {
+						return err
+					}
 					time.Sleep(hold)
 					if rollback {
 						rolledBack.Store(id, true)

@@ -1,9 +1,33 @@
--- InsertKey claims an unknown key; it affects no row when the key exists
--- (after waiting for a concurrent claim of the same key to end).
--- name: InsertKey :execrows
-INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
-VALUES (@scope, @key, @request_hash, @claimed_at, @claim)
-ON CONFLICT (scope, key) DO NOTHING;
+-- InsertKey claims an unknown key. A transaction that claims a key holds
+-- the key's advisory lock until it ends, so a concurrent claim of the same
+-- key does not wait for it: it finds the lock taken (free is false) and the
+-- key in flight. claimed is false when the key exists.
+-- name: InsertKey :one
+WITH lock AS (
+    SELECT pg_try_advisory_xact_lock(hashtext(@scope::text), hashtext(@key::text)) AS free
+), claimed AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
+    SELECT @scope::text, @key::text, @request_hash::text, @claimed_at::timestamptz, @claim::text
+    FROM lock WHERE lock.free
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING 1
+)
+SELECT lock.free, EXISTS (SELECT 1 FROM claimed) AS claimed FROM lock;
+
+-- ClaimNewKey claims an unknown key as InsertKey does, and fails with
+-- SF001 (salesflow_expect) unless it did: the key exists, or another
+-- transaction is claiming it.
+-- name: ClaimNewKey :exec
+WITH lock AS (
+    SELECT pg_try_advisory_xact_lock(hashtext(@scope::text), hashtext(@key::text)) AS free
+), claimed AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
+    SELECT @scope::text, @key::text, @request_hash::text, @claimed_at::timestamptz, @claim::text
+    FROM lock WHERE lock.free
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING 1
+)
+SELECT salesflow_expect(EXISTS (SELECT 1 FROM claimed)) FROM lock;
 
 -- LockKey reads a key and locks it until the transaction ends.
 -- name: LockKey :one

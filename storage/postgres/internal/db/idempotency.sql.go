@@ -10,10 +10,52 @@ import (
 	"time"
 )
 
-const insertKey = `-- name: InsertKey :execrows
-INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (scope, key) DO NOTHING
+const claimNewKey = `-- name: ClaimNewKey :exec
+WITH lock AS (
+    SELECT pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text)) AS free
+), claimed AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
+    SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::text
+    FROM lock WHERE lock.free
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING 1
+)
+SELECT salesflow_expect(EXISTS (SELECT 1 FROM claimed)) FROM lock
+`
+
+type ClaimNewKeyParams struct {
+	Scope       string
+	Key         string
+	RequestHash string
+	ClaimedAt   time.Time
+	Claim       string
+}
+
+// ClaimNewKey claims an unknown key as InsertKey does, and fails with
+// SF001 (salesflow_expect) unless it did: the key exists, or another
+// transaction is claiming it.
+func (q *Queries) ClaimNewKey(ctx context.Context, arg ClaimNewKeyParams) error {
+	_, err := q.db.Exec(ctx, claimNewKey,
+		arg.Scope,
+		arg.Key,
+		arg.RequestHash,
+		arg.ClaimedAt,
+		arg.Claim,
+	)
+	return err
+}
+
+const insertKey = `-- name: InsertKey :one
+WITH lock AS (
+    SELECT pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text)) AS free
+), claimed AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
+    SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::text
+    FROM lock WHERE lock.free
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING 1
+)
+SELECT lock.free, EXISTS (SELECT 1 FROM claimed) AS claimed FROM lock
 `
 
 type InsertKeyParams struct {
@@ -24,20 +66,26 @@ type InsertKeyParams struct {
 	Claim       string
 }
 
-// InsertKey claims an unknown key; it affects no row when the key exists
-// (after waiting for a concurrent claim of the same key to end).
-func (q *Queries) InsertKey(ctx context.Context, arg InsertKeyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, insertKey,
+type InsertKeyRow struct {
+	Free    bool
+	Claimed bool
+}
+
+// InsertKey claims an unknown key. A transaction that claims a key holds
+// the key's advisory lock until it ends, so a concurrent claim of the same
+// key does not wait for it: it finds the lock taken (free is false) and the
+// key in flight. claimed is false when the key exists.
+func (q *Queries) InsertKey(ctx context.Context, arg InsertKeyParams) (InsertKeyRow, error) {
+	row := q.db.QueryRow(ctx, insertKey,
 		arg.Scope,
 		arg.Key,
 		arg.RequestHash,
 		arg.ClaimedAt,
 		arg.Claim,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	var i InsertKeyRow
+	err := row.Scan(&i.Free, &i.Claimed)
+	return i, err
 }
 
 const lockKey = `-- name: LockKey :one
