@@ -2,7 +2,7 @@ package kafka
 
 import (
 	"strconv"
-	"strings"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -27,31 +27,23 @@ func toRecord(m eventbus.Message) *kgo.Record {
 	return r
 }
 
-// fromRecord maps r to a message, its headers in order. The key and the
-// header values are copied into one string; the message shares r's value.
+// fromRecord maps r to a message, its headers in order. The message's
+// strings and value share r's memory rather than copy it: the client never
+// reuses a record's bytes (no kgo.WithPools here), and nothing writes to
+// them, so the strings stay immutable, as strings must.
 func fromRecord(r *kgo.Record) eventbus.Message {
-	n := len(r.Key)
-	for _, h := range r.Headers {
-		n += len(h.Value)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	b.Write(r.Key)
-	for _, h := range r.Headers {
-		b.Write(h.Value)
-	}
-	all := b.String()
-	m := eventbus.Message{Topic: r.Topic, Key: all[:len(r.Key)], Value: r.Value}
+	m := eventbus.Message{Topic: r.Topic, Key: bytesString(r.Key), Value: r.Value}
 	if len(r.Headers) > 0 {
 		m.Headers = make(eventbus.Headers, len(r.Headers))
-		off := len(r.Key)
 		for i, h := range r.Headers {
-			m.Headers[i] = eventbus.Header{Key: h.Key, Value: all[off : off+len(h.Value)]}
-			off += len(h.Value)
+			m.Headers[i] = eventbus.Header{Key: h.Key, Value: bytesString(h.Value)}
 		}
 	}
 	return m
 }
+
+// bytesString is b as a string without a copy; b must never change.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 var dlqHeaders = map[string]bool{
 	eventbus.HeaderDLQError:         true,
