@@ -33,13 +33,29 @@
 // InTx, of the DB or of the stores Sales and Inventory return, runs its
 // function in one READ COMMITTED transaction, committed when the function
 // returns nil and rolled back when it returns an error (which InTx returns
-// as it is) or panics. The read-modify-write steps are single
-// guarded statements or run on rows locked with SELECT ... FOR UPDATE:
+// as it is) or panics.
+//
+// Round trips are few: the BEGIN and every write whose caller waits for no
+// answer (Reserve, Release, InsertSale, UpdateSale, Enqueue, ClaimNewKey,
+// SaveResponse, AddDay, AddBookStats, SaveProgress) are queued and sent in
+// one pgx batch with the next statement that returns something, or with
+// the COMMIT. Creating a sale takes two round trips: the books it reads,
+// with the BEGIN and the key's claim; then the reservations, the sale, its
+// event and the key's response, with the COMMIT. A queued write's error
+// comes back from that later call or from InTx, and the server skips the
+// rest of the batch, COMMIT included: a guarded write that matches too few
+// rows raises SQLSTATE SF001 (the function salesflow_expect) rather than
+// report a row count nobody reads in time.
+//
+// The read-modify-write steps are single guarded statements or run on rows
+// locked with SELECT ... FOR UPDATE:
 //
 //   - Reserve is one UPDATE that matches only when enough stock is
 //     available, so two buyers can never both take the last unit; it fails
 //     with a *sales.StockError, matching sales.ErrInsufficientStock.
-//   - LockSale and LockBook lock the row until the transaction ends, or
+//   - LockSale (FOR NO KEY UPDATE, which the foreign-key checks of the
+//     worker's rows do not wait for) and LockBook lock the row until the
+//     transaction ends, or
 //     fail with sales.ErrNotFound or inventory.ErrNotFound; LockLevels
 //     locks a sale's stock levels in one statement, in book-id order.
 //   - AddMovements writes each movement and its new level in one

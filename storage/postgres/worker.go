@@ -21,10 +21,17 @@ var (
 
 // LockProgress returns how far the worker brought each sale, creating
 // missing records at version 0, and locks them (in sale-id order) until the
-// transaction ends, in one statement; see worker.Tx.
+// transaction ends, in one round trip: a queued insert of the missing
+// records, and a SELECT ... FOR UPDATE. See worker.Tx.
 func (t *tx) LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]worker.Progress, error) {
 	if len(saleIDs) == 0 {
 		return nil, nil
+	}
+	err := t.later(func() error { return t.q.AddProgress(ctx, saleIDs) }, func(err error) error {
+		return fmt.Errorf("progress of %d sales: %w", len(saleIDs), translate(err))
+	})
+	if err != nil {
+		return nil, err
 	}
 	rows, err := t.q.LockProgress(ctx, saleIDs)
 	if err != nil {

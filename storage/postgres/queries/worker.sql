@@ -1,12 +1,17 @@
--- LockProgress creates the progress of each sale at version 0 if missing,
--- locks the rows until the transaction ends and returns them, in one
--- statement; rows are locked in sale-id order (the no-op update takes the
--- row lock FOR UPDATE would take).
--- name: LockProgress :many
+-- AddProgress creates the progress of each sale at version 0 if missing;
+-- an existing record is left as it is, without writing a row version.
+-- name: AddProgress :exec
 INSERT INTO sale_progress (sale_id, version, sold, returned)
 SELECT id, 0, false, false FROM unnest(@sale_ids::uuid[]) AS id ORDER BY id
-ON CONFLICT (sale_id) DO UPDATE SET version = sale_progress.version
-RETURNING sale_id, version, sold, returned;
+ON CONFLICT (sale_id) DO NOTHING;
+
+-- LockProgress locks the progress of the sales, in sale-id order, until
+-- the transaction ends, and returns it.
+-- name: LockProgress :many
+SELECT sale_id, version, sold, returned FROM sale_progress
+WHERE sale_id = ANY (@sale_ids::uuid[])
+ORDER BY sale_id
+FOR UPDATE;
 
 -- ReadProgress reads a sale's progress without locking.
 -- name: ReadProgress :one

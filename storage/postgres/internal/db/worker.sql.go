@@ -11,6 +11,19 @@ import (
 	"github.com/google/uuid"
 )
 
+const addProgress = `-- name: AddProgress :exec
+INSERT INTO sale_progress (sale_id, version, sold, returned)
+SELECT id, 0, false, false FROM unnest($1::uuid[]) AS id ORDER BY id
+ON CONFLICT (sale_id) DO NOTHING
+`
+
+// AddProgress creates the progress of each sale at version 0 if missing;
+// an existing record is left as it is, without writing a row version.
+func (q *Queries) AddProgress(ctx context.Context, saleIds []uuid.UUID) error {
+	_, err := q.db.Exec(ctx, addProgress, saleIds)
+	return err
+}
+
 const allBookStats = `-- name: AllBookStats :many
 SELECT book_id, units_sold, net_revenue, sales_count, first_sale_at, last_sale_at
 FROM book_stats ORDER BY book_id LIMIT $2 OFFSET $1
@@ -82,16 +95,14 @@ func (q *Queries) CountBookStats(ctx context.Context) (int64, error) {
 }
 
 const lockProgress = `-- name: LockProgress :many
-INSERT INTO sale_progress (sale_id, version, sold, returned)
-SELECT id, 0, false, false FROM unnest($1::uuid[]) AS id ORDER BY id
-ON CONFLICT (sale_id) DO UPDATE SET version = sale_progress.version
-RETURNING sale_id, version, sold, returned
+SELECT sale_id, version, sold, returned FROM sale_progress
+WHERE sale_id = ANY ($1::uuid[])
+ORDER BY sale_id
+FOR UPDATE
 `
 
-// LockProgress creates the progress of each sale at version 0 if missing,
-// locks the rows until the transaction ends and returns them, in one
-// statement; rows are locked in sale-id order (the no-op update takes the
-// row lock FOR UPDATE would take).
+// LockProgress locks the progress of the sales, in sale-id order, until
+// the transaction ends, and returns it.
 func (q *Queries) LockProgress(ctx context.Context, saleIds []uuid.UUID) ([]SaleProgress, error) {
 	rows, err := q.db.Query(ctx, lockProgress, saleIds)
 	if err != nil {
