@@ -28,16 +28,11 @@ func (s salesStore) InTx(ctx context.Context, fn func(sales.Tx) error) error {
 
 // Sale returns a sale with its lines, or an error wrapping sales.ErrNotFound.
 func (s salesStore) Sale(ctx context.Context, id uuid.UUID) (*sales.Sale, error) {
-	row, err := s.d.q.Sale(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("sale %s: %w", id, sales.ErrNotFound)
-	}
+	rows, err := s.d.q.SaleWithItems(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("sale %s: %w", id, err)
 	}
-	// Lines never change after the sale is inserted, so reading them
-	// outside the sale's snapshot is safe.
-	return withLines(ctx, s.d.q, row)
+	return joined(id, rows, func() (db.Sale, error) { return s.d.q.Sale(ctx, id) })
 }
 
 // Sales returns one page of the sales matching f, newest first (ties by id,
@@ -167,13 +162,26 @@ func dayStarts(from, to time.Time, loc *time.Location) ([]time.Time, error) {
 	}
 }
 
-// withLines reads the lines of the sale in row and returns the sale.
-func withLines(ctx context.Context, q *db.Queries, row db.Sale) (*sales.Sale, error) {
-	items, err := q.SaleItems(ctx, []uuid.UUID{row.ID})
-	if err != nil {
-		return nil, fmt.Errorf("lines of sale %s: %w", row.ID, err)
+// joined builds sale id from the rows of SaleWithItems (or LockSale), one
+// per line. Without rows, it asks alone for the sale, which has no lines
+// (only a store's direct user can insert one), or returns an error
+// wrapping sales.ErrNotFound.
+func joined(id uuid.UUID, rows []db.SaleWithItemsRow, alone func() (db.Sale, error)) (*sales.Sale, error) {
+	if len(rows) == 0 {
+		row, err := alone()
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("sale %s: %w", id, sales.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sale %s: %w", id, err)
+		}
+		return saleFromRow(row, nil)
 	}
-	return saleFromRow(row, items)
+	items := make([]db.SaleItem, len(rows))
+	for i, r := range rows {
+		items[i] = r.SaleItem
+	}
+	return saleFromRow(rows[0].Sale, items)
 }
 
 // saleFromRow builds a sale from its row and its lines in line order.

@@ -137,17 +137,18 @@ func (t *tx) InsertSale(ctx context.Context, s *sales.Sale) error {
 	})
 }
 
-// LockSale returns a sale with its lines, locking its row until the
-// transaction ends, or an error wrapping sales.ErrNotFound.
+// LockSale returns a sale with its lines, in one statement, locking its
+// row until the transaction ends, or an error wrapping sales.ErrNotFound.
 func (t *tx) LockSale(ctx context.Context, id uuid.UUID) (*sales.Sale, error) {
-	row, err := t.q.LockSale(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("sale %s: %w", id, sales.ErrNotFound)
-	}
+	rows, err := t.q.LockSale(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("lock sale %s: %w", id, err)
 	}
-	return withLines(ctx, t.q, row)
+	joins := make([]db.SaleWithItemsRow, len(rows))
+	for i, r := range rows {
+		joins[i] = db.SaleWithItemsRow(r)
+	}
+	return joined(id, joins, func() (db.Sale, error) { return t.q.LockSaleRow(ctx, id) })
 }
 
 // UpdateSale stores the status fields, version and update time of a sale,

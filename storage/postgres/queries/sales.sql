@@ -22,8 +22,26 @@ FROM generate_subscripts(@book_ids::uuid[], 1) AS i;
 -- name: Sale :one
 SELECT * FROM sales WHERE id = $1;
 
--- name: LockSale :one
+-- name: LockSaleRow :one
 SELECT * FROM sales WHERE id = $1 FOR NO KEY UPDATE;
+
+-- SaleWithItems returns a sale with its lines, a row per line in line
+-- order; no row for a sale without lines (Sale tells).
+-- name: SaleWithItems :many
+SELECT sqlc.embed(sales), sqlc.embed(sale_items)
+FROM sales JOIN sale_items ON sale_items.sale_id = sales.id
+WHERE sales.id = $1
+ORDER BY sale_items.line_no;
+
+-- LockSale is SaleWithItems, locking the sale's row until the transaction
+-- ends: FOR NO KEY UPDATE, which the foreign-key checks of the rows that
+-- reference the sale do not wait for.
+-- name: LockSale :many
+SELECT sqlc.embed(sales), sqlc.embed(sale_items)
+FROM sales JOIN sale_items ON sale_items.sale_id = sales.id
+WHERE sales.id = $1
+ORDER BY sale_items.line_no
+FOR NO KEY UPDATE OF sales;
 
 -- name: SaleItems :many
 SELECT * FROM sale_items

@@ -228,12 +228,76 @@ func (q *Queries) ListSales(ctx context.Context, arg ListSalesParams) ([]Sale, e
 	return items, nil
 }
 
-const lockSale = `-- name: LockSale :one
+const lockSale = `-- name: LockSale :many
+SELECT sales.id, sales.status, sales.version, sales.seller_id, sales.customer_name, sales.customer_email, sales.notes, sales.subtotal, sales.discount, sales.tax, sales.total, sales.currency, sales.payment_method, sales.payment_reference, sales.paid_at, sales.cancelled_at, sales.cancel_reason, sales.created_at, sales.updated_at, sale_items.sale_id, sale_items.line_no, sale_items.book_id, sale_items.quantity, sale_items.unit_price, sale_items.discount, sale_items.subtotal, sale_items.net
+FROM sales JOIN sale_items ON sale_items.sale_id = sales.id
+WHERE sales.id = $1
+ORDER BY sale_items.line_no
+FOR NO KEY UPDATE OF sales
+`
+
+type LockSaleRow struct {
+	Sale     Sale
+	SaleItem SaleItem
+}
+
+// LockSale is SaleWithItems, locking the sale's row until the transaction
+// ends: FOR NO KEY UPDATE, which the foreign-key checks of the rows that
+// reference the sale do not wait for.
+func (q *Queries) LockSale(ctx context.Context, id uuid.UUID) ([]LockSaleRow, error) {
+	rows, err := q.db.Query(ctx, lockSale, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LockSaleRow
+	for rows.Next() {
+		var i LockSaleRow
+		if err := rows.Scan(
+			&i.Sale.ID,
+			&i.Sale.Status,
+			&i.Sale.Version,
+			&i.Sale.SellerID,
+			&i.Sale.CustomerName,
+			&i.Sale.CustomerEmail,
+			&i.Sale.Notes,
+			&i.Sale.Subtotal,
+			&i.Sale.Discount,
+			&i.Sale.Tax,
+			&i.Sale.Total,
+			&i.Sale.Currency,
+			&i.Sale.PaymentMethod,
+			&i.Sale.PaymentReference,
+			&i.Sale.PaidAt,
+			&i.Sale.CancelledAt,
+			&i.Sale.CancelReason,
+			&i.Sale.CreatedAt,
+			&i.Sale.UpdatedAt,
+			&i.SaleItem.SaleID,
+			&i.SaleItem.LineNo,
+			&i.SaleItem.BookID,
+			&i.SaleItem.Quantity,
+			&i.SaleItem.UnitPrice,
+			&i.SaleItem.Discount,
+			&i.SaleItem.Subtotal,
+			&i.SaleItem.Net,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockSaleRow = `-- name: LockSaleRow :one
 SELECT id, status, version, seller_id, customer_name, customer_email, notes, subtotal, discount, tax, total, currency, payment_method, payment_reference, paid_at, cancelled_at, cancel_reason, created_at, updated_at FROM sales WHERE id = $1 FOR NO KEY UPDATE
 `
 
-func (q *Queries) LockSale(ctx context.Context, id uuid.UUID) (Sale, error) {
-	row := q.db.QueryRow(ctx, lockSale, id)
+func (q *Queries) LockSaleRow(ctx context.Context, id uuid.UUID) (Sale, error) {
+	row := q.db.QueryRow(ctx, lockSaleRow, id)
 	var i Sale
 	err := row.Scan(
 		&i.ID,
@@ -357,6 +421,68 @@ func (q *Queries) SaleItems(ctx context.Context, saleIds []uuid.UUID) ([]SaleIte
 			&i.Discount,
 			&i.Subtotal,
 			&i.Net,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const saleWithItems = `-- name: SaleWithItems :many
+SELECT sales.id, sales.status, sales.version, sales.seller_id, sales.customer_name, sales.customer_email, sales.notes, sales.subtotal, sales.discount, sales.tax, sales.total, sales.currency, sales.payment_method, sales.payment_reference, sales.paid_at, sales.cancelled_at, sales.cancel_reason, sales.created_at, sales.updated_at, sale_items.sale_id, sale_items.line_no, sale_items.book_id, sale_items.quantity, sale_items.unit_price, sale_items.discount, sale_items.subtotal, sale_items.net
+FROM sales JOIN sale_items ON sale_items.sale_id = sales.id
+WHERE sales.id = $1
+ORDER BY sale_items.line_no
+`
+
+type SaleWithItemsRow struct {
+	Sale     Sale
+	SaleItem SaleItem
+}
+
+// SaleWithItems returns a sale with its lines, a row per line in line
+// order; no row for a sale without lines (Sale tells).
+func (q *Queries) SaleWithItems(ctx context.Context, id uuid.UUID) ([]SaleWithItemsRow, error) {
+	rows, err := q.db.Query(ctx, saleWithItems, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SaleWithItemsRow
+	for rows.Next() {
+		var i SaleWithItemsRow
+		if err := rows.Scan(
+			&i.Sale.ID,
+			&i.Sale.Status,
+			&i.Sale.Version,
+			&i.Sale.SellerID,
+			&i.Sale.CustomerName,
+			&i.Sale.CustomerEmail,
+			&i.Sale.Notes,
+			&i.Sale.Subtotal,
+			&i.Sale.Discount,
+			&i.Sale.Tax,
+			&i.Sale.Total,
+			&i.Sale.Currency,
+			&i.Sale.PaymentMethod,
+			&i.Sale.PaymentReference,
+			&i.Sale.PaidAt,
+			&i.Sale.CancelledAt,
+			&i.Sale.CancelReason,
+			&i.Sale.CreatedAt,
+			&i.Sale.UpdatedAt,
+			&i.SaleItem.SaleID,
+			&i.SaleItem.LineNo,
+			&i.SaleItem.BookID,
+			&i.SaleItem.Quantity,
+			&i.SaleItem.UnitPrice,
+			&i.SaleItem.Discount,
+			&i.SaleItem.Subtotal,
+			&i.SaleItem.Net,
 		); err != nil {
 			return nil, err
 		}
