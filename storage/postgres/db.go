@@ -184,6 +184,8 @@ func (d *DB) Outbox() eventbus.Outbox { return outbox{d} }
 // InTx runs fn in one READ COMMITTED transaction whose Tx serves sales,
 // inventory and the idempotent consumer at once: committed when fn returns
 // nil, rolled back when fn returns an error (returned as it is) or panics.
+// A write's error may come from a later read or from the commit (wrapped
+// as "commit: ..."); see the package documentation.
 func (d *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	return d.inTx(ctx, func(t *tx) error { return fn(&Tx{t}) })
 }

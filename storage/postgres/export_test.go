@@ -23,13 +23,16 @@ func (d *DB) ExecRolledBack(ctx context.Context, sql string, args ...any) error 
 }
 
 // MigrateDown undoes every migration.
-func (d *DB) MigrateDown(ctx context.Context) error {
+func (d *DB) MigrateDown(ctx context.Context) error { return d.MigrateDownTo(ctx, 0) }
+
+// MigrateDownTo undoes the migrations after version.
+func (d *DB) MigrateDownTo(ctx context.Context, version int64) error {
 	p, err := d.migrator()
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	_, err = p.DownTo(ctx, 0)
+	_, err = p.DownTo(ctx, version)
 	return err
 }
 
@@ -127,6 +130,32 @@ var (
 
 // Exec runs one raw SQL statement, committed.
 func (d *DB) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := d.pool.Exec(ctx, sql, args...)
+	return err
+}
+
+// RawTx runs fn in one transaction on the connection that queues writes
+// (pipe): queue queues a statement as the tx methods' writes are queued,
+// read sends one at once, after the queue.
+func (d *DB) RawTx(ctx context.Context, fn func(queue func(sql string, args ...any), read func(sql string, args ...any) error) error) error {
+	return runPipe(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(p *pipe) error {
+		queue := func(sql string, args ...any) {
+			_ = p.collect(func() error { _, err := p.Exec(ctx, sql, args...); return err }, checkErr)
+		}
+		read := func(sql string, args ...any) error {
+			rows, err := p.Query(ctx, sql, args...)
+			if err != nil {
+				return err
+			}
+			rows.Close()
+			return rows.Err()
+		}
+		return fn(queue, read)
+	})
+}
+
+// ExecCommitted runs one raw SQL statement and commits it.
+func (d *DB) ExecCommitted(ctx context.Context, sql string, args ...any) error {
 	_, err := d.pool.Exec(ctx, sql, args...)
 	return err
 }

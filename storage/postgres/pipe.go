@@ -19,16 +19,18 @@ import (
 // ten, and the rows it locks are held for one round trip less each.
 //
 // A queued statement fails when its batch is sent: its error, described by
-// its check, is returned by the statement that sent the batch, or by the
-// commit. The statements sent after a failed one are skipped by the
-// server, and the transaction rolls back, so a function that goes on after
-// a queued write changes nothing that it would not have changed had the
-// write failed at once; it only learns of the failure later.
+// its check, is returned by the statement that sent the batch, and by
+// every later one and the commit, even if the caller ignores it. The
+// statements sent after a failed one are skipped by the server, and the
+// transaction rolls back, so a function that goes on after a queued write
+// changes nothing that it would not have changed had the write failed at
+// once; it only learns of the failure later.
 type pipe struct {
 	conn   *pgxpool.Conn
 	queue  []queued
 	check  func(error) error // while collecting: the check of the statements queued
 	collec bool              // Exec and SendBatch queue instead of sending
+	err    error             // a batch with queued statements failed: the transaction is lost
 }
 
 // queued is a statement waiting to be sent, and the check of its result.
@@ -41,11 +43,15 @@ type queued struct {
 // checkErr is the check of a statement queued without one.
 func checkErr(err error) error { return err }
 
-// begin queues the BEGIN of a transaction with opts.
+// begin queues the BEGIN of a transaction with opts' isolation level and
+// access mode.
 func (p *pipe) begin(opts pgx.TxOptions) {
-	sql := "begin isolation level read committed"
-	if opts.IsoLevel == pgx.RepeatableRead {
-		sql = "begin isolation level repeatable read read only"
+	sql := "begin"
+	if opts.IsoLevel != "" {
+		sql += " isolation level " + string(opts.IsoLevel)
+	}
+	if opts.AccessMode != "" {
+		sql += " " + string(opts.AccessMode)
 	}
 	p.queue = append(p.queue, queued{sql: sql, check: checkErr})
 }
@@ -62,8 +68,14 @@ func (p *pipe) collect(fn func() error, check func(error) error) error {
 }
 
 // send sends the queued statements followed by b's, and reads the results
-// of the queued ones: the first that fails ends the batch with its error.
+// of the queued ones: the first that fails ends the batch, and the
+// transaction, with its error. A check sees the errors of the server;
+// those of the client (a cancelled context, an argument pgx cannot encode)
+// come as they are.
 func (p *pipe) send(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
 	q := p.queue
 	p.queue = nil
 	if len(q) == 0 {
@@ -77,24 +89,15 @@ func (p *pipe) send(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error)
 	br := p.conn.SendBatch(ctx, all)
 	for _, s := range q {
 		if _, err := br.Exec(); err != nil {
-			err = s.check(err)
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) {
+				err = s.check(err)
+			}
 			br.Close()
+			p.err = err
 			return nil, err
 		}
 	}
 	return br, nil
-}
-
-// flush sends the queued statements, if any.
-func (p *pipe) flush(ctx context.Context) error {
-	if len(p.queue) == 0 {
-		return nil
-	}
-	br, err := p.send(ctx, &pgx.Batch{})
-	if err != nil {
-		return err
-	}
-	return br.Close()
 }
 
 // Exec queues sql while collecting; otherwise it sends it after the queue.
@@ -103,7 +106,7 @@ func (p *pipe) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 		p.queue = append(p.queue, queued{sql: sql, args: args, check: p.check})
 		return pgconn.CommandTag{}, nil
 	}
-	if len(p.queue) == 0 {
+	if len(p.queue) == 0 && p.err == nil {
 		return p.conn.Exec(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
@@ -124,7 +127,7 @@ func (p *pipe) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 	if p.collec {
 		return nil, errors.New("postgres: a query inside a queued write")
 	}
-	if len(p.queue) == 0 {
+	if len(p.queue) == 0 && p.err == nil {
 		return p.conn.Query(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
@@ -165,6 +168,9 @@ func (p *pipe) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 
 // commit sends the queue and COMMIT in one round trip.
 func (p *pipe) commit(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
+	}
 	if len(p.queue) == 1 && p.conn.Conn().PgConn().TxStatus() == 'I' {
 		p.queue = nil // only the BEGIN: nothing to send
 		return nil
