@@ -4,13 +4,17 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/salesflow/salesflow/analytics"
+	"github.com/salesflow/salesflow/sales"
 
 	"github.com/salesflow/salesflow/storage/postgres"
 	"github.com/salesflow/salesflow/testkit"
 )
 
 var schemaTables = []string{
-	"book_stats", "books", "daily_book_sales", "daily_sales", "idempotency_keys", "outbox", "processed_events", "sale_items", "sale_progress", "sales",
+	"book_stats", "books", "daily_book_sales", "daily_sales", "daily_sales_stripes", "idempotency_keys", "outbox", "processed_events", "sale_items", "sale_progress", "sales",
 	postgres.MigrationTable, "stock_levels", "stock_movements",
 }
 
@@ -99,5 +103,54 @@ func TestOpenOptions(t *testing.T) {
 				t.Errorf("Open succeeded; want an error")
 			}
 		})
+	}
+}
+
+// TestDailySalesStripes checks migration 00007: a summary adds the days
+// kept in daily_sales (before the migration, or by a worker of the
+// previous release) to the stripes, and going down folds the stripes into
+// daily_sales.
+func TestDailySalesStripes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d := open(t, testkit.PostgresURL(t))
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := d.InTx(ctx, func(tx *postgres.Tx) error {
+		for range 2 {
+			if err := tx.AddDay(ctx, analytics.DayDelta{Zone: "UTC", Day: "2026-11-02", Sales: 1, Revenue: 500, Net: 500, Items: 2}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a worker of the previous release writes.
+	if err := d.ExecCommitted(ctx, `INSERT INTO daily_sales (zone, day, sales, revenue, net_revenue, items) VALUES ('UTC', '2026-11-02', 1, 100, 100, 1), ('UTC', '2026-11-01', 1, 50, 50, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	q := sales.SummaryQuery{From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)}
+	sum, err := d.Rollups().Summary(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TotalSales != 4 || sum.TotalRevenue != 1150 || sum.TotalItems != 6 || len(sum.SalesByDay) != 2 ||
+		sum.SalesByDay[1].Sales != 3 || sum.SalesByDay[1].Revenue != 1100 {
+		t.Fatalf("summary = %+v; want 4 sales, 1150, 6 items, and 3 sales on the second day", sum)
+	}
+	if err := d.MigrateDownTo(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	// Divides by zero unless the stripes were added to their days.
+	err = d.ExecRolledBack(ctx, `SELECT 1 / (CASE WHEN (SELECT sum(sales) FROM daily_sales WHERE day = '2026-11-02') = 3
+		AND (SELECT sum(revenue) FROM daily_sales) = 1150 AND (SELECT count(*) FROM daily_sales) = 2 THEN 1 ELSE 0 END)`)
+	if err != nil {
+		t.Errorf("daily_sales after going down does not hold the stripes: %v", err)
+	}
+	if err := d.Migrate(ctx); err != nil {
+		t.Fatalf("up again: %v", err)
 	}
 }

@@ -1,20 +1,35 @@
--- A day's totals are kept in up to 32 stripes instead of one row. Every
+-- A day's totals are added to up to 32 stripes instead of one row. Every
 -- worker transaction adds to the current day, so with one row per day the
 -- transactions of all partitions queued on that row's lock until each
 -- other's commit, while holding the stock rows the API reserves from. Each
 -- transaction now adds to the stripe of its connection (its backend pid
--- modulo 32), and readers sum the stripes: at most 32 rows a day.
+-- modulo 32) in daily_sales_stripes, and readers sum the stripes and the
+-- rows daily_sales kept (the days before this migration, and those a
+-- worker of the previous release adds to during a rolling upgrade).
 
 -- +goose Up
-ALTER TABLE daily_sales ADD COLUMN stripe smallint NOT NULL DEFAULT 0;
-ALTER TABLE daily_sales DROP CONSTRAINT daily_sales_pkey, ADD PRIMARY KEY (zone, day, stripe);
+CREATE TABLE daily_sales_stripes (
+    zone        text     NOT NULL,
+    day         date     NOT NULL,
+    stripe      smallint NOT NULL,
+    sales       bigint   NOT NULL DEFAULT 0,
+    revenue     bigint   NOT NULL DEFAULT 0,
+    net_revenue bigint   NOT NULL DEFAULT 0,
+    tax         bigint   NOT NULL DEFAULT 0,
+    discount    bigint   NOT NULL DEFAULT 0,
+    items       bigint   NOT NULL DEFAULT 0,
+    PRIMARY KEY (zone, day, stripe)
+);
 
 -- +goose Down
-CREATE TEMPORARY TABLE daily_sales_sum ON COMMIT DROP AS
-SELECT zone, day, sum(sales) AS sales, sum(revenue) AS revenue, sum(net_revenue) AS net_revenue,
-       sum(tax) AS tax, sum(discount) AS discount, sum(items) AS items
-FROM daily_sales GROUP BY zone, day;
-DELETE FROM daily_sales;
-ALTER TABLE daily_sales DROP CONSTRAINT daily_sales_pkey, DROP COLUMN stripe, ADD PRIMARY KEY (zone, day);
-INSERT INTO daily_sales (zone, day, sales, revenue, net_revenue, tax, discount, items)
-SELECT zone, day, sales, revenue, net_revenue, tax, discount, items FROM daily_sales_sum;
+INSERT INTO daily_sales AS d (zone, day, sales, revenue, net_revenue, tax, discount, items)
+SELECT zone, day, sum(sales), sum(revenue), sum(net_revenue), sum(tax), sum(discount), sum(items)
+FROM daily_sales_stripes GROUP BY zone, day
+ON CONFLICT (zone, day) DO UPDATE SET
+    sales       = d.sales + EXCLUDED.sales,
+    revenue     = d.revenue + EXCLUDED.revenue,
+    net_revenue = d.net_revenue + EXCLUDED.net_revenue,
+    tax         = d.tax + EXCLUDED.tax,
+    discount    = d.discount + EXCLUDED.discount,
+    items       = d.items + EXCLUDED.items;
+DROP TABLE daily_sales_stripes;

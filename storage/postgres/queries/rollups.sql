@@ -2,7 +2,7 @@
 -- stripe of this connection (migration 00007): concurrent transactions add
 -- to different rows.
 -- name: AddDay :exec
-INSERT INTO daily_sales AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
+INSERT INTO daily_sales_stripes AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
 VALUES (@zone, @day, pg_backend_pid() % 32, @sales, @revenue, @net_revenue, @tax, @discount, @items)
 ON CONFLICT (zone, day, stripe) DO UPDATE SET
     sales       = d.sales + EXCLUDED.sales,
@@ -21,7 +21,8 @@ ON CONFLICT (zone, day, book_id) DO UPDATE SET
     units       = d.units + EXCLUDED.units,
     net_revenue = d.net_revenue + EXCLUDED.net_revenue;
 
--- RollupTotals sums the days in [from_day, to_day).
+-- RollupTotals sums the days in [from_day, to_day): the stripes and the
+-- rows of daily_sales (see migration 00007).
 -- name: RollupTotals :one
 SELECT coalesce(sum(sales), 0)::bigint       AS sales,
        coalesce(sum(revenue), 0)::bigint     AS revenue,
@@ -29,14 +30,24 @@ SELECT coalesce(sum(sales), 0)::bigint       AS sales,
        coalesce(sum(tax), 0)::bigint         AS tax,
        coalesce(sum(discount), 0)::bigint    AS discount,
        coalesce(sum(items), 0)::bigint       AS items
-FROM daily_sales
-WHERE zone = @zone AND day >= @from_day AND day < @to_day;
+FROM (
+    SELECT sales, revenue, net_revenue, tax, discount, items FROM daily_sales o
+    WHERE o.zone = @zone AND o.day >= @from_day AND o.day < @to_day
+    UNION ALL
+    SELECT sales, revenue, net_revenue, tax, discount, items FROM daily_sales_stripes st
+    WHERE st.zone = @zone AND st.day >= @from_day AND st.day < @to_day
+) AS d;
 
 -- RollupDays lists the days in [from_day, to_day) that kept a sale.
 -- name: RollupDays :many
 SELECT day, sum(sales)::bigint AS sales, sum(revenue)::bigint AS revenue, sum(net_revenue)::bigint AS net_revenue
-FROM daily_sales
-WHERE zone = @zone AND day >= @from_day AND day < @to_day
+FROM (
+    SELECT day, sales, revenue, net_revenue FROM daily_sales o
+    WHERE o.zone = @zone AND o.day >= @from_day AND o.day < @to_day
+    UNION ALL
+    SELECT day, sales, revenue, net_revenue FROM daily_sales_stripes st
+    WHERE st.zone = @zone AND st.day >= @from_day AND st.day < @to_day
+) AS d
 GROUP BY day
 HAVING sum(sales) <> 0
 ORDER BY day;

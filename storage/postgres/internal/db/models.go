@@ -46,7 +46,18 @@ type DailySale struct {
 	Tax        int64
 	Discount   int64
 	Items      int64
+}
+
+type DailySalesStripe struct {
+	Zone       string
+	Day        time.Time
 	Stripe     int16
+	Sales      int64
+	Revenue    int64
+	NetRevenue int64
+	Tax        int64
+	Discount   int64
+	Items      int64
 }
 
 type IdempotencyKey struct {

@@ -13,7 +13,7 @@ import (
 )
 
 const addDay = `-- name: AddDay :exec
-INSERT INTO daily_sales AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
+INSERT INTO daily_sales_stripes AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
 VALUES ($1, $2, pg_backend_pid() % 32, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (zone, day, stripe) DO UPDATE SET
     sales       = d.sales + EXCLUDED.sales,
@@ -54,8 +54,13 @@ func (q *Queries) AddDay(ctx context.Context, arg AddDayParams) error {
 
 const rollupDays = `-- name: RollupDays :many
 SELECT day, sum(sales)::bigint AS sales, sum(revenue)::bigint AS revenue, sum(net_revenue)::bigint AS net_revenue
-FROM daily_sales
-WHERE zone = $1 AND day >= $2 AND day < $3
+FROM (
+    SELECT day, sales, revenue, net_revenue FROM daily_sales o
+    WHERE o.zone = $1 AND o.day >= $2 AND o.day < $3
+    UNION ALL
+    SELECT day, sales, revenue, net_revenue FROM daily_sales_stripes st
+    WHERE st.zone = $1 AND st.day >= $2 AND st.day < $3
+) AS d
 GROUP BY day
 HAVING sum(sales) <> 0
 ORDER BY day
@@ -156,8 +161,13 @@ SELECT coalesce(sum(sales), 0)::bigint       AS sales,
        coalesce(sum(tax), 0)::bigint         AS tax,
        coalesce(sum(discount), 0)::bigint    AS discount,
        coalesce(sum(items), 0)::bigint       AS items
-FROM daily_sales
-WHERE zone = $1 AND day >= $2 AND day < $3
+FROM (
+    SELECT sales, revenue, net_revenue, tax, discount, items FROM daily_sales o
+    WHERE o.zone = $1 AND o.day >= $2 AND o.day < $3
+    UNION ALL
+    SELECT sales, revenue, net_revenue, tax, discount, items FROM daily_sales_stripes st
+    WHERE st.zone = $1 AND st.day >= $2 AND st.day < $3
+) AS d
 `
 
 type RollupTotalsParams struct {
@@ -175,7 +185,8 @@ type RollupTotalsRow struct {
 	Items      int64
 }
 
-// RollupTotals sums the days in [from_day, to_day).
+// RollupTotals sums the days in [from_day, to_day): the stripes and the
+// rows of daily_sales (see migration 00007).
 func (q *Queries) RollupTotals(ctx context.Context, arg RollupTotalsParams) (RollupTotalsRow, error) {
 	row := q.db.QueryRow(ctx, rollupTotals, arg.Zone, arg.FromDay, arg.ToDay)
 	var i RollupTotalsRow
