@@ -798,6 +798,21 @@ func testTxRollback(t *testing.T, f *fixture) {
 		t.Error("Create with a cancelled context succeeded")
 	}
 	f.wantLevel(t, b.ID, 5, 0)
+
+	// A failed write loses the transaction even when the function goes on
+	// and returns nil: stores may send writes late (see sales.Tx).
+	err = f.Sales.InTx(ctx, func(tx sales.Tx) error {
+		_ = tx.Reserve(ctx, b.ID, 9)
+		if err := tx.Reserve(ctx, b.ID, 1); err != nil && !errors.Is(err, sales.ErrInsufficientStock) {
+			return err
+		}
+		_, _ = tx.Books(ctx, []uuid.UUID{b.ID})
+		return nil
+	})
+	if !errors.Is(err, sales.ErrInsufficientStock) {
+		t.Errorf("InTx after an ignored failed Reserve = %v; want ErrInsufficientStock", err)
+	}
+	f.wantLevel(t, b.ID, 5, 0)
 }
 
 func testOutbox(t *testing.T, f *fixture) {
@@ -1044,7 +1059,7 @@ func testIdempotentInTx(t *testing.T, f *fixture) {
 	if r, err := f.sales.ClaimKey(ctx, k2); err != nil || r != nil {
 		t.Errorf("key of a failed create = %v, %v; want free", r, err)
 	}
-	// A key claimed by a running request is in flight; its change waits.
+	// A key claimed by a running request is in flight: the change is not made.
 	if _, err := buy(k2, 1); !errors.Is(err, sales.ErrKeyInFlight) {
 		t.Errorf("key of a running request = %v; want ErrKeyInFlight", err)
 	}

@@ -112,9 +112,10 @@ func (s *Store) Outbox() eventbus.Outbox { return outbox{s} }
 // tx is one transaction: writes go straight to the store, each with an undo
 // step that rollback runs in reverse.
 type tx struct {
-	s    *Store
-	undo []func()
-	done bool
+	s      *Store
+	undo   []func()
+	done   bool
+	failed error // the first failed write: the transaction cannot commit
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(*tx) error) (err error) {
@@ -140,6 +141,9 @@ func (s *Store) inTx(ctx context.Context, fn func(*tx) error) (err error) {
 	if err := fn(t); err != nil {
 		return err
 	}
+	if t.failed != nil {
+		return t.failed
+	}
 	// A context cancelled while fn ran aborts the commit, as in PostgreSQL.
 	return ctx.Err()
 }
@@ -147,6 +151,16 @@ func (s *Store) inTx(ctx context.Context, fn func(*tx) error) (err error) {
 func (t *tx) rollback() {
 	for i := len(t.undo) - 1; i >= 0; i-- {
 		t.undo[i]()
+	}
+}
+
+// fails makes *err, when set, the transaction's failure: the writes that
+// PostgreSQL sends with the next read or the commit (see sales.Tx) lose
+// the transaction when they fail, there as here, whether or not the
+// caller goes on.
+func (t *tx) fails(err *error) {
+	if *err != nil && t.failed == nil {
+		t.failed = *err
 	}
 }
 
@@ -206,7 +220,8 @@ func (t *tx) Books(_ context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.Book
 	return out, nil
 }
 
-func (t *tx) Reserve(_ context.Context, bookID uuid.UUID, qty int64) error {
+func (t *tx) Reserve(_ context.Context, bookID uuid.UUID, qty int64) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -219,7 +234,8 @@ func (t *tx) Reserve(_ context.Context, bookID uuid.UUID, qty int64) error {
 	return nil
 }
 
-func (t *tx) Release(_ context.Context, bookID uuid.UUID, qty int64) error {
+func (t *tx) Release(_ context.Context, bookID uuid.UUID, qty int64) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -232,7 +248,8 @@ func (t *tx) Release(_ context.Context, bookID uuid.UUID, qty int64) error {
 	return nil
 }
 
-func (t *tx) InsertSale(_ context.Context, s *sales.Sale) error {
+func (t *tx) InsertSale(_ context.Context, s *sales.Sale) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -260,7 +277,8 @@ func (t *tx) LockSale(_ context.Context, id uuid.UUID) (*sales.Sale, error) {
 	return copySale(s), nil
 }
 
-func (t *tx) UpdateSale(_ context.Context, s *sales.Sale) error {
+func (t *tx) UpdateSale(_ context.Context, s *sales.Sale) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -273,7 +291,8 @@ func (t *tx) UpdateSale(_ context.Context, s *sales.Sale) error {
 	return nil
 }
 
-func (t *tx) Enqueue(_ context.Context, r eventbus.OutboxRecord) error {
+func (t *tx) Enqueue(_ context.Context, r eventbus.OutboxRecord) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -743,7 +762,8 @@ func (t *tx) setKey(k scopedKey, e *keyEntry) {
 	}
 }
 
-func (t *tx) ClaimNewKey(_ context.Context, k sales.IdempotencyKey, now time.Time) error {
+func (t *tx) ClaimNewKey(_ context.Context, k sales.IdempotencyKey, now time.Time) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -777,7 +797,8 @@ func (t *tx) ClaimKey(_ context.Context, k sales.IdempotencyKey, now time.Time) 
 	return &r, nil
 }
 
-func (t *tx) SaveResponse(_ context.Context, k sales.IdempotencyKey, r sales.Response, _ time.Time) error {
+func (t *tx) SaveResponse(_ context.Context, k sales.IdempotencyKey, r sales.Response, _ time.Time) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -838,7 +859,8 @@ func (t *tx) LockProgress(_ context.Context, saleIDs []uuid.UUID) ([]worker.Prog
 }
 
 // SaveProgress stores the sales' progress; see worker.Tx.
-func (t *tx) SaveProgress(_ context.Context, ps []worker.Progress) error {
+func (t *tx) SaveProgress(_ context.Context, ps []worker.Progress) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -859,7 +881,8 @@ func (t *tx) saveProgress(p worker.Progress) error {
 }
 
 // AddBookStats adds each delta in order; see analytics.Tx.
-func (t *tx) AddBookStats(_ context.Context, ds []analytics.Delta) error {
+func (t *tx) AddBookStats(_ context.Context, ds []analytics.Delta) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -933,7 +956,8 @@ func (s *Store) Progress(_ context.Context, saleID uuid.UUID) (worker.Progress, 
 }
 
 // AddDay adds d to its day's rollup; see analytics.Tx.
-func (t *tx) AddDay(_ context.Context, d analytics.DayDelta) error {
+func (t *tx) AddDay(_ context.Context, d analytics.DayDelta) (err error) {
+	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
