@@ -128,7 +128,7 @@ func (svc *Service) change(ctx context.Context, opts []CallOption, fn func(Tx) (
 		o(&c)
 	}
 	if c.key != nil && c.claim {
-		if err := checkKey(*c.key); err != nil {
+		if err := ValidateKey(*c.key); err != nil {
 			return nil, err
 		}
 	}
@@ -180,9 +180,7 @@ func (svc *Service) change(ctx context.Context, opts []CallOption, fn func(Tx) (
 // ValidateKey checks that k is well formed: a key of 1 to MaxKeyLen
 // printable ASCII characters, with a scope and a hash. Its error wraps
 // ErrInvalid.
-func ValidateKey(k IdempotencyKey) error { return checkKey(k) }
-
-func checkKey(k IdempotencyKey) error {
+func ValidateKey(k IdempotencyKey) error {
 	if k.Key == "" || len(k.Key) > MaxKeyLen {
 		return invalid("Idempotency-Key", fmt.Sprintf("must be 1 to %d characters", MaxKeyLen))
 	}
@@ -197,27 +195,11 @@ func checkKey(k IdempotencyKey) error {
 	return nil
 }
 
-// NewKeyClaimer is a Store that can claim a key never seen before without
-// a transaction, in one round trip. Service.ClaimKey tries it first and
-// falls back to KeyTx.ClaimKey in a transaction for a key that exists
-// (a retry, or a request racing another with the same key).
-type NewKeyClaimer interface {
-	// ClaimNewKey claims k at now when no request used it before and
-	// reports whether it did; it changes nothing when k exists.
-	ClaimNewKey(ctx context.Context, k IdempotencyKey, now time.Time) (claimed bool, err error)
-}
-
 // ClaimKey claims k for a request about to run, in its own transaction; see
 // KeyTx.ClaimKey. A malformed key wraps ErrInvalid.
 func (svc *Service) ClaimKey(ctx context.Context, k IdempotencyKey) (*Response, error) {
-	if err := checkKey(k); err != nil {
+	if err := ValidateKey(k); err != nil {
 		return nil, err
-	}
-	if fc, ok := svc.store.(NewKeyClaimer); ok {
-		claimed, err := fc.ClaimNewKey(ctx, k, eventTime(svc.now()))
-		if err != nil || claimed {
-			return nil, err
-		}
 	}
 	var out *Response
 	err := svc.store.InTx(ctx, func(tx Tx) error {

@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/salesflow/salesflow/sales"
 	"github.com/salesflow/salesflow/storage/postgres/internal/db"
@@ -33,6 +36,17 @@ func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time
 	}
 	switch {
 	case !ins.Free:
+		// Another transaction holds the key: a request claiming it, or a
+		// retry replaying its answer, which this one may replay too.
+		row, err := t.q.ReadKey(ctx, db.ReadKeyParams{Scope: k.Scope, Key: k.Key})
+		switch {
+		case err == nil && row.RequestHash != k.Hash:
+			return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyReused)
+		case err == nil && row.ResponseStatus != nil && row.ClaimedAt.After(now.Add(-sales.KeyTTL)):
+			return &sales.Response{Status: int(*row.ResponseStatus), Body: row.ResponseBody}, nil
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return nil, fmt.Errorf("claim key %q: %w", k.Key, err)
+		}
 		return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyInFlight)
 	case ins.Claimed:
 		return nil, nil
@@ -101,14 +115,4 @@ func ptr[T any](v T) *T { return &v }
 // insertKey is the claim of k at now.
 func insertKey(k sales.IdempotencyKey, now time.Time) db.InsertKeyParams {
 	return db.InsertKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: now, Claim: k.Claim}
-}
-
-// ClaimNewKey claims an unknown key in one autocommitted statement and
-// reports whether it did; a known key is left to ClaimKey.
-func (s salesStore) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (bool, error) {
-	ins, err := s.d.q.InsertKey(ctx, insertKey(k, now))
-	if err != nil {
-		return false, fmt.Errorf("claim key %q: %w", k.Key, err)
-	}
-	return ins.Claimed, nil
 }

@@ -16,10 +16,7 @@ import (
 // salesStore is a DB seen as a sales.Store.
 type salesStore struct{ d *DB }
 
-var (
-	_ sales.Store         = salesStore{}
-	_ sales.NewKeyClaimer = salesStore{}
-)
+var _ sales.Store = salesStore{}
 
 // InTx runs fn in a READ COMMITTED transaction; see sales.Store.
 func (s salesStore) InTx(ctx context.Context, fn func(sales.Tx) error) error {

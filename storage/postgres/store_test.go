@@ -222,3 +222,63 @@ func TestOutboxRecordAndNotify(t *testing.T) {
 		t.Errorf("Pending(0) = %+v, %v; want none", got, err)
 	}
 }
+
+// TestAnsweredKeyWhileLocked: while a retry holds an answered key's lock
+// (it is replaying the answer), another retry replays the answer too
+// rather than find the key in flight; an unanswered key held the same way
+// is in flight.
+func TestAnsweredKeyWhileLocked(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	store := w.db.Sales()
+	now := time.Now()
+	answered := sales.IdempotencyKey{Scope: "ana", Key: "answered", Hash: "h", Claim: "first"}
+	running := sales.IdempotencyKey{Scope: "ana", Key: "running", Hash: "h", Claim: "first"}
+	err := store.InTx(ctx, func(tx sales.Tx) error {
+		if _, err := tx.ClaimKey(ctx, answered, now); err != nil {
+			return err
+		}
+		if _, err := tx.ClaimKey(ctx, running, now); err != nil {
+			return err
+		}
+		return tx.SaveResponse(ctx, answered, sales.Response{Status: 201, Body: []byte(`{"id":1}`)}, now)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []sales.IdempotencyKey{answered, running} {
+		held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- store.InTx(ctx, func(tx sales.Tx) error {
+				if _, err := tx.ClaimKey(ctx, k, now); err != nil && !errors.Is(err, sales.ErrKeyInFlight) {
+					return err
+				}
+				close(held)
+				<-release
+				return nil
+			})
+		}()
+		select {
+		case <-held:
+		case err := <-done:
+			t.Fatalf("holder: %v", err)
+		}
+		var r *sales.Response
+		err := store.InTx(ctx, func(tx sales.Tx) error {
+			var err error
+			r, err = tx.ClaimKey(ctx, k, now)
+			return err
+		})
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatalf("holder: %v", err)
+		}
+		switch {
+		case k == answered && (err != nil || r == nil || r.Status != 201):
+			t.Errorf("answered key while held = %+v, %v; want its answer", r, err)
+		case k == running && !errors.Is(err, sales.ErrKeyInFlight):
+			t.Errorf("running key while held = %+v, %v; want ErrKeyInFlight", r, err)
+		}
+	}
+}

@@ -29,6 +29,12 @@ WITH lock AS (
 )
 SELECT salesflow_expect(EXISTS (SELECT 1 FROM claimed)) FROM lock;
 
+-- ReadKey reads a key without locking it.
+-- name: ReadKey :one
+SELECT request_hash, claimed_at, response_status, response_body
+FROM idempotency_keys
+WHERE scope = @scope AND key = @key;
+
 -- LockKey reads a key and locks it until the transaction ends.
 -- name: LockKey :one
 SELECT request_hash, claimed_at, response_status, response_body

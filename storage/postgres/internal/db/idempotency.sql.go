@@ -120,6 +120,37 @@ func (q *Queries) LockKey(ctx context.Context, arg LockKeyParams) (LockKeyRow, e
 	return i, err
 }
 
+const readKey = `-- name: ReadKey :one
+SELECT request_hash, claimed_at, response_status, response_body
+FROM idempotency_keys
+WHERE scope = $1 AND key = $2
+`
+
+type ReadKeyParams struct {
+	Scope string
+	Key   string
+}
+
+type ReadKeyRow struct {
+	RequestHash    string
+	ClaimedAt      time.Time
+	ResponseStatus *int32
+	ResponseBody   []byte
+}
+
+// ReadKey reads a key without locking it.
+func (q *Queries) ReadKey(ctx context.Context, arg ReadKeyParams) (ReadKeyRow, error) {
+	row := q.db.QueryRow(ctx, readKey, arg.Scope, arg.Key)
+	var i ReadKeyRow
+	err := row.Scan(
+		&i.RequestHash,
+		&i.ClaimedAt,
+		&i.ResponseStatus,
+		&i.ResponseBody,
+	)
+	return i, err
+}
+
 const reclaimKey = `-- name: ReclaimKey :exec
 UPDATE idempotency_keys
 SET request_hash = $1, claimed_at = $2, claim = $3,
