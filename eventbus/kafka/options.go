@@ -116,8 +116,9 @@ func WithMetrics(reg prometheus.Registerer) Option {
 // sets, so they take precedence (except a subscriber's rebalance
 // callbacks, which it needs): TLS and SASL, client id, timeouts, a
 // different balancer. Options that undo the bus's guarantees (such as
-// kgo.DisableIdempotentWrite, kgo.RequiredAcks(kgo.LeaderAck()) or
-// kgo.DisableAutoCommit) are the caller's responsibility; the constructor
+// kgo.DisableIdempotentWrite, kgo.RequiredAcks(kgo.LeaderAck()),
+// kgo.DisableAutoCommit, or kgo.WithPools, see Subscriber) are the
+// caller's responsibility; the constructor
 // rejects options franz-go itself finds invalid or conflicting. Default:
 // none.
 func WithClientOptions(opts ...kgo.Opt) Option {

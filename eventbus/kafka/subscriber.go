@@ -33,6 +33,13 @@ const fetchMaxWait = 500 * time.Millisecond
 // Subscriber consumes topics as a member of a Kafka consumer group. Each
 // assigned partition has its own goroutine, so partitions are handled
 // concurrently and each one in order. It is safe for concurrent use.
+//
+// A delivered message's key, header values and value share the memory the
+// client fetched them into, without a copy: a handler that keeps one of
+// them keeps the fetched batch alive too (strings.Clone or bytes.Clone it
+// to keep it alone), and must not change the value's bytes. Client
+// options that recycle fetched memory (kgo.WithPools with
+// Record.Recycle) would break this and are not supported.
 type Subscriber struct {
 	group   string
 	topics  []string

@@ -28,7 +28,7 @@ func (t *tx) LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]worker.Pr
 		return nil, nil
 	}
 	err := t.later(func() error { return t.q.AddProgress(ctx, saleIDs) }, func(err error) error {
-		return fmt.Errorf("progress of %d sales: %w", len(saleIDs), translate(err))
+		return fmt.Errorf("add missing progress records: %w", translate(err))
 	})
 	if err != nil {
 		return nil, err
