@@ -109,9 +109,20 @@ func (p *pipe) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 	if len(p.queue) == 0 && p.err == nil {
 		return p.conn.Exec(ctx, sql, args...)
 	}
+	return p.execAfter(ctx, sql, args...)
+}
+
+// after sends sql after the queued statements; the batch's next result
+// is sql's.
+func (p *pipe) after(ctx context.Context, sql string, args ...any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
-	br, err := p.send(ctx, b)
+	return p.send(ctx, b)
+}
+
+// execAfter executes sql after the queued statements.
+func (p *pipe) execAfter(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	br, err := p.after(ctx, sql, args...)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -130,9 +141,7 @@ func (p *pipe) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 	if len(p.queue) == 0 && p.err == nil {
 		return p.conn.Query(ctx, sql, args...)
 	}
-	b := &pgx.Batch{}
-	b.Queue(sql, args...)
-	br, err := p.send(ctx, b)
+	br, err := p.after(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -175,16 +184,7 @@ func (p *pipe) commit(ctx context.Context) error {
 		p.queue = nil // only the BEGIN: nothing to send
 		return nil
 	}
-	b := &pgx.Batch{}
-	b.Queue("commit")
-	br, err := p.send(ctx, b)
-	if err != nil {
-		return err
-	}
-	ct, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	ct, err := p.execAfter(ctx, "commit")
 	if err == nil && ct.String() == "ROLLBACK" {
 		err = pgx.ErrTxCommitRollback
 	}
