@@ -18,7 +18,34 @@ type BusResult struct {
 	Ratios           map[string]float64 `json:"ratios"`
 }
 
-var reBench = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+.*?([0-9.e+]+) records/s`)
+var (
+	reBench   = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s`)
+	reRecords = regexp.MustCompile(`([0-9.e+]+) (?:(\S+)-)?records/s`)
+)
+
+// parseBench returns the records/s of one line of go test -bench output,
+// by name: "Publish/bus/batch=1" for a benchmark's records/s, and
+// "Consume/records=N/bus" for a metric bus-records/s of
+// Consume/records=N.
+func parseBench(line string) map[string]float64 {
+	m := reBench.FindStringSubmatch(line)
+	if m == nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, r := range reRecords.FindAllStringSubmatch(line, -1) {
+		v, err := strconv.ParseFloat(r[1], 64)
+		if err != nil {
+			continue
+		}
+		name := m[1]
+		if r[2] != "" {
+			name += "/" + r[2]
+		}
+		out[name] = v
+	}
+	return out
+}
 
 // runBus runs the bus benchmarks of eventbus/kafka: the bus and plain
 // franz-go on the same in-process kfake.
@@ -36,15 +63,9 @@ func (b *bench) runBus(ctx context.Context) (*BusResult, error) {
 			return nil, fmt.Errorf("bus benchmarks: %w (see %s)", err, filepath.Join(b.out, "bus.log"))
 		}
 		for line := range strings.SplitSeq(out, "\n") {
-			m := reBench.FindStringSubmatch(strings.TrimSpace(line))
-			if m == nil {
-				continue
+			for name, v := range parseBench(strings.TrimSpace(line)) {
+				samples[name] = append(samples[name], v)
 			}
-			v, err := strconv.ParseFloat(m[2], 64)
-			if err != nil {
-				continue
-			}
-			samples[m[1]] = append(samples[m[1]], v)
 		}
 	}
 	res := &BusResult{RecordsPerSecond: map[string]float64{}, Ratios: map[string]float64{}}
