@@ -27,19 +27,34 @@ func toRecord(m eventbus.Message) *kgo.Record {
 	return r
 }
 
-// fromRecord maps r to a message, its headers in order. The message's
-// strings and value share r's memory rather than copy it: the client never
-// reuses a record's bytes (no kgo.WithPools here), and nothing writes to
-// them, so the strings stay immutable, as strings must.
-func fromRecord(r *kgo.Record) eventbus.Message {
-	m := eventbus.Message{Topic: r.Topic, Key: bytesString(r.Key), Value: r.Value}
-	if len(r.Headers) > 0 {
-		m.Headers = make(eventbus.Headers, len(r.Headers))
-		for i, h := range r.Headers {
-			m.Headers[i] = eventbus.Header{Key: h.Key, Value: bytesString(h.Value)}
+// deliveries maps rs to first deliveries, each message's headers in
+// order; the headers of all of them take one allocation, each message's
+// capped so that appending to it cannot reach the next one's. The
+// messages' strings and values share the records' memory rather than copy
+// it: the client never reuses a record's bytes (no kgo.WithPools here),
+// and nothing writes to them, so the strings stay immutable, as strings
+// must.
+func deliveries(rs []*kgo.Record) []eventbus.Delivery {
+	n := 0
+	for _, r := range rs {
+		n += len(r.Headers)
+	}
+	all := make(eventbus.Headers, n)
+	ds := make([]eventbus.Delivery, len(rs))
+	for i, r := range rs {
+		var hs eventbus.Headers
+		if len(r.Headers) > 0 {
+			hs, all = all[:len(r.Headers):len(r.Headers)], all[len(r.Headers):]
+			for j, h := range r.Headers {
+				hs[j] = eventbus.Header{Key: h.Key, Value: bytesString(h.Value)}
+			}
+		}
+		ds[i] = eventbus.Delivery{
+			Message:   eventbus.Message{Topic: r.Topic, Key: bytesString(r.Key), Headers: hs, Value: r.Value},
+			Partition: r.Partition, Offset: r.Offset, Attempt: 1,
 		}
 	}
-	return m
+	return ds
 }
 
 // bytesString is b as a string without a copy; b must never change.

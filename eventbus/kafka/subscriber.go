@@ -431,12 +431,11 @@ func (ss *session) stopWorkers(ws []*worker) {
 	}
 }
 
-// handle delivers r until the handler succeeds or r is dead-lettered, and
-// reports whether r is done with; false means the worker is stopping and r
-// must not be marked.
-func (ss *session) handle(w *worker, r *kgo.Record) bool {
+// handle delivers r, as d, until the handler succeeds or r is
+// dead-lettered, and reports whether r is done with; false means the
+// worker is stopping and r must not be marked.
+func (ss *session) handle(w *worker, r *kgo.Record, d eventbus.Delivery) bool {
 	s := ss.s
-	d := eventbus.Delivery{Message: fromRecord(r), Partition: r.Partition, Offset: r.Offset}
 	var err error
 	for d.Attempt = 1; ; d.Attempt++ {
 		err = ss.call(w.ctx, d)
@@ -459,13 +458,9 @@ func (ss *session) handle(w *worker, r *kgo.Record) bool {
 	return ss.deadLetter(w, r, d.Attempt, err)
 }
 
-// handleBatch hands rs (more than one record of w's partition, in order)
-// to the batch handler once and reports whether it succeeded.
-func (ss *session) handleBatch(w *worker, rs []*kgo.Record) bool {
-	ds := make([]eventbus.Delivery, len(rs))
-	for i, r := range rs {
-		ds[i] = eventbus.Delivery{Message: fromRecord(r), Partition: r.Partition, Offset: r.Offset, Attempt: 1}
-	}
+// handleBatch hands rs (more than one record of w's partition, in order),
+// as ds, to the batch handler once and reports whether it succeeded.
+func (ss *session) handleBatch(w *worker, rs []*kgo.Record, ds []eventbus.Delivery) bool {
 	err := ss.callBatch(w.ctx, ds)
 	if err != nil && !w.stopping() && w.ctx.Err() == nil {
 		first, last := rs[0], rs[len(rs)-1]

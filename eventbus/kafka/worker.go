@@ -151,6 +151,10 @@ func (w *worker) pop(rs []*kgo.Record, max int) ([]*kgo.Record, int) {
 	return rs, n
 }
 
+// singleChunk is how many records a worker without a batch handler takes
+// off its queue at once.
+const singleChunk = 32
+
 // markEvery bounds how many handled records a worker leaves unmarked while
 // more are queued; it marks at once when its queue runs dry and when it
 // stops, so commits on revoke and close see every handled record.
@@ -165,23 +169,36 @@ func (w *worker) run() {
 			w.cl.MarkCommitRecords(unmarked)
 		}
 	}()
-	rs := make([]*kgo.Record, 0, w.ss.max)
+	// Without a batch handler the records still come off the queue a
+	// chunk at a time, to be handled one by one: the queue's lock, the
+	// clock and the allocation of the messages' headers are paid per
+	// chunk. A chunk counts as one record in hand for the stuck check.
+	take := w.ss.max
+	if w.ss.batch == nil {
+		take = singleChunk
+	}
+	rs := make([]*kgo.Record, 0, take)
 	handled := 0 // since the last mark
 	for {
 		var left int
-		rs, left = w.next(rs)
+		rs, left = w.next(rs, take)
 		if len(rs) == 0 {
 			return
 		}
 		start := time.Now()
 		w.busySince.Store(start.UnixNano())
-		ok := len(rs) > 1 && w.ss.handleBatch(w, rs)
+		ds := deliveries(rs)
+		ok := w.ss.batch != nil && len(rs) > 1 && w.ss.handleBatch(w, rs, ds)
 		if ok {
 			unmarked, handled = rs[len(rs)-1], handled+len(rs)
 		} else {
-			// One at a time: a single record, or a failed batch.
-			for _, r := range rs {
-				if w.stopping() && r != rs[0] || !w.ss.handle(w, r) {
+			if w.ss.batch != nil && len(rs) > 1 {
+				ds = deliveries(rs) // the failed batch's handler may have changed them
+			}
+			// One at a time: without a batch handler, a single record,
+			// or a failed batch.
+			for i, r := range rs {
+				if w.stopping() && i > 0 || !w.ss.handle(w, r, ds[i]) {
 					w.busySince.Store(0)
 					return
 				}
@@ -197,15 +214,15 @@ func (w *worker) run() {
 	}
 }
 
-// next waits for records, takes up to the session's max into rs and says
+// next waits for records, takes up to take of them into rs and says
 // how many more are queued; it returns none once w is stopping.
-func (w *worker) next(rs []*kgo.Record) ([]*kgo.Record, int) {
+func (w *worker) next(rs []*kgo.Record, take int) ([]*kgo.Record, int) {
 	for {
 		if w.stopping() || w.ctx.Err() != nil {
 			return rs[:0], 0
 		}
 		var left int
-		if rs, left = w.pop(rs, w.ss.max); len(rs) > 0 {
+		if rs, left = w.pop(rs, take); len(rs) > 0 {
 			return rs, left
 		}
 		select {
