@@ -16,7 +16,7 @@ import (
 // queued rather than sent, and go to the server in one round trip with the
 // next statement that must be answered, or with COMMIT; the BEGIN is queued
 // the same way. A sale's creation then takes two round trips instead of
-// ten, and the rows it locks are held for one round trip less each.
+// eleven, and holds the stock rows it reserves for the last one only.
 //
 // A queued statement fails when its batch is sent: its error, described by
 // its check, is returned by the statement that sent the batch, and by
