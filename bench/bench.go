@@ -1,28 +1,24 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // bench is one run of every phase.
@@ -254,41 +250,25 @@ func (b *bench) machine(ctx context.Context) (Machine, error) {
 
 // freshDatabase drops and makes dbname and returns its URL.
 func (b *bench) freshDatabase(ctx context.Context, dbname string) (string, error) {
-	conn, err := pgx.Connect(ctx, b.pgURL)
-	if err != nil {
+	if err := harness.DropDatabase(ctx, b.pgURL, dbname); err != nil {
 		return "", err
 	}
-	defer conn.Close(ctx)
-	ident := pgx.Identifier{dbname}.Sanitize()
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-		return "", fmt.Errorf("drop %s: %w", dbname, err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
-		return "", fmt.Errorf("create %s: %w", dbname, err)
+	u, err := harness.CreateDatabase(ctx, b.pgURL, dbname)
+	if err != nil {
+		return "", err
 	}
 	b.dbs = append(b.dbs, dbname)
-	u, err := url.Parse(b.pgURL)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + dbname
-	return u.String(), nil
+	return u, nil
 }
 
+// dropDatabases drops the databases the run made, unless -keep.
 func (b *bench) dropDatabases() {
 	if b.keep || len(b.dbs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, b.pgURL)
-	if err != nil {
-		return
-	}
-	defer conn.Close(ctx)
-	for _, d := range b.dbs {
-		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{d}.Sanitize()+" WITH (FORCE)")
-	}
+	_ = harness.DropDatabase(ctx, b.pgURL, b.dbs...)
 }
 
 // migrate applies the schema with the server's migrate command.
@@ -342,17 +322,9 @@ func (b *bench) command(ctx context.Context, logName, name string, args ...strin
 	return buf.String(), err
 }
 
-// process is a child process the bench started and must stop.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
 // start runs name in its own process group with env added, its output
 // to the log file logName; lines of stdout go to lines too, if not nil.
-func (b *bench) start(name, logName string, env []string, lines chan<- string, args ...string) (*process, error) {
+func (b *bench) start(name, logName string, env []string, lines chan<- string, args ...string) (*harness.Process, error) {
 	f, err := os.Create(filepath.Join(b.out, logName))
 	if err != nil {
 		return nil, err
@@ -361,90 +333,24 @@ func (b *bench) start(name, logName string, env []string, lines chan<- string, a
 	cmd.Dir = b.root
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
+	p, err := harness.Start(filepath.Base(name), cmd, func(line string) {
+		fmt.Fprintln(f, line)
+		if lines != nil {
+			select {
+			case lines <- line:
+			default:
+			}
+		}
+	})
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	p := &process{name: filepath.Base(name), cmd: cmd, done: make(chan struct{})}
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			fmt.Fprintln(f, sc.Text())
-			if lines != nil {
-				select {
-				case lines <- sc.Text():
-				default:
-				}
-			}
-		}
-		p.err = cmd.Wait()
+		<-p.Done()
 		f.Close()
-		close(p.done)
 	}()
 	return p, nil
-}
-
-// stop sends SIGTERM, and SIGKILL after grace.
-func (p *process) stop(grace time.Duration) {
-	if p == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *process) pid() int { return p.cmd.Process.Pid }
-
-// randomSecret is a JWT secret for the run.
-func randomSecret() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitReady waits until base/readyz answers 200.
-func waitReady(ctx context.Context, base string, p *process, wait time.Duration) error {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(wait)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited: %v", p.name, p.err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v", base, wait)
-		}
-	}
 }
 
 // fetch GETs u into the file path.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // The summary over a large history: summarySales completed sales of 1 to
@@ -159,23 +161,23 @@ func (b *bench) runSummary(ctx context.Context) (*SummaryResult, error) {
 	}
 
 	// The server answers from the rollups.
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	secret := randomSecret()
+	secret := harness.RandomSecret()
 	srv, err := b.start(b.bins.server, "server-summary.log", []string{
 		"DATABASE_URL=" + dbURL, "JWT_SECRET=" + secret, "PORT=" + itoa(port), "KAFKA_BROKERS=",
 	}, nil, "serve")
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop(30 * time.Second)
+	defer srv.Stop(30 * time.Second)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitReady(ctx, base, srv, time.Minute); err != nil {
+	if err := harness.WaitReady(ctx, base, srv, time.Minute); err != nil {
 		return nil, err
 	}
-	admin, err := token(ctx, b.bins.server, append(os.Environ(), "JWT_SECRET="+secret), "admin", "bench-admin")
+	admin, err := harness.MintToken(ctx, b.bins.server, append(os.Environ(), "JWT_SECRET="+secret), "admin", "bench-admin")
 	if err != nil {
 		return nil, err
 	}

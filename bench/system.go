@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // LoadResult is one load generator run against the full system, with what
@@ -117,7 +118,7 @@ func (b *bench) runSystem(ctx context.Context, v variant, tag string, withHalf, 
 		}
 		serverURL += sep + v.dbParams
 	}
-	kport, err := freePort()
+	kport, err := harness.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,25 +127,25 @@ func (b *bench) runSystem(ctx context.Context, v variant, tag string, withHalf, 
 	if err != nil {
 		return nil, nil, err
 	}
-	defer kf.stop(10 * time.Second)
+	defer kf.Stop(10 * time.Second)
 	select {
 	case <-ready:
-	case <-kf.done:
-		return nil, nil, fmt.Errorf("kfake exited: %v", kf.err)
+	case <-kf.Done():
+		return nil, nil, fmt.Errorf("kfake exited: %v", kf.Err())
 	case <-time.After(10 * time.Second):
 		return nil, nil, fmt.Errorf("kfake did not start")
 	}
 	brokers := fmt.Sprintf("127.0.0.1:%d", kport)
 
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
-	pprofPort, err := freePort()
+	pprofPort, err := harness.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
-	secret := randomSecret()
+	secret := harness.RandomSecret()
 	env := []string{
 		"DATABASE_URL=" + serverURL, "KAFKA_BROKERS=" + brokers, "JWT_SECRET=" + secret,
 		"PORT=" + itoa(port), "SALESFLOW_PPROF_ADDR=" + fmt.Sprintf("127.0.0.1:%d", pprofPort),
@@ -154,25 +155,25 @@ func (b *bench) runSystem(ctx context.Context, v variant, tag string, withHalf, 
 	if err != nil {
 		return nil, nil, err
 	}
-	defer srv.stop(30 * time.Second)
+	defer srv.Stop(30 * time.Second)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitReady(ctx, base, srv, time.Minute); err != nil {
+	if err := harness.WaitReady(ctx, base, srv, time.Minute); err != nil {
 		return nil, nil, err
 	}
 	b.logf("%s: server pid %d on %s (pprof on 127.0.0.1:%d), kfake pid %d on %s, database %s%s",
-		v.name, srv.pid(), base, pprofPort, kf.pid(), brokers, redacted(serverURL), strings.Join(append([]string{""}, v.env...), " "))
+		v.name, srv.PID(), base, pprofPort, kf.PID(), brokers, harness.Redacted(serverURL), strings.Join(append([]string{""}, v.env...), " "))
 	tokenEnv := append(os.Environ(), "JWT_SECRET="+secret)
-	admin, err := token(ctx, v.server, tokenEnv, "admin", "bench-admin")
+	admin, err := harness.MintToken(ctx, v.server, tokenEnv, "admin", "bench-admin")
 	if err != nil {
 		return nil, nil, err
 	}
-	user, err := token(ctx, v.server, tokenEnv, "user", "bench-seller")
+	user, err := harness.MintToken(ctx, v.server, tokenEnv, "user", "bench-seller")
 	if err != nil {
 		return nil, nil, err
 	}
-	pids := map[string]int{"server": srv.pid(), "kfake": kf.pid()}
+	pids := map[string]int{"server": srv.PID(), "kfake": kf.PID()}
 	lg := loadArgs{
-		base: base, admin: admin, user: user, brokers: brokers, serverPID: srv.pid(),
+		base: base, admin: admin, user: user, brokers: brokers, serverPID: srv.PID(),
 		pprof: fmt.Sprintf("http://127.0.0.1:%d", pprofPort), server: v.server, dbURL: dbURL,
 	}
 
@@ -377,32 +378,13 @@ func dbCommits(ctx context.Context, dbURL string) int64 {
 	return n
 }
 
-func token(ctx context.Context, bin string, env []string, role, sub string) (string, error) {
-	cmd := exec.CommandContext(ctx, bin, "token", "--role", role, "--sub", sub)
-	cmd.Env = env
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("server token: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// redacted is u with its password masked (net/url's Redacted).
-func redacted(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(a malformed URL)"
-	}
-	return p.Redacted()
-}
-
 // cpuSample is the machine's and some processes' CPU time at one moment.
 type cpuSample struct {
 	at         time.Time
-	total      uint64            // jiffies of all CPUs
-	idle       uint64            // idle and iowait jiffies
-	procs      map[string]uint64 // utime+stime jiffies by name
-	postgres   uint64            // every process named postgres
+	total      uint64                   // jiffies of all CPUs
+	idle       uint64                   // idle and iowait jiffies
+	procs      map[string]time.Duration // user and system CPU time by name
+	postgres   time.Duration            // every process named postgres
 	postgresOK bool
 }
 
@@ -426,7 +408,7 @@ func (u *CPUUse) describe() string {
 }
 
 func takeCPU(pids map[string]int) *cpuSample {
-	s := &cpuSample{at: time.Now(), procs: map[string]uint64{}}
+	s := &cpuSample{at: time.Now(), procs: map[string]time.Duration{}}
 	if f, err := os.Open("/proc/stat"); err == nil {
 		sc := bufio.NewScanner(f)
 		if sc.Scan() {
@@ -444,7 +426,7 @@ func takeCPU(pids map[string]int) *cpuSample {
 		f.Close()
 	}
 	for name, pid := range pids {
-		if t, ok := procTicks(pid); ok {
+		if t, err := harness.ProcCPU(pid); err == nil {
 			s.procs[name] = t
 		}
 	}
@@ -458,35 +440,13 @@ func takeCPU(pids map[string]int) *cpuSample {
 		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
 			continue
 		}
-		if t, ok := procTicks(pid); ok {
+		if t, err := harness.ProcCPU(pid); err == nil {
 			s.postgres += t
 			s.postgresOK = true
 		}
 	}
 	return s
 }
-
-func procTicks(pid int) (uint64, bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, false
-	}
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return u + st, true
-}
-
-// clockTicks is USER_HZ; 100 on every Linux the bench runs on.
-const clockTicks = 100
 
 func (a *cpuSample) use(b *cpuSample) *CPUUse {
 	secs := b.at.Sub(a.at).Seconds()
@@ -497,7 +457,7 @@ func (a *cpuSample) use(b *cpuSample) *CPUUse {
 	if dt := b.total - a.total; dt > 0 {
 		u.BusyPercent = round1(100 * (1 - float64(b.idle-a.idle)/float64(dt)))
 	}
-	pct := func(d uint64) float64 { return round1(float64(d) / clockTicks / secs * 100) }
+	pct := func(d time.Duration) float64 { return round1(d.Seconds() / secs * 100) }
 	for name, t := range b.procs {
 		if t0, ok := a.procs[name]; ok && t >= t0 {
 			u.ByProcess[name] = pct(t - t0)

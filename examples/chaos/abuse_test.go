@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // startEmbedded starts the server binary on the embedded store and bus
@@ -18,17 +17,15 @@ import (
 func startEmbedded(t *testing.T) (port int, admin, user string) {
 	t.Helper()
 	server, _ := bins(t)
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
 		return slices.Contains(ownEnv, k) || strings.HasPrefix(k, "SERVICE_")
 	})
-	env = append(env, "PORT="+strconv.Itoa(port), "JWT_SECRET="+hex.EncodeToString(secret))
+	env = append(env, "PORT="+strconv.Itoa(port), "JWT_SECRET="+harness.RandomSecret())
 	p, err := newProc("server", server, []string{"serve"}, env, port, true, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -41,13 +38,11 @@ func startEmbedded(t *testing.T) (port int, admin, user string) {
 		t.Fatal(err)
 	}
 	token := func(role, sub string) string {
-		cmd := exec.CommandContext(t.Context(), server, "token", "--role", role, "--sub", sub)
-		cmd.Env = env
-		out, err := cmd.Output()
+		tok, err := harness.MintToken(t.Context(), server, env, role, sub)
 		if err != nil {
-			t.Fatalf("token: %v", err)
+			t.Fatal(err)
 		}
-		return strings.TrimSpace(string(out))
+		return tok
 	}
 	return port, token("admin", "abuse-admin"), token("user", "abuse-user")
 }

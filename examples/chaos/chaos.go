@@ -4,13 +4,11 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // defaultPostgresURL is the server the run makes its database on when
@@ -133,7 +131,7 @@ func withPool(dbURL string, n int) string {
 }
 
 func (d *deployment) newHTTPProc(name, sub string, pool int) (*proc, error) {
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -199,26 +197,7 @@ func createDatabase(ctx context.Context, serverURL, name string) (string, error)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return "", fmt.Errorf("-postgres must be a postgres:// URL")
 	}
-	conn, err := pgx.Connect(ctx, serverURL)
-	if err != nil {
-		return "", fmt.Errorf("PostgreSQL at %s: %w", u.Redacted(), err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", fmt.Errorf("create database %s: %w", name, err)
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func (d *deployment) dropDatabase(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, d.adminURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{d.dbName}.Sanitize()+" WITH (FORCE)")
-	return err
+	return harness.CreateDatabase(ctx, serverURL, name)
 }
 
 // Run runs one chaos scenario and returns its report; an error means the
@@ -253,9 +232,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			d.baseEnv = append(d.baseEnv, kv)
 		}
 	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	d.secret = hex.EncodeToString(secret)
+	d.secret = harness.RandomSecret()
 	suffix := strings.ToLower(rand.Text()[:8])
 	d.prefix = fmt.Sprintf("chaos-%d-%s.", cfg.Seed, suffix)
 	d.group = fmt.Sprintf("chaos-%d-%s", cfg.Seed, suffix)
@@ -278,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		if !cfg.Keep {
 			defer func() {
-				if derr := d.dropDatabase(context.WithoutCancel(ctx)); derr != nil {
+				if derr := harness.DropDatabase(context.WithoutCancel(ctx), d.adminURL, d.dbName); derr != nil {
 					logf("drop database: %v", derr)
 				}
 			}()
@@ -299,7 +276,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if len(cfg.KafkaBrokers) > 0 {
 		d.brokers = cfg.KafkaBrokers
 	} else {
-		port, err := freePort()
+		port, err := harness.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -342,14 +319,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 
 	// Tokens and books.
+	tokenEnv := append(slices.Clone(d.baseEnv), "JWT_SECRET="+d.secret)
 	token := func(role, sub string) (string, error) {
-		cmd := exec.CommandContext(ctx, d.serverBin, "token", "--role", role, "--sub", sub, "--ttl", "24h")
-		cmd.Env = append(slices.Clone(d.baseEnv), "JWT_SECRET="+d.secret)
-		out, err := cmd.Output()
-		if err != nil {
-			return "", fmt.Errorf("token: %w", err)
-		}
-		return strings.TrimSpace(string(out)), nil
+		return harness.MintToken(ctx, d.serverBin, tokenEnv, role, sub, "--ttl", "24h")
 	}
 	admin, err := token("admin", "chaos-admin")
 	if err != nil {

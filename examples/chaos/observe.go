@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // The metrics the scraper keeps, summed over their labels.
@@ -63,7 +63,7 @@ func (s *scraper) scrapeAll(ctx context.Context, ps []*proc) {
 			continue
 		}
 		wg.Go(func() {
-			m, err := s.scrape(ctx, fmt.Sprintf("http://127.0.0.1:%d/metrics", p.port))
+			m, err := s.scrape(ctx, fmt.Sprintf("http://127.0.0.1:%d", p.port))
 			if err != nil {
 				return
 			}
@@ -75,47 +75,19 @@ func (s *scraper) scrapeAll(ctx context.Context, ps []*proc) {
 	wg.Wait()
 }
 
-func (s *scraper) scrape(ctx context.Context, url string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// scrape reads base's /metrics and keeps the scraped metrics.
+func (s *scraper) scrape(ctx context.Context, base string) (map[string]float64, error) {
+	all, err := harness.ScrapeMetrics(ctx, s.client, base)
 	if err != nil {
 		return nil, err
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", url, res.Status)
 	}
 	m := map[string]float64{}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, " ")
-		if i := strings.IndexByte(line, '{'); i >= 0 {
-			name = line[:i]
-			if j := strings.LastIndexByte(line, '}'); j > i {
-				rest, ok = strings.TrimSpace(line[j+1:]), true
-			}
-		}
-		if !ok {
-			continue
-		}
-		for _, want := range scraped {
-			if name == want {
-				v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
-				if err == nil {
-					m[name] += v
-				}
-			}
+	for _, name := range scraped {
+		if v, ok := all[name]; ok {
+			m[name] = v
 		}
 	}
-	return m, sc.Err()
+	return m, nil
 }
 
 // total sums a metric over every process run scraped.

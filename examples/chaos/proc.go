@@ -15,36 +15,27 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // build compiles the server and the broker into dir, with -race when race
 // is true, and returns their paths.
 func build(ctx context.Context, dir string, race bool) (server, broker string, err error) {
 	server, broker = filepath.Join(dir, "server"), filepath.Join(dir, "broker")
+	var flags []string
+	if race {
+		flags = append(flags, "-race")
+	}
 	for _, b := range []struct{ out, pkg string }{
 		{server, "github.com/salesflow/salesflow/examples/server"},
 		{broker, "github.com/salesflow/salesflow/examples/kfake"},
 	} {
-		args := []string{"build", "-o", b.out}
-		if race {
-			args = append(args, "-race")
-		}
-		cmd := exec.CommandContext(ctx, "go", append(args, b.pkg)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("go build %s (run chaos inside the salesflow module, or give -server-bin and -broker-bin): %v\n%s", b.pkg, err, out)
+		if err := harness.GoBuild(ctx, b.out, b.pkg, flags...); err != nil {
+			return "", "", fmt.Errorf("%w\n(run chaos inside the salesflow module, or give -server-bin and -broker-bin)", err)
 		}
 	}
 	return server, broker, nil
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // exit is one way a process ended that the chaos run did not ask for.
@@ -163,13 +154,7 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) (time.Duration, boo
 	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
 	start := time.Now()
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	harness.Terminate(cmd.Process, sig, done, grace)
 	return time.Since(start), true
 }
 
@@ -214,7 +199,7 @@ func (p *proc) waitUp(ctx context.Context, ready bool, timeout time.Duration) (t
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
 		if p.http {
-			if up(ctx, client, fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path)) {
+			if harness.Up(ctx, client, fmt.Sprintf("http://127.0.0.1:%d%s", p.port, path)) {
 				return time.Since(start), nil
 			}
 		} else if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.port), time.Second); err == nil {
@@ -227,19 +212,6 @@ func (p *proc) waitUp(ctx context.Context, ready bool, timeout time.Duration) (t
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func up(ctx context.Context, client *http.Client, url string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return false
-	}
-	res.Body.Close()
-	return res.StatusCode == http.StatusOK
 }
 
 // tail returns the last n lines of the file at path.

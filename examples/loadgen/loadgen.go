@@ -192,11 +192,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer func() {
-			if err := srv.stop(30 * time.Second); err != nil {
+			if err := srv.Stop(30 * time.Second); err != nil {
 				fmt.Fprintf(out, "loadgen: server: %v\n", err)
 			}
 		}()
-		r.cfg.BaseURL, r.pid = srv.baseURL, srv.pid()
+		r.cfg.BaseURL, r.pid = srv.baseURL, srv.PID()
 		if r.admin == "" {
 			r.admin = srv.token
 		}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // TestLoadEmbedded runs the load generator for a few seconds against the
@@ -145,14 +147,12 @@ func noEnv(string) string { return "" }
 // buildServer builds the reference server of this tree.
 func buildServer(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command to build the server with")
 	}
 	bin := filepath.Join(t.TempDir(), "server")
-	cmd := exec.CommandContext(t.Context(), goBin, "build", "-o", bin, "github.com/salesflow/salesflow/examples/server")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build the server: %v\n%s", err, out)
+	if err := harness.GoBuild(t.Context(), bin, "github.com/salesflow/salesflow/examples/server"); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -209,35 +209,6 @@ func TestFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := command(t.Context(), []string{"-url", "http://10.1.2.3"}, noEnv, io.Discard, &stderr); code != 2 {
 		t.Errorf("exit status %d for a remote server, want 2 (%s)", code, stderr.String())
-	}
-}
-
-func TestParseMetrics(t *testing.T) {
-	t.Parallel()
-	page := `# HELP salesflow_outbox_backlog Outbox records waiting to be published.
-# TYPE salesflow_outbox_backlog gauge
-salesflow_outbox_backlog 7
-salesflow_events_handled_total{topic="sale.created"} 10
-salesflow_events_handled_total{topic="sale.completed"} 5.5
-salesflow_http_request_duration_seconds_bucket{route="GET /x {y}",status="200",le="0.005"} 3
-process_resident_memory_bytes 1.2e+07
-`
-	m, err := parseMetrics(strings.NewReader(page))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string]float64{
-		mBacklog: 7, mHandled: 15.5, mRSS: 1.2e7, "salesflow_http_request_duration_seconds_bucket": 3,
-	} {
-		if got := m[name]; got != want {
-			t.Errorf("%s = %v, want %v", name, got, want)
-		}
-	}
-	if m.has(mApplied) {
-		t.Errorf("has(%s) for a metric not on the page", mApplied)
-	}
-	if _, err := parseMetrics(strings.NewReader("broken{ 1\n")); err == nil {
-		t.Error("no error for a malformed line")
 	}
 }
 

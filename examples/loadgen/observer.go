@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/salesflow/salesflow/internal/harness"
 )
 
 // observer samples the server (metrics, /proc), the load generator's own
@@ -22,10 +24,10 @@ type observer struct {
 // obsPoint is one sample.
 type obsPoint struct {
 	at           time.Time
-	m            scrape // nil when /metrics could not be read
-	server       procSample
+	m            harness.Metrics // nil when /metrics could not be read
+	server       harness.ProcSample
 	serverOK     bool
-	self         procSample
+	self         harness.ProcSample
 	selfOK       bool
 	committedLag float64
 	committedOK  bool
@@ -40,7 +42,7 @@ func newObserver(r *run) *observer { return &observer{r: r} }
 func (o *observer) sample(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	p := obsPoint{at: time.Now(), counters: o.r.snapshot()}
-	m, err := scrapeMetrics(ctx, o.r.api.hc, o.r.cfg.BaseURL)
+	m, err := harness.ScrapeMetrics(ctx, o.r.api.hc, o.r.cfg.BaseURL)
 	if err == nil {
 		p.m = m
 	} else if o.metricsErr == nil {
@@ -48,10 +50,10 @@ func (o *observer) sample(ctx context.Context) {
 		fmt.Fprintf(o.r.out, "loadgen: no metrics: %v\n", err)
 	}
 	if o.r.pid > 0 {
-		p.server, err = readProc(o.r.pid)
+		p.server, err = harness.ReadProc(o.r.pid)
 		p.serverOK = err == nil
 	}
-	p.self, err = readProc(osPID)
+	p.self, err = harness.ReadProc(osPID)
 	p.selfOK = err == nil
 	// The committed lag: the server's own metric when it has one (a Kafka
 	// deployment of this release), else asked of the brokers, so that a
@@ -80,7 +82,7 @@ func (o *observer) sample(ctx context.Context) {
 }
 
 // consumerLag is the events published and not yet handled by the worker.
-func consumerLag(m scrape) float64 { return max(0, m[mPublished]-m[mHandled]) }
+func consumerLag(m harness.Metrics) float64 { return max(0, m[mPublished]-m[mHandled]) }
 
 // second samples, prints the progress line and returns the interval.
 func (o *observer) second(ctx context.Context, phase string, measureStart time.Time) Second {
@@ -118,8 +120,8 @@ func (o *observer) second(ctx context.Context, phase string, measureStart time.T
 			o.goroutinesMax = max(o.goroutinesMax, p.m[mGoroutine])
 		}
 		if p.selfOK && prev.selfOK && dt > 0 {
-			o.selfCPUMax = max(o.selfCPUMax, (p.self.cpu-prev.self.cpu).Seconds()/dt*100)
-			o.selfRSSMax = max(o.selfRSSMax, mib(float64(p.self.rss)))
+			o.selfCPUMax = max(o.selfCPUMax, (p.self.CPU-prev.self.CPU).Seconds()/dt*100)
+			o.selfRSSMax = max(o.selfRSSMax, mib(float64(p.self.RSS)))
 		}
 	}
 	o.r.errMu.Lock()
@@ -138,8 +140,8 @@ func serverUse(a, b obsPoint) (cpu, rss float64, ok bool) {
 	dt := b.at.Sub(a.at).Seconds()
 	switch {
 	case a.serverOK && b.serverOK && dt > 0:
-		return (b.server.cpu - a.server.cpu).Seconds() / dt * 100, float64(b.server.rss), true
-	case a.m != nil && b.m != nil && b.m.has(mCPU) && dt > 0:
+		return (b.server.CPU - a.server.CPU).Seconds() / dt * 100, float64(b.server.RSS), true
+	case a.m != nil && b.m != nil && b.m.Has(mCPU) && dt > 0:
 		return (b.m[mCPU] - a.m[mCPU]) / dt * 100, b.m[mRSS], true
 	}
 	return 0, 0, false
@@ -158,7 +160,7 @@ func (o *observer) caughtUp(before obsPoint, expected int64) bool {
 	}
 	// A separate worker process handles the events: this process never
 	// counts them.
-	if !p.m.has(mHandled) {
+	if !p.m.Has(mHandled) {
 		return true
 	}
 	return p.m[mHandled]-before.m[mHandled] >= published
@@ -190,11 +192,11 @@ func (o *observer) process(from, to obsPoint, server bool) ProcessReport {
 		rep.PID, rep.Source = osPID, "none"
 		if from.selfOK && to.selfOK && dt > 0 {
 			rep.Source = "proc"
-			rep.CPUPercentAvg = round2((to.self.cpu - from.self.cpu).Seconds() / dt * 100)
+			rep.CPUPercentAvg = round2((to.self.CPU - from.self.CPU).Seconds() / dt * 100)
 			rep.CPUPercentMax = round2(max(o.selfCPUMax, rep.CPUPercentAvg))
-			rep.RSSMiBEnd = mib(float64(to.self.rss))
+			rep.RSSMiBEnd = mib(float64(to.self.RSS))
 			rep.RSSMiBMax = max(o.selfRSSMax, rep.RSSMiBEnd)
-			rep.PeakRSSMiB = mib(float64(to.self.peakRSS))
+			rep.PeakRSSMiB = mib(float64(to.self.PeakRSS))
 		}
 		return rep
 	}
@@ -206,7 +208,7 @@ func (o *observer) process(from, to obsPoint, server bool) ProcessReport {
 	rep.Source = "metrics"
 	if from.serverOK && to.serverOK {
 		rep.Source = "proc"
-		rep.PeakRSSMiB = mib(float64(to.server.peakRSS))
+		rep.PeakRSSMiB = mib(float64(to.server.PeakRSS))
 	}
 	rep.CPUPercentAvg = round2(cpu)
 	rep.CPUPercentMax = round2(max(o.serverCPUMax, cpu))
