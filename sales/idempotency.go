@@ -142,15 +142,17 @@ func (svc *Service) change(ctx context.Context, opts []CallOption, fn func(Tx) (
 				}
 			}
 			s, err := fn(tx)
-			if err != nil || c.key == nil {
-				out = s
+			if err != nil {
 				return err
+			}
+			out = s
+			if c.key == nil {
+				return nil
 			}
 			r, err := c.encode(s)
 			if err != nil {
 				return fmt.Errorf("encode response: %w", err)
 			}
-			out = s
 			return tx.SaveResponse(ctx, *c.key, r, now)
 		})
 		if err != nil {

@@ -29,7 +29,8 @@ func (s salesStore) Sale(ctx context.Context, id uuid.UUID) (*sales.Sale, error)
 	if err != nil {
 		return nil, fmt.Errorf("sale %s: %w", id, err)
 	}
-	return joined(id, rows, func() (db.Sale, error) { return s.d.q.Sale(ctx, id) })
+	parts := func(r db.SaleWithItemsRow) (db.Sale, db.SaleItem) { return r.Sale, r.SaleItem }
+	return joined(id, rows, parts, func() (db.Sale, error) { return s.d.q.Sale(ctx, id) })
 }
 
 // Sales returns one page of the sales matching f, newest first (ties by id,
@@ -159,11 +160,11 @@ func dayStarts(from, to time.Time, loc *time.Location) ([]time.Time, error) {
 	}
 }
 
-// joined builds sale id from the rows of SaleWithItems (or LockSale), one
-// per line. Without rows, it asks alone for the sale, which has no lines
+// joined builds sale id from the rows of SaleWithItems or LockSale, one
+// per line, whose sale and line parts returns. Without rows, it asks alone for the sale, which has no lines
 // (only a store's direct user can insert one), or returns an error
 // wrapping sales.ErrNotFound.
-func joined(id uuid.UUID, rows []db.SaleWithItemsRow, alone func() (db.Sale, error)) (*sales.Sale, error) {
+func joined[R any](id uuid.UUID, rows []R, parts func(R) (db.Sale, db.SaleItem), alone func() (db.Sale, error)) (*sales.Sale, error) {
 	if len(rows) == 0 {
 		row, err := alone()
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -175,10 +176,11 @@ func joined(id uuid.UUID, rows []db.SaleWithItemsRow, alone func() (db.Sale, err
 		return saleFromRow(row, nil)
 	}
 	items := make([]db.SaleItem, len(rows))
+	var row db.Sale
 	for i, r := range rows {
-		items[i] = r.SaleItem
+		row, items[i] = parts(r)
 	}
-	return saleFromRow(rows[0].Sale, items)
+	return saleFromRow(row, items)
 }
 
 // saleFromRow builds a sale from its row and its lines in line order.

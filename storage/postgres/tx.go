@@ -144,11 +144,8 @@ func (t *tx) LockSale(ctx context.Context, id uuid.UUID) (*sales.Sale, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock sale %s: %w", id, err)
 	}
-	joins := make([]db.SaleWithItemsRow, len(rows))
-	for i, r := range rows {
-		joins[i] = db.SaleWithItemsRow(r)
-	}
-	return joined(id, joins, func() (db.Sale, error) { return t.q.LockSaleRow(ctx, id) })
+	parts := func(r db.LockSaleRow) (db.Sale, db.SaleItem) { return r.Sale, r.SaleItem }
+	return joined(id, rows, parts, func() (db.Sale, error) { return t.q.LockSaleRow(ctx, id) })
 }
 
 // UpdateSale stores the status fields, version and update time of a sale,
