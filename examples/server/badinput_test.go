@@ -170,17 +170,20 @@ func TestBodyTooLarge(t *testing.T) {
 	want(t, tg.req(t, "POST", "/books", tg.admin, huge), http.StatusRequestEntityTooLarge, "book body")
 
 	// Chunked: no Content-Length up front.
-	req, _ := http.NewRequest("POST", tg.url+"/sales", strings.NewReader(huge))
-	req.ContentLength = -1
-	req.Header.Set("Authorization", "Bearer "+tg.user)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := tg.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	chunked := func(method, path, token, body string) int {
+		req, _ := http.NewRequest(method, tg.url+path, strings.NewReader(body))
+		req.ContentLength = -1
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := tg.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Fatalf("chunked: %d", res.StatusCode)
+	if code := chunked("POST", "/sales", tg.user, huge); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked: %d", code)
 	}
 	// The other writes, with bodies that are valid JSON padded with blanks:
 	// read whole, each would change something.
@@ -197,17 +200,8 @@ func TestBodyTooLarge(t *testing.T) {
 	} {
 		name := w.method + " " + w.path
 		want(t, tg.req(t, w.method, w.path, tg.admin, w.body), http.StatusRequestEntityTooLarge, name)
-		req, _ := http.NewRequest(w.method, tg.url+w.path, strings.NewReader(w.body))
-		req.ContentLength = -1
-		req.Header.Set("Authorization", "Bearer "+tg.admin)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := tg.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusRequestEntityTooLarge {
-			t.Fatalf("%s chunked: %d", name, res.StatusCode)
+		if code := chunked(w.method, w.path, tg.admin, w.body); code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("%s chunked: %d", name, code)
 		}
 	}
 	unchanged(t, "bodies too large", before, tg.snapshot(t, []string{book}, []string{sale}))
