@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -27,20 +28,21 @@ func toRecord(m eventbus.Message) *kgo.Record {
 	return r
 }
 
-// deliveries maps rs to first deliveries, each message's headers in
-// order; the headers of all of them take one allocation, each message's
-// capped so that appending to it cannot reach the next one's. The
+// deliveries maps rs to first deliveries, written over ds's contents (in
+// its memory when it has room), each message's headers in order. The
+// headers of all of them take one allocation, each message's capped so
+// that appending to it cannot reach the next one's. The
 // messages' strings and values share the records' memory rather than copy
 // it: the client never reuses a record's bytes (no kgo.WithPools here),
 // and nothing writes to them, so the strings stay immutable, as strings
 // must.
-func deliveries(rs []*kgo.Record) []eventbus.Delivery {
+func deliveries(ds []eventbus.Delivery, rs []*kgo.Record) []eventbus.Delivery {
 	n := 0
 	for _, r := range rs {
 		n += len(r.Headers)
 	}
 	all := make(eventbus.Headers, n)
-	ds := make([]eventbus.Delivery, len(rs))
+	ds = slices.Grow(ds[:0], len(rs))[:len(rs)]
 	for i, r := range rs {
 		var hs eventbus.Headers
 		if len(r.Headers) > 0 {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salesflow/salesflow/eventbus"
 )
 
 // Flow control of a partition's queue. Fetching of a partition is paused
@@ -178,6 +180,13 @@ func (w *worker) run() {
 		take = singleChunk
 	}
 	rs := make([]*kgo.Record, 0, take)
+	// A handler gets its delivery by value, so without a batch handler
+	// one slice of deliveries serves every chunk; a batch handler gets
+	// the slice itself, which it may keep, so each batch has its own.
+	var reuse []eventbus.Delivery
+	if w.ss.batch == nil {
+		reuse = make([]eventbus.Delivery, 0, take)
+	}
 	handled := 0 // since the last mark
 	for {
 		var left int
@@ -187,13 +196,13 @@ func (w *worker) run() {
 		}
 		start := time.Now()
 		w.busySince.Store(start.UnixNano())
-		ds := deliveries(rs)
+		ds := deliveries(reuse, rs)
 		ok := w.ss.batch != nil && len(rs) > 1 && w.ss.handleBatch(w, rs, ds)
 		if ok {
 			unmarked, handled = rs[len(rs)-1], handled+len(rs)
 		} else {
 			if w.ss.batch != nil && len(rs) > 1 {
-				ds = deliveries(rs) // the failed batch's handler may have changed them
+				ds = deliveries(nil, rs) // the failed batch's handler may have changed them
 			}
 			// One at a time: without a batch handler, a single record,
 			// or a failed batch.
