@@ -39,6 +39,30 @@ func TestParseBench(t *testing.T) {
 	}
 }
 
+func TestBusResult(t *testing.T) {
+	// Three lines of a noisy machine: two lines' own ratio is 0.9, while
+	// the medians of the two columns (bus 450, franz 600) would say 0.75.
+	out := `BenchmarkPublish/bus/batch=1-2 	 100	 1 ns/op	 900 records/s
+BenchmarkPublish/franz/batch=1-2 	 100	 1 ns/op	 1000 records/s
+BenchmarkConsume/records=20000-2 	 5	 1 ns/op	 450 bus-records/s	 450 franz+headers-records/s	 500 franz-records/s
+BenchmarkConsume/records=20000-2 	 5	 1 ns/op	 540 bus-records/s	 540 franz+headers-records/s	 600 franz-records/s
+BenchmarkConsume/records=20000-2 	 5	 1 ns/op	 270 bus-records/s	 270 franz+headers-records/s	 1000 franz-records/s
+PASS
+`
+	r := busResult(out)
+	want := map[string]float64{
+		"Publish/bus/batch=1 vs franz":               0.9,
+		"Consume/records=20000/bus vs franz":         0.9,
+		"Consume/records=20000/bus vs franz+headers": 1,
+	}
+	if !maps.Equal(r.Ratios, want) {
+		t.Errorf("ratios = %v, want %v", r.Ratios, want)
+	}
+	if got := r.RecordsPerSecond["Consume/records=20000/bus"]; got != 450 {
+		t.Errorf("bus records/s = %v, want the median 450", got)
+	}
+}
+
 func TestPgbenchScripts(t *testing.T) {
 	if n := strings.Count(pgbenchScript, "BEGIN;"); n != 2 {
 		t.Errorf("the script has %d transactions, want 2 (its tps is doubled)", n)

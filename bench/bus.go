@@ -50,7 +50,7 @@ func parseBench(line string) map[string]float64 {
 // runBus runs the bus benchmarks of eventbus/kafka: the bus and plain
 // franz-go on the same in-process kfake.
 func (b *bench) runBus(ctx context.Context) (*BusResult, error) {
-	samples := map[string][]float64{}
+	var out strings.Builder
 	for _, run := range []struct{ bench, benchtime string }{
 		{"^BenchmarkPublish$", b.busPublishTime},
 		{"^BenchmarkConsume$", b.busConsumeTime},
@@ -58,34 +58,13 @@ func (b *bench) runBus(ctx context.Context) (*BusResult, error) {
 		args := []string{"test", "./eventbus/kafka", "-run", "^$", "-bench", run.bench,
 			"-benchtime", run.benchtime, "-count", itoa(b.busCount)}
 		b.logf("go %s", strings.Join(args, " "))
-		out, err := b.command(ctx, "bus.log", "go", args...)
+		o, err := b.command(ctx, "bus.log", "go", args...)
 		if err != nil {
 			return nil, fmt.Errorf("bus benchmarks: %w (see %s)", err, filepath.Join(b.out, "bus.log"))
 		}
-		for line := range strings.SplitSeq(out, "\n") {
-			for name, v := range parseBench(strings.TrimSpace(line)) {
-				samples[name] = append(samples[name], v)
-			}
-		}
+		out.WriteString(o)
 	}
-	res := &BusResult{RecordsPerSecond: map[string]float64{}, Ratios: map[string]float64{}}
-	for name, vs := range samples {
-		slices.Sort(vs)
-		res.RecordsPerSecond[name] = vs[len(vs)/2]
-	}
-	for name, v := range res.RecordsPerSecond {
-		// Publish/bus/batch=1 against Publish/franz/batch=1;
-		// Consume/records=N/bus against .../franz and .../franz+headers.
-		if !strings.Contains(name, "/bus") {
-			continue
-		}
-		for _, other := range []string{"franz", "franz+headers"} {
-			ref := strings.Replace(name, "/bus", "/"+other, 1)
-			if r, ok := res.RecordsPerSecond[ref]; ok && r > 0 {
-				res.Ratios[name+" vs "+other] = round3(v / r)
-			}
-		}
-	}
+	res := busResult(out.String())
 	if len(res.Ratios) == 0 {
 		return nil, fmt.Errorf("bus benchmarks: no bus/franz pair in the output (see %s)", filepath.Join(b.out, "bus.log"))
 	}
@@ -99,6 +78,66 @@ func (b *bench) runBus(ctx context.Context) (*BusResult, error) {
 		b.logf("  %-45s %5.1f %%  (bus %.0f records/s)", n, 100*res.Ratios[n], res.RecordsPerSecond[bus])
 	}
 	return res, nil
+}
+
+// busResult reads go test -bench output: the median records/s of each
+// benchmark, and each bus/franz ratio. Where one line holds both rates
+// (BenchmarkConsume, whose variants take turns within each iteration),
+// the ratio is the median of the lines' own ratios, so that a machine
+// slower during one line slows both sides of its ratio; otherwise
+// (BenchmarkPublish's separate sub-benchmarks) it is the ratio of the
+// medians.
+func busResult(out string) *BusResult {
+	samples := map[string][]float64{}
+	paired := map[string][]float64{}
+	for line := range strings.SplitSeq(out, "\n") {
+		rates := parseBench(strings.TrimSpace(line))
+		for name, v := range rates {
+			samples[name] = append(samples[name], v)
+			for ratio, ref := range busRefs(name) {
+				if r, ok := rates[ref]; ok && r > 0 {
+					paired[ratio] = append(paired[ratio], v/r)
+				}
+			}
+		}
+	}
+	res := &BusResult{RecordsPerSecond: map[string]float64{}, Ratios: map[string]float64{}}
+	for name, vs := range samples {
+		res.RecordsPerSecond[name] = middle(vs)
+	}
+	for name, v := range res.RecordsPerSecond {
+		for ratio, ref := range busRefs(name) {
+			if rs, ok := paired[ratio]; ok {
+				res.Ratios[ratio] = round3(middle(rs))
+			} else if r, ok := res.RecordsPerSecond[ref]; ok && r > 0 {
+				res.Ratios[ratio] = round3(v / r)
+			}
+		}
+	}
+	return res
+}
+
+// busRefs maps the ratios a bus benchmark's rate takes part in to the
+// plain franz-go benchmarks it is compared with: Publish/bus/batch=1
+// with Publish/franz/batch=1, Consume/records=N/bus with
+// Consume/records=N/franz and .../franz+headers. It is empty for the
+// others.
+func busRefs(name string) map[string]string {
+	if !strings.Contains(name, "/bus") {
+		return nil
+	}
+	refs := map[string]string{}
+	for _, other := range []string{"franz", "franz+headers"} {
+		refs[name+" vs "+other] = strings.Replace(name, "/bus", "/"+other, 1)
+	}
+	return refs
+}
+
+// middle returns the median of vs (the upper one of an even count),
+// sorting vs.
+func middle(vs []float64) float64 {
+	slices.Sort(vs)
+	return vs[len(vs)/2]
 }
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }

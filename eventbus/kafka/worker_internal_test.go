@@ -2,10 +2,13 @@ package kafka
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salesflow/salesflow/eventbus"
 )
 
 // TestWorkerFlowControl checks when a partition's fetching is paused and
@@ -93,4 +96,55 @@ func TestObserveResistsOutliers(t *testing.T) {
 	if got := time.Duration(w.avg.Load()); got != 3*time.Second {
 		t.Errorf("average after a stuck record = %v; want 3s", got)
 	}
+}
+
+// BenchmarkHandoff measures what the subscriber adds per record between
+// the client and a handler that counts, without a broker: 20,000 1 KiB
+// records with CloudEvents-sized headers, pushed to four partitions'
+// workers 1,000 at a time as the poll loop does.
+func BenchmarkHandoff(b *testing.B) {
+	const partitions, perPartition, perPush = 4, 5_000, 1_000
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	value := make([]byte, 1024)
+	parts := make([][]*kgo.Record, partitions)
+	for p := range parts {
+		parts[p] = make([]*kgo.Record, perPartition)
+		for i := range parts[p] {
+			r := &kgo.Record{Topic: "t", Partition: int32(p), Offset: int64(i), Key: []byte("sale-1"), Value: value}
+			for _, k := range []string{"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "content-type", "ce_subject"} {
+				r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte("0f6d1c52-5e1b-4c5e-9d7a")})
+			}
+			parts[p][i] = r
+		}
+	}
+	var n atomic.Int64
+	done := make(chan struct{})
+	ss := &session{s: &Subscriber{retry: eventbus.DefaultRetryPolicy, drain: time.Second}, ctx: context.Background(), max: 1,
+		handler: func(context.Context, eventbus.Delivery) error {
+			if n.Add(1) == partitions*perPartition {
+				close(done)
+			}
+			return nil
+		}}
+	for b.Loop() {
+		n.Store(0)
+		done = make(chan struct{})
+		ws := make([]*worker, partitions)
+		for p := range ws {
+			ws[p] = newWorker(ss, cl, topicPartition{"t", int32(p)})
+			go ws[p].run()
+		}
+		for i := 0; i < perPartition; i += perPush {
+			for p, w := range ws {
+				w.push(parts[p][i : i+perPush])
+			}
+		}
+		<-done
+		ss.stopWorkers(ws)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*partitions*perPartition), "ns/record")
 }
