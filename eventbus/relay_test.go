@@ -272,6 +272,74 @@ func TestIdempotent(t *testing.T) {
 	}
 }
 
+// lazyTx records events as a store that answers late does: MarkFirst
+// returns at once, and a repeated event fails the commit. Effects count
+// only when the transaction commits.
+type lazyTx struct {
+	fakeTx
+	repeat  bool
+	effects []uuid.UUID
+}
+
+func (tx *lazyTx) MarkProcessed(context.Context, string, uuid.UUID) (bool, error) {
+	panic("Idempotent waited for MarkProcessed although the transaction has MarkFirst")
+}
+
+func (tx *lazyTx) MarkFirst(_ context.Context, _ string, id uuid.UUID) error {
+	if tx.seen[id] || slices.Contains(tx.pending, id) {
+		tx.repeat = true
+	}
+	tx.pending = append(tx.pending, id)
+	return nil
+}
+
+// With a FirstMarker, Idempotent runs h at once and acknowledges a
+// redelivery whose transaction the store fails; h's effects count once.
+func TestIdempotentFirstMarker(t *testing.T) {
+	t.Parallel()
+	seen := map[uuid.UUID]bool{}
+	applied := map[uuid.UUID]int{}
+	inTx := func(ctx context.Context, fn func(*lazyTx) error) error {
+		tx := &lazyTx{fakeTx: fakeTx{seen: seen}}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if tx.repeat {
+			return fmt.Errorf("commit: %w", eventbus.ErrProcessedBefore)
+		}
+		for _, id := range tx.pending {
+			seen[id] = true
+		}
+		for _, id := range tx.effects {
+			applied[id]++
+		}
+		return nil
+	}
+	calls := 0
+	fail := errors.New("db down")
+	h := eventbus.Idempotent("g", inTx, func(_ context.Context, tx *lazyTx, ev eventbus.Event) error {
+		calls++
+		if calls == 1 {
+			return fail
+		}
+		tx.effects = append(tx.effects, ev.ID)
+		return nil
+	})
+	ev := eventbus.Event{ID: uuid.New(), Type: "t", Source: "/s", Time: time.Now()}
+	d := eventbus.Delivery{Message: ev.Message("t", "k")}
+	if err := h(t.Context(), d); !errors.Is(err, fail) {
+		t.Fatalf("first delivery = %v; want h's error", err)
+	}
+	for range 3 {
+		if err := h(t.Context(), d); err != nil {
+			t.Fatalf("redelivery: %v", err)
+		}
+	}
+	if applied[ev.ID] != 1 || calls != 4 {
+		t.Errorf("applied %d times in %d calls of h; want once in 4", applied[ev.ID], calls)
+	}
+}
+
 // cancelAfterPublish publishes, then cancels the relay's context before it
 // marks the records.
 type cancelAfterPublish struct {

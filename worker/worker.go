@@ -190,8 +190,16 @@ func (w *Worker[T]) Stale() int64 { return w.stale.Load() }
 // event fails with an error wrapping eventbus.ErrMalformed.
 func (w *Worker[T]) Handler() eventbus.Handler {
 	return func(ctx context.Context, d eventbus.Delivery) error {
-		var applied, stale bool
-		h := eventbus.Idempotent(w.group, w.inTx, func(ctx context.Context, tx T, ev eventbus.Event) error {
+		var applied, stale, committed bool
+		// With a store that records events without waiting
+		// (eventbus.FirstMarker), a redelivery runs apply too, and the
+		// store fails its transaction: count what committed.
+		inTx := func(ctx context.Context, fn func(T) error) error {
+			err := w.inTx(ctx, fn)
+			committed = err == nil
+			return err
+		}
+		h := eventbus.Idempotent(w.group, inTx, func(ctx context.Context, tx T, ev eventbus.Event) error {
 			s, err := sales.SaleFromEvent(ev)
 			if err != nil {
 				return fmt.Errorf("event %s: %w", ev.ID, err)
@@ -203,7 +211,9 @@ func (w *Worker[T]) Handler() eventbus.Handler {
 		if err := h(ctx, d); err != nil {
 			return err
 		}
-		// Counted once the transaction committed.
+		if !committed {
+			return nil // processed before
+		}
 		if applied {
 			w.applied.Add(1)
 		}

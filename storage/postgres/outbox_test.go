@@ -601,6 +601,104 @@ func TestMarkProcessedAll(t *testing.T) {
 	}
 }
 
+// MarkFirst records a new event without waiting; for an event recorded
+// before, the transaction's next statement or its commit fails with
+// ErrProcessedBefore and nothing of the transaction stays. A transaction
+// that recorded the event and is still open is waited for.
+func TestMarkFirst(t *testing.T) {
+	t.Parallel()
+	d := testkit.OpenPostgres(t)
+	ctx := t.Context()
+	processed := func(group string, id uuid.UUID) bool {
+		t.Helper()
+		var first bool
+		asked := errors.New("only asking")
+		err := d.InTx(ctx, func(tx *postgres.Tx) error {
+			var err error
+			if first, err = tx.MarkProcessed(ctx, group, id); err != nil {
+				return err
+			}
+			return asked // rolls the record back
+		})
+		if !errors.Is(err, asked) {
+			t.Fatal(err)
+		}
+		return !first
+	}
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	if err := d.InTx(ctx, func(tx *postgres.Tx) error { return tx.MarkFirst(ctx, "g", a) }); err != nil {
+		t.Fatalf("a new event: %v", err)
+	}
+	if !processed("g", a) || processed("other", a) {
+		t.Fatal("a is not recorded for g alone")
+	}
+
+	// A repeat fails the next statement, and the transaction with it,
+	// even when the caller ignores that error; the commit fails too.
+	err := d.InTx(ctx, func(tx *postgres.Tx) error {
+		if err := tx.MarkFirst(ctx, "g", a); err != nil {
+			return err
+		}
+		_ = tx.MarkFirst(ctx, "g", b)
+		if _, err := tx.MarkProcessed(ctx, "g", c); !errors.Is(err, eventbus.ErrProcessedBefore) {
+			t.Errorf("statement after a repeat = %v; want ErrProcessedBefore", err)
+		}
+		return nil
+	})
+	if !errors.Is(err, eventbus.ErrProcessedBefore) {
+		t.Errorf("commit after a repeat = %v; want ErrProcessedBefore", err)
+	}
+	if processed("g", b) || processed("g", c) {
+		t.Error("the failed transaction recorded events")
+	}
+
+	// A transaction that recorded b and is open is waited for: its
+	// rollback lets the waiting one record b, its commit fails it.
+	for _, commit := range []bool{false, true} {
+		id := uuid.New()
+		holding, release := make(chan struct{}), make(chan struct{})
+		first := make(chan error, 1)
+		go func() {
+			first <- d.InTx(ctx, func(tx *postgres.Tx) error {
+				err := tx.MarkFirst(ctx, "g", id)
+				if err == nil {
+					_, err = tx.MarkProcessed(ctx, "g", uuid.New()) // sends the record
+				}
+				close(holding)
+				<-release
+				if err == nil && !commit {
+					err = errors.New("rolled back")
+				}
+				return err
+			})
+		}()
+		<-holding
+		second := make(chan error, 1)
+		go func() {
+			second <- d.InTx(ctx, func(tx *postgres.Tx) error {
+				if err := tx.MarkFirst(ctx, "g", id); err != nil {
+					return err
+				}
+				_, err := tx.MarkProcessed(ctx, "g", uuid.New())
+				return err
+			})
+		}()
+		select {
+		case err := <-second:
+			t.Fatalf("commit=%t: the second transaction did not wait: %v", commit, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(release)
+		err1, err2 := <-first, <-second
+		switch {
+		case commit && (err1 != nil || !errors.Is(err2, eventbus.ErrProcessedBefore)):
+			t.Errorf("first committed (%v): second = %v; want ErrProcessedBefore", err1, err2)
+		case !commit && err2 != nil:
+			t.Errorf("first rolled back (%v): second = %v; want it to record the event", err1, err2)
+		}
+	}
+}
+
 // PruneEvents deletes published records and processed-event records older
 // than the cutoff, never an unpublished record, and nothing newer.
 func TestPruneEvents(t *testing.T) {

@@ -46,8 +46,8 @@ var (
 )
 
 // Tx is one READ COMMITTED transaction that serves every domain at once: it
-// is a sales.Tx, an inventory.Tx, an analytics.Tx, a worker.Tx and an
-// eventbus.BatchDeduper, for workers that
+// is a sales.Tx, an inventory.Tx, an analytics.Tx, a worker.Tx, an
+// eventbus.BatchDeduper and an eventbus.FirstMarker, for workers that
 // apply an event's effects and record the event as processed together (see
 // eventbus.Idempotent). It is valid only inside the function given to
 // (*DB).InTx, and not safe for concurrent use.
@@ -58,6 +58,7 @@ var (
 	_ inventory.Tx          = (*Tx)(nil)
 	_ eventbus.Deduper      = (*Tx)(nil)
 	_ eventbus.BatchDeduper = (*Tx)(nil)
+	_ eventbus.FirstMarker  = (*Tx)(nil)
 )
 
 // --- sales.Tx ---
@@ -201,6 +202,23 @@ func (t *tx) MarkProcessed(ctx context.Context, group string, eventID uuid.UUID)
 		return false, fmt.Errorf("mark event %s processed by %q: %w", eventID, group, err)
 	}
 	return n == 1, nil
+}
+
+// MarkFirst records that group processed eventID, which must be the first
+// time, without waiting: the statement is queued (see tx.later), and when
+// group processed eventID before, the next statement or the commit fails
+// with an error wrapping eventbus.ErrProcessedBefore. A transaction that
+// recorded the same pair and has not ended is waited for, as by
+// MarkProcessed. See eventbus.FirstMarker.
+func (t *tx) MarkFirst(ctx context.Context, group string, eventID uuid.UUID) error {
+	return t.later(func() error {
+		return t.q.MarkFirst(ctx, db.MarkFirstParams{ConsumerGroup: group, EventID: eventID})
+	}, func(err error) error {
+		if unmet(err) {
+			err = eventbus.ErrProcessedBefore
+		}
+		return fmt.Errorf("mark event %s processed by %q: %w", eventID, group, err)
+	})
 }
 
 // MarkProcessedAll records that group processed eventIDs in one statement

@@ -7,6 +7,19 @@ INSERT INTO processed_events (consumer_group, event_id)
 VALUES (@consumer_group, @event_id)
 ON CONFLICT (consumer_group, event_id) DO NOTHING;
 
+-- MarkFirst records that a consumer group processed an event, which must
+-- be the first time: when the group processed it before (or a concurrent
+-- transaction that recorded it commits), salesflow_expect fails the
+-- statement, so that it can be sent ahead of its answer (see pipe.go).
+-- name: MarkFirst :exec
+WITH recorded AS (
+    INSERT INTO processed_events (consumer_group, event_id)
+    VALUES (@consumer_group, @event_id)
+    ON CONFLICT (consumer_group, event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT salesflow_expect(EXISTS (SELECT 1 FROM recorded));
+
 -- MarkProcessedAll records several events at once, in the order given,
 -- and returns the ids recorded for the first time.
 -- name: MarkProcessedAll :many

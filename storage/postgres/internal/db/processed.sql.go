@@ -12,6 +12,30 @@ import (
 	"github.com/google/uuid"
 )
 
+const markFirst = `-- name: MarkFirst :exec
+WITH recorded AS (
+    INSERT INTO processed_events (consumer_group, event_id)
+    VALUES ($1, $2)
+    ON CONFLICT (consumer_group, event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT salesflow_expect(EXISTS (SELECT 1 FROM recorded))
+`
+
+type MarkFirstParams struct {
+	ConsumerGroup string
+	EventID       uuid.UUID
+}
+
+// MarkFirst records that a consumer group processed an event, which must
+// be the first time: when the group processed it before (or a concurrent
+// transaction that recorded it commits), salesflow_expect fails the
+// statement, so that it can be sent ahead of its answer (see pipe.go).
+func (q *Queries) MarkFirst(ctx context.Context, arg MarkFirstParams) error {
+	_, err := q.db.Exec(ctx, markFirst, arg.ConsumerGroup, arg.EventID)
+	return err
+}
+
 const markProcessed = `-- name: MarkProcessed :execrows
 INSERT INTO processed_events (consumer_group, event_id)
 VALUES ($1, $2)
