@@ -54,6 +54,7 @@ type Option func(*config) error
 type config struct {
 	log      *slog.Logger
 	maxConns int32
+	tracer   pgx.QueryTracer
 }
 
 // WithLogger sets the logger that Migrate, and the relay's Leader and
@@ -82,6 +83,20 @@ func WithMaxConns(n int32) Option {
 	}
 }
 
+// WithTracer sets the pgx tracer of every connection of the pool, such as
+// an OpenTelemetry one: it sees each statement sent alone, and each batch
+// (when it also is a pgx.BatchTracer) of the statements a transaction
+// queued and sent together (see Tx).
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(c *config) error {
+		if t == nil {
+			return errors.New("postgres: nil tracer")
+		}
+		c.tracer = t
+		return nil
+	}
+}
+
 // Open connects to the database at url, a PostgreSQL URL or keyword/value
 // connection string such as "postgres://user@localhost:5432/salesflow", and
 // pings it. It does not migrate; see Migrate. Errors come from a bad option
@@ -102,6 +117,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pc.MaxConns = c.maxConns
 	case !strings.Contains(url, "pool_max_conns"):
 		pc.MaxConns = int32(max(16, 4*runtime.NumCPU()))
+	}
+	if c.tracer != nil {
+		pc.ConnConfig.Tracer = c.tracer
 	}
 	// Send and read ids as binary uuids: without this pgx goes through
 	// uuid.UUID's driver.Valuer and sql.Scanner, formatting and parsing the

@@ -37,11 +37,15 @@
 //
 // Round trips are few: the BEGIN and every write whose caller waits for no
 // answer (Reserve, Release, InsertSale, UpdateSale, Enqueue, ClaimNewKey,
-// SaveResponse, AddDay, AddBookStats, SaveProgress) are queued and sent in
-// one pgx batch with the next statement that returns something, or with
-// the COMMIT. Creating a sale takes two round trips: the books it reads,
-// with the BEGIN and the key's claim; then the reservations, the sale, its
-// event and the key's response, with the COMMIT. A queued write's error
+// SaveResponse, MarkFirst, AddDay, AddBookStats, SaveProgress) are queued
+// and sent in one pgx batch with the next statement that returns
+// something, or with the COMMIT. Creating a sale takes two round trips:
+// the books it reads, with the BEGIN and the key's claim; then the
+// reservations, the sale, its event and the key's response, with the
+// COMMIT. Completing or cancelling one takes two, reading a sale one, and
+// the worker's transaction for a sale.completed event four (the event's
+// record and the sale's progress; the stock levels; the movements; the
+// statistics, the progress and the COMMIT). WithTracer sees them. A queued write's error
 // comes back from that later call or from InTx, and the server skips the
 // rest of the batch, COMMIT included: a guarded write that matches too few
 // rows raises SQLSTATE SF001 (the function salesflow_expect) rather than
