@@ -24,9 +24,11 @@ type MovementTx interface {
 	LockLevels(ctx context.Context, bookIDs []uuid.UUID) ([]Level, error)
 	// AddMovements appends each change's movement to the ledger, sets its
 	// book's on hand to StockAfter and adds ReservedDelta to reserved, on
-	// locked levels; it writes all of them or, with an error, leaves the
-	// transaction to be rolled back. A second SALE or RETURN movement for
-	// the same sale and book wraps ErrDuplicateMovement.
+	// locked levels; it writes all of them or, with an error, loses the
+	// transaction. The error may come back from the transaction's next
+	// call or its commit instead (a store may send the writes with the
+	// next statement), as sales.Tx's writes do. A second SALE or RETURN
+	// movement for the same sale and book wraps ErrDuplicateMovement.
 	AddMovements(ctx context.Context, cs []Change) error
 }
 

@@ -483,7 +483,8 @@ func (t *tx) LockLevels(_ context.Context, bookIDs []uuid.UUID) ([]inventory.Lev
 }
 
 // AddMovements appends the movements in order; see inventory.MovementTx.
-func (t *tx) AddMovements(_ context.Context, cs []inventory.Change) error {
+func (t *tx) AddMovements(_ context.Context, cs []inventory.Change) (err error) {
+	defer t.fails(&err)
 	for _, c := range cs {
 		if err := t.addMovement(c.Movement, c.ReservedDelta); err != nil {
 			return err

@@ -37,19 +37,21 @@
 //
 // Round trips are few: the BEGIN and every write whose caller waits for no
 // answer (Reserve, Release, InsertSale, UpdateSale, Enqueue, ClaimNewKey,
-// SaveResponse, MarkFirst, AddDay, AddBookStats, SaveProgress) are queued
-// and sent in one pgx batch with the next statement that returns
-// something, or with the COMMIT. Creating a sale takes two round trips:
-// the books it reads, with the BEGIN and the key's claim; then the
-// reservations, the sale, its event and the key's response, with the
-// COMMIT. Completing or cancelling one takes two, reading a sale one, and
-// the worker's transaction for a sale.completed event four (the event's
-// record and the sale's progress; the stock levels; the movements; the
-// statistics, the progress and the COMMIT). WithTracer sees them. A queued write's error
-// comes back from that later call or from InTx, and the server skips the
-// rest of the batch, COMMIT included: a guarded write that matches too few
-// rows raises SQLSTATE SF001 (the function salesflow_expect) rather than
-// report a row count nobody reads in time.
+// SaveResponse, MarkFirst, AddMovements, AddDay, AddBookStats,
+// SaveProgress) are queued and sent in one pgx batch with the next
+// statement that returns something, or with the COMMIT. Creating a sale
+// takes two round trips: the books it reads, with the BEGIN and the key's
+// claim; then the reservations, the sale, its event and the key's
+// response, with the COMMIT. Completing or cancelling one takes two,
+// reading a sale one, and the worker's transaction for a sale.completed
+// event three (the event's record and the sale's progress; the stock
+// levels; the movements, the statistics, the progress and the COMMIT).
+// WithTracer sees them. A queued write's error comes back from that later
+// call or from InTx, and the server skips the rest of the batch, COMMIT
+// included: a guarded write that matches too few rows raises SQLSTATE
+// SF001 (the function salesflow_expect; AddMovements raises SF002 to
+// SF005, one per reason) rather than report a row count nobody reads in
+// time.
 //
 // The read-modify-write steps are single guarded statements or run on rows
 // locked with SELECT ... FOR UPDATE:
@@ -62,10 +64,10 @@
 //     transaction ends, or
 //     fail with sales.ErrNotFound or inventory.ErrNotFound; LockLevels
 //     locks a sale's stock levels in one statement, in book-id order.
-//   - AddMovements writes each movement and its new level in one
-//     statement, a sale's movements in one round trip (a pgx batch).
-//     A repeated SALE or RETURN movement fails with
-//     inventory.ErrDuplicateMovement and leaves the transaction usable.
+//   - AddMovements writes each movement and its new level in one queued
+//     statement that fails, with a SQLSTATE per reason, unless both were
+//     written: a repeated SALE or RETURN movement fails the transaction
+//     with inventory.ErrDuplicateMovement.
 //
 // Constraint violations that mean something to the domain come back as its
 // errors, wrapped: stock checks as inventory.ErrInsufficientStock, an

@@ -309,56 +309,54 @@ func (t *tx) LockLevels(ctx context.Context, bookIDs []uuid.UUID) ([]inventory.L
 
 // AddMovements appends each movement to the ledger and sets its level to
 // on hand StockAfter and reserved plus ReservedDelta, each in one statement
-// that writes both or neither, all in one round trip. Errors, for the first
-// change that fails: inventory.ErrNotFound for an unknown book;
-// inventory.ErrDuplicateMovement for a second SALE or RETURN of one sale
-// and book (the transaction stays usable); inventory.ErrInsufficientStock
-// when stock would go negative or below what is reserved; sales.ErrNotFound
-// for an unknown sale; a plain error when on hand is not StockBefore (the
-// level was not locked) or a movement breaks another rule of the ledger.
+// that writes both or neither, queued (see tx.later): the error of the
+// first change that fails comes back from the transaction's next statement
+// or its commit, and the transaction is lost. Errors:
+// inventory.ErrNotFound for an unknown book; inventory.ErrDuplicateMovement
+// for a second SALE or RETURN of one sale and book;
+// inventory.ErrInsufficientStock when stock would go negative or below
+// what is reserved; sales.ErrNotFound for an unknown sale; a plain error
+// when on hand is not StockBefore (the level was not locked) or a movement
+// breaks another rule of the ledger.
 func (t *tx) AddMovements(ctx context.Context, cs []inventory.Change) error {
-	if len(cs) == 0 {
-		return nil
-	}
-	ps := make([]db.AddMovementsParams, len(cs))
-	for i, c := range cs {
+	for _, c := range cs {
 		m := c.Movement
-		ps[i] = db.AddMovementsParams{
+		p := []db.AddMovementsParams{{
 			ID: m.ID, BookID: m.BookID, Type: string(m.Type), Quantity: m.Quantity,
 			StockBefore: m.StockBefore, StockAfter: m.StockAfter,
 			SaleID: nullable(m.SaleID), Reason: nullable(m.Reason), CreatedAt: m.CreatedAt,
 			ReservedDelta: c.ReservedDelta,
+		}}
+		err := t.later(func() error {
+			return t.q.AddMovements(ctx, p).Close()
+		}, func(err error) error {
+			return movementError(m, err)
+		})
+		if err != nil {
+			return err
 		}
 	}
-	var first error
-	br := t.q.AddMovements(ctx, ps)
-	br.QueryRow(func(i int, res db.AddMovementsRow, err error) {
-		if first == nil {
-			first = movementResult(cs[i].Movement, res, err)
-		}
-	})
-	if err := br.Close(); err != nil && first == nil {
-		first = fmt.Errorf("movements: %w", translate(err))
-	}
-	return first
+	return nil
 }
 
-// movementResult turns the flags of one AddMovements statement into an error.
-func movementResult(m inventory.Movement, res db.AddMovementsRow, err error) error {
-	if err != nil {
-		return fmt.Errorf("%s movement of book %s: %w", m.Type, m.BookID, translate(err))
+// movementError turns the failure of m's AddMovements statement into the
+// error to return: salesflow_movement_applied's SQLSTATE (migration 00009)
+// says why a movement was not applied.
+func movementError(m inventory.Movement, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "SF002":
+			return fmt.Errorf("%s movement: book %s: %w", m.Type, m.BookID, inventory.ErrNotFound)
+		case "SF003":
+			return fmt.Errorf("%s movement for sale %s, book %s: %w", m.Type, m.SaleID, m.BookID, inventory.ErrDuplicateMovement)
+		case "SF004":
+			return fmt.Errorf("%s movement %s: id already used", m.Type, m.ID)
+		case "SF005":
+			return fmt.Errorf("%s movement of book %s: on hand is not %d; lock the level first", m.Type, m.BookID, m.StockBefore)
+		}
 	}
-	switch {
-	case res.Applied:
-		return nil
-	case !res.BookFound:
-		return fmt.Errorf("%s movement: book %s: %w", m.Type, m.BookID, inventory.ErrNotFound)
-	case res.LevelMatches && !res.Inserted && m.SaleID != uuid.Nil:
-		return fmt.Errorf("%s movement for sale %s, book %s: %w", m.Type, m.SaleID, m.BookID, inventory.ErrDuplicateMovement)
-	case res.LevelMatches && !res.Inserted:
-		return fmt.Errorf("%s movement %s: id already used", m.Type, m.ID)
-	}
-	return fmt.Errorf("%s movement of book %s: on hand is not %d; lock the level first", m.Type, m.BookID, m.StockBefore)
+	return fmt.Errorf("%s movement of book %s: %w", m.Type, m.BookID, translate(err))
 }
 
 // rowsByID indexes rows by the id key returns, to answer a query over

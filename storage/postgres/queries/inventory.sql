@@ -46,12 +46,13 @@ SELECT count(*) FROM stock_levels;
 -- AddMovements appends a movement and moves the level in one statement, so
 -- that it writes both or neither. The movement is written only when the
 -- level's on hand equals stock_before; a second SALE or RETURN movement for
--- the same sale and book is skipped by ON CONFLICT rather than raised, which
--- leaves the transaction usable. The flags tell the caller which case
--- happened: all sub-statements see one snapshot, taken before the writes,
--- so inserted without applied means the level changed concurrently. It runs
+-- the same sale and book is skipped by ON CONFLICT. All sub-statements see
+-- one snapshot, taken before the writes, so inserted without applied means
+-- the level changed concurrently. Unless the movement was applied,
+-- salesflow_movement_applied fails the statement with the reason's SQLSTATE
+-- (migration 00009), so that it can be sent ahead of its answer. It runs
 -- as a batch: the movements of a sale in one round trip.
--- name: AddMovements :batchone
+-- name: AddMovements :batchexec
 WITH inserted AS (
     INSERT INTO stock_movements (id, book_id, type, quantity, stock_before, stock_after, sale_id, reason, created_at)
     SELECT @id::uuid, @book_id::uuid, @type::text, @quantity::bigint, @stock_before::bigint,
@@ -66,10 +67,12 @@ WITH inserted AS (
     WHERE l.book_id = inserted.book_id AND l.on_hand = @stock_before
     RETURNING l.book_id
 )
-SELECT EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = @book_id) AS book_found,
-       EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = @book_id AND s.on_hand = @stock_before) AS level_matches,
-       EXISTS (SELECT 1 FROM inserted) AS inserted,
-       EXISTS (SELECT 1 FROM level) AS applied;
+SELECT salesflow_movement_applied(
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = @book_id),
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = @book_id AND s.on_hand = @stock_before),
+    EXISTS (SELECT 1 FROM inserted),
+    EXISTS (SELECT 1 FROM level),
+    sqlc.narg(sale_id)::uuid IS NOT NULL);
 
 -- name: ListMovements :many
 SELECT * FROM stock_movements

@@ -148,25 +148,27 @@ func (b *AddBookStatsBatchResults) Close() error {
 	return b.br.Close()
 }
 
-const addMovements = `-- name: AddMovements :batchone
+const addMovements = `-- name: AddMovements :batchexec
 WITH inserted AS (
     INSERT INTO stock_movements (id, book_id, type, quantity, stock_before, stock_after, sale_id, reason, created_at)
-    SELECT $3::uuid, $1::uuid, $4::text, $5::bigint, $2::bigint,
-           $6::bigint, $7::uuid, $8::text, $9::timestamptz
+    SELECT $4::uuid, $1::uuid, $5::text, $6::bigint, $2::bigint,
+           $7::bigint, $3::uuid, $8::text, $9::timestamptz
     WHERE EXISTS (SELECT 1 FROM stock_levels WHERE book_id = $1 AND on_hand = $2)
     ON CONFLICT DO NOTHING
     RETURNING book_id
 ), level AS (
     UPDATE stock_levels l
-    SET on_hand = $6, reserved = l.reserved + $10::bigint
+    SET on_hand = $7, reserved = l.reserved + $10::bigint
     FROM inserted
     WHERE l.book_id = inserted.book_id AND l.on_hand = $2
     RETURNING l.book_id
 )
-SELECT EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = $1) AS book_found,
-       EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = $1 AND s.on_hand = $2) AS level_matches,
-       EXISTS (SELECT 1 FROM inserted) AS inserted,
-       EXISTS (SELECT 1 FROM level) AS applied
+SELECT salesflow_movement_applied(
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = $1),
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = $1 AND s.on_hand = $2),
+    EXISTS (SELECT 1 FROM inserted),
+    EXISTS (SELECT 1 FROM level),
+    $3::uuid IS NOT NULL)
 `
 
 type AddMovementsBatchResults struct {
@@ -178,30 +180,24 @@ type AddMovementsBatchResults struct {
 type AddMovementsParams struct {
 	BookID        uuid.UUID
 	StockBefore   int64
+	SaleID        *uuid.UUID
 	ID            uuid.UUID
 	Type          string
 	Quantity      int64
 	StockAfter    int64
-	SaleID        *uuid.UUID
 	Reason        *string
 	CreatedAt     time.Time
 	ReservedDelta int64
 }
 
-type AddMovementsRow struct {
-	BookFound    bool
-	LevelMatches bool
-	Inserted     bool
-	Applied      bool
-}
-
 // AddMovements appends a movement and moves the level in one statement, so
 // that it writes both or neither. The movement is written only when the
 // level's on hand equals stock_before; a second SALE or RETURN movement for
-// the same sale and book is skipped by ON CONFLICT rather than raised, which
-// leaves the transaction usable. The flags tell the caller which case
-// happened: all sub-statements see one snapshot, taken before the writes,
-// so inserted without applied means the level changed concurrently. It runs
+// the same sale and book is skipped by ON CONFLICT. All sub-statements see
+// one snapshot, taken before the writes, so inserted without applied means
+// the level changed concurrently. Unless the movement was applied,
+// salesflow_movement_applied fails the statement with the reason's SQLSTATE
+// (migration 00009), so that it can be sent ahead of its answer. It runs
 // as a batch: the movements of a sale in one round trip.
 func (q *Queries) AddMovements(ctx context.Context, arg []AddMovementsParams) *AddMovementsBatchResults {
 	batch := &pgx.Batch{}
@@ -209,11 +205,11 @@ func (q *Queries) AddMovements(ctx context.Context, arg []AddMovementsParams) *A
 		vals := []interface{}{
 			a.BookID,
 			a.StockBefore,
+			a.SaleID,
 			a.ID,
 			a.Type,
 			a.Quantity,
 			a.StockAfter,
-			a.SaleID,
 			a.Reason,
 			a.CreatedAt,
 			a.ReservedDelta,
@@ -224,25 +220,18 @@ func (q *Queries) AddMovements(ctx context.Context, arg []AddMovementsParams) *A
 	return &AddMovementsBatchResults{br, len(arg), false}
 }
 
-func (b *AddMovementsBatchResults) QueryRow(f func(int, AddMovementsRow, error)) {
+func (b *AddMovementsBatchResults) Exec(f func(int, error)) {
 	defer b.br.Close()
 	for t := 0; t < b.tot; t++ {
-		var i AddMovementsRow
 		if b.closed {
 			if f != nil {
-				f(t, i, ErrBatchAlreadyClosed)
+				f(t, ErrBatchAlreadyClosed)
 			}
 			continue
 		}
-		row := b.br.QueryRow()
-		err := row.Scan(
-			&i.BookFound,
-			&i.LevelMatches,
-			&i.Inserted,
-			&i.Applied,
-		)
+		_, err := b.br.Exec()
 		if f != nil {
-			f(t, i, err)
+			f(t, err)
 		}
 	}
 }
