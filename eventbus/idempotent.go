@@ -50,9 +50,11 @@ var ErrProcessedBefore = errors.New("eventbus: event processed before")
 // consumer group, however often it is delivered. For each delivery it
 // decodes the CloudEvent, runs one transaction with inTx, records (group,
 // event id) in it and calls h with the transaction, unless the event was
-// processed before, in which case the delivery is acknowledged and h is not
-// called. h's effects and the record commit together or not at all.
+// processed before, in which case the delivery is acknowledged and h's
+// effects do not happen. h's effects and the record commit together or not
+// at all.
 //
+// With a plain Deduper, h is not called for an event processed before.
 // When the transaction is a FirstMarker, the record is not waited for: h
 // runs at once, and for an event processed before the store fails the
 // transaction (ErrProcessedBefore), which Idempotent acknowledges. So h
