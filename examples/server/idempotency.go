@@ -22,10 +22,11 @@ import (
 // (sales.Idempotent), so a retry can never sell twice and a new key costs
 // no transaction of its own. The middleware holds the operation's answer
 // until the operation ends: when the key was answered before (the change
-// returned a *sales.Replay), the stored answer replaces it; any other 4xx
-// answer is stored afterwards (ClaimKey, SaveResponse) for retries to get
-// it too. A change that fails leaves its key unclaimed, so a retry after a
-// 5xx runs again.
+// returned a *sales.Replay), the stored answer replaces it; a 4xx answer of
+// a change that began is stored afterwards (ClaimKey, SaveResponse) for
+// retries to get it too. As with Stripe, a request refused before its
+// change began (its input failed validation) stores nothing, and neither
+// does a 5xx: the key stays free for a corrected request or a retry.
 
 type keyCtx struct{}
 
@@ -35,6 +36,7 @@ type keyState struct {
 	key    sales.IdempotencyKey
 	replay *sales.Response // the stored answer, when the change found one
 	keyErr bool            // the answer is about the key (in flight, reused): not to be stored
+	began  bool            // the change began (its input was valid): a 4xx answer is stored
 }
 
 // keyStateOf returns the state of this request's key, or nil.
@@ -52,6 +54,7 @@ func remember(ctx context.Context, status int) []sales.CallOption {
 	if st == nil {
 		return nil
 	}
+	st.began = true
 	return []sales.CallOption{sales.Idempotent(st.key, func(s *sales.Sale) (sales.Response, error) {
 		var buf bytes.Buffer
 		if err := huma.DefaultJSONFormat.Marshal(&buf, newSale(s)); err != nil {
@@ -104,7 +107,7 @@ func (s *server) idempotent(hctx huma.Context, next func(huma.Context)) {
 		writeStored(hctx, *st.replay)
 		return
 	}
-	if status := rec.Status(); status >= 400 && status < 500 && !st.keyErr {
+	if status := rec.Status(); status >= 400 && status < 500 && st.began && !st.keyErr {
 		if stored := s.storeAnswer(ctx, k, sales.Response{Status: status, Body: rec.body.Bytes()}); stored != nil {
 			writeStored(hctx, *stored)
 			return

@@ -62,6 +62,18 @@ func runIdempotency(t *testing.T, tg *target) {
 	}
 	want(t, tg.req(t, "POST", "/sales", tg.user, big, "Idempotency-Key", key("fresh")), http.StatusCreated, "new key")
 
+	// A request whose input fails validation stores nothing (as with
+	// Stripe): the corrected request may use the same key.
+	k4 := key("fix")
+	want(t, tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":0}]}`, book), "Idempotency-Key", k4),
+		http.StatusUnprocessableEntity, "invalid quantity with a key")
+	want(t, tg.req(t, "POST", "/sales", tg.user, `{"items":[`, "Idempotency-Key", k4), http.StatusBadRequest, "malformed body with the key")
+	fixed := tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book), "Idempotency-Key", k4)
+	want(t, fixed, http.StatusCreated, "the corrected request with the same key")
+	if fixed.header.Get("Idempotent-Replayed") != "" {
+		t.Fatal("the corrected request was a replay")
+	}
+
 	// Status changes replay too; without a key a repeat is 409.
 	saleURL := "/sales/" + first.obj(t)["id"].(string) + "/status"
 	k3 := key("complete")
