@@ -320,6 +320,26 @@ func TestMetacharactersPostgres(t *testing.T) {
 	runMetacharacters(t, newTarget(t, func(o *Options) { o.DatabaseURL = dbURL }, nil), strings.TrimPrefix(u.Path, "/"))
 }
 
+// TestBodyEncoded: a body sent with a content coding is 415, whether or
+// not it really is encoded, and changes nothing; identity is fine.
+func TestBodyEncoded(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t, nil, nil)
+	book := tg.createBook(t, "1.00", 5)
+	body := fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book)
+	for _, ce := range []string{"br", "gzip", "identity, gzip", "x-unknown"} {
+		r := tg.req(t, "POST", "/sales", tg.user, body, "Content-Encoding", ce)
+		want(t, r, http.StatusUnsupportedMediaType, "a body with Content-Encoding "+ce)
+		if code := r.obj(t)["code"]; code != "unsupported_media_type" || r.header.Get("Accept-Encoding") != "identity" {
+			t.Errorf("Content-Encoding %s: code %v, Accept-Encoding %q", ce, code, r.header.Get("Accept-Encoding"))
+		}
+	}
+	if r := tg.req(t, "GET", "/sales", tg.admin, nil); !strings.Contains(string(r.body), `"total":0`) {
+		t.Errorf("sales after the refused creates: %s", r.body)
+	}
+	want(t, tg.req(t, "POST", "/sales", tg.user, body, "Content-Encoding", "Identity"), http.StatusCreated, "Content-Encoding: identity")
+}
+
 // TestBodyNotUTF8: a body that is not UTF-8 is refused with a 400 before
 // any decoding, rather than stored with U+FFFD where the client sent
 // other bytes.

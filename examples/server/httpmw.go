@@ -163,12 +163,21 @@ func recoverer(next http.Handler) http.Handler {
 
 // limitBody reads the whole body up front: a body over MaxBodyBytes is 413,
 // and a body that cannot be read (the client stopped sending) is 400 rather
-// than the 500 it would become deeper down. The body is kept in reqInfo for
-// the idempotency fingerprint and handed on as a fresh reader.
+// than the 500 it would become deeper down. A body sent with a content
+// coding (gzip, br, ...) is 415 with Accept-Encoding: identity (RFC 9110
+// 15.5.16), rather than read as if it were not encoded. The body is kept
+// in reqInfo for the idempotency fingerprint and handed on as a fresh
+// reader.
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if ce := r.Header.Values("Content-Encoding"); !identity(ce) {
+			w.Header().Set("Accept-Encoding", "identity")
+			writeProblem(w, r, newProblem(http.StatusUnsupportedMediaType, codeUnsupportedMedia,
+				"the request body must not be encoded (Content-Encoding: identity or none)"))
 			return
 		}
 		tooLarge := newProblem(http.StatusRequestEntityTooLarge, codeTooLarge,
@@ -205,6 +214,19 @@ func limitBody(next http.Handler) http.Handler {
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// identity reports whether the Content-Encoding values ce name no coding
+// but identity.
+func identity(ce []string) bool {
+	for _, v := range ce {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // routed serves mux, records the route it matched, and answers the mux's

@@ -34,20 +34,21 @@ type Problem struct {
 
 // Problem codes.
 const (
-	codeInvalid         = "invalid"
-	codeMalformed       = "malformed"
-	codeUnknownBook     = "unknown_book"
-	codeBookUnavailable = "book_unavailable"
-	codeNotFound        = "not_found"
-	codeInsufficient    = "insufficient_stock"
-	codeIllegalMove     = "illegal_transition"
-	codeKeyInFlight     = "idempotency_key_in_flight"
-	codeKeyReused       = "idempotency_key_reused"
-	codeUnauthorized    = "unauthorized"
-	codeForbidden       = "forbidden"
-	codeTooLarge        = "body_too_large"
-	codeUnavailable     = "unavailable"
-	codeInternal        = "internal"
+	codeInvalid          = "invalid"
+	codeMalformed        = "malformed"
+	codeUnknownBook      = "unknown_book"
+	codeBookUnavailable  = "book_unavailable"
+	codeNotFound         = "not_found"
+	codeInsufficient     = "insufficient_stock"
+	codeIllegalMove      = "illegal_transition"
+	codeKeyInFlight      = "idempotency_key_in_flight"
+	codeKeyReused        = "idempotency_key_reused"
+	codeUnauthorized     = "unauthorized"
+	codeForbidden        = "forbidden"
+	codeTooLarge         = "body_too_large"
+	codeUnsupportedMedia = "unsupported_media_type"
+	codeUnavailable      = "unavailable"
+	codeInternal         = "internal"
 )
 
 // retryAfter is the Retry-After of a 503, in seconds: the database and
@@ -121,7 +122,7 @@ func codeForStatus(status int) string {
 	case http.StatusUnauthorized:
 		return codeUnauthorized
 	case http.StatusUnsupportedMediaType:
-		return "unsupported_media_type"
+		return codeUnsupportedMedia
 	case http.StatusForbidden:
 		return codeForbidden
 	}
