@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -70,13 +71,26 @@ func (m *Main) CLI() humacli.CLI {
 		Use:   "token --role admin|user --sub ID",
 		Short: "Print a signed token (needs JWT_SECRET, or the key files)",
 		Args:  cobra.NoArgs,
+		// Like the server's, the token's flags can be set by the
+		// environment: ROLE, SUB and TTL; a flag given wins.
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			for _, name := range []string{"role", "sub", "ttl"} {
+				env := strings.ToUpper(name)
+				if v, ok := os.LookupEnv(env); ok && !cmd.Flags().Changed(name) {
+					if err := cmd.Flags().Set(name, v); err != nil {
+						return fmt.Errorf("%s=%q: %w", env, v, err)
+					}
+				}
+			}
+			return nil
+		},
 		Run: run(func(_ context.Context, o Options) error {
 			return m.Token(o, Principal{Subject: sub, Role: Role(role)}, ttl)
 		}),
 	}
-	token.Flags().StringVar(&role, "role", "", "admin or user")
-	token.Flags().StringVar(&sub, "sub", "", "the subject: the user id, the seller of the sales made with the token")
-	token.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
+	token.Flags().StringVar(&role, "role", "", "admin or user (env ROLE)")
+	token.Flags().StringVar(&sub, "sub", "", "the subject: the user id, the seller of the sales made with the token (env SUB)")
+	token.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid (env TTL)")
 	_ = token.MarkFlagRequired("role")
 	_ = token.MarkFlagRequired("sub")
 	root.AddCommand(token)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -58,5 +60,52 @@ func TestErrorWatch(t *testing.T) {
 	_ = root.Execute()
 	if !ew.failed {
 		t.Fatalf("an unknown flag was not noticed:\n%s", out.String())
+	}
+}
+
+// The token command's flags can come from the environment, as the
+// server's do; a flag given wins over its variable.
+func TestTokenFlagsFromEnv(t *testing.T) {
+	t.Setenv("SERVICE_JWT_SECRET", "0123456789abcdef0123456789abcdef") // JWT_SECRET, as main hands it on
+	t.Setenv("ROLE", "user")
+	t.Setenv("SUB", "bob")
+	t.Setenv("TTL", "1h")
+	// token runs the command as main does, and returns what it printed.
+	token := func(args ...string) (out, errs string) {
+		var o, e bytes.Buffer
+		cli := (&Main{Stdout: &o, Stderr: &e}).CLI()
+		cli.Root().SetOut(&e)
+		cli.Root().SetErr(&e)
+		cli.Root().SetArgs(append([]string{"token"}, args...))
+		cli.Run()
+		return o.String(), e.String()
+	}
+	claims := func(args ...string) map[string]any {
+		t.Helper()
+		out, errs := token(args...)
+		parts := strings.Split(strings.TrimSpace(out), ".")
+		if len(parts) != 3 {
+			t.Fatalf("token %v printed %q, %q", args, out, errs)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c map[string]any
+		if err := json.Unmarshal(payload, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := claims()
+	if c["role"] != "user" || c["sub"] != "bob" || c["exp"].(float64)-c["iat"].(float64) != 3600 {
+		t.Errorf("claims from ROLE, SUB and TTL: %v", c)
+	}
+	if c := claims("--sub", "ana"); c["sub"] != "ana" || c["role"] != "user" {
+		t.Errorf("claims with --sub ana: %v", c)
+	}
+	t.Setenv("TTL", "forever")
+	if out, errs := token(); out != "" || !strings.Contains(errs, "TTL") {
+		t.Errorf("TTL=forever: printed %q, %q; want an error naming TTL", out, errs)
 	}
 }
