@@ -40,6 +40,11 @@ type server struct {
 	opsOnly bool                                       // only /healthz, /readyz and /metrics (the worker process)
 }
 
+// Field names are matched as the OpenAPI document spells them: Huma
+// otherwise follows encoding/json, which would take {"Items": ...} for
+// "items" although the schemas allow no other property.
+func init() { huma.ValidateStrictCasing = true }
+
 // newServer registers the routes on a new mux. s's service fields may be
 // nil when only the OpenAPI document is wanted.
 func newServer(s *server) *server {

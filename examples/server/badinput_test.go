@@ -38,6 +38,8 @@ func runBadInputs(t *testing.T, tg *target) {
 		{"sale: quantity beyond float64", "POST", "/sales", line(`"quantity":1e400`), 400},
 		{"sale: items not an array", "POST", "/sales", `{"items":{"bookId":"x"}}`, 422},
 		{"sale: quantity over int64", "POST", "/sales", line(`"quantity":92233720368547758070`), 422},
+		{"sale: a field name in another case", "POST", "/sales", fmt.Sprintf(`{"Items":[{"bookId":%q,"quantity":1}]}`, book), 422},
+		{"sale: a line's field name in another case", "POST", "/sales", fmt.Sprintf(`{"items":[{"BookID":%q,"quantity":1}]}`, book), 422},
 		{"sale: quantity above stock", "POST", "/sales", line(`"quantity":11`), 409},
 		{"sale: unknown book", "POST", "/sales", fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, unknown), 422},
 		{"sale: bad book id", "POST", "/sales", `{"items":[{"bookId":"nope","quantity":1}]}`, 422},
