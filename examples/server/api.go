@@ -234,6 +234,27 @@ type StatusChange struct {
 	Reason           string `json:"reason,omitempty" maxLength:"2000" doc:"Optional, when cancelling"`
 }
 
+// Resolve refuses the fields that do not belong to the target status,
+// which would otherwise be dropped without a word: a reason when
+// completing, a payment when cancelling.
+func (c *StatusChange) Resolve(_ huma.Context, prefix *huma.PathBuffer) []error {
+	var errs []error
+	refuse := func(field, value, when string) {
+		if value != "" {
+			errs = append(errs, &huma.ErrorDetail{Location: prefix.With(field), Value: value,
+				Message: "applies only to " + when + ", not to status " + c.Status})
+		}
+	}
+	if c.Status != string(sales.StatusCompleted) {
+		refuse("paymentMethod", c.PaymentMethod, "status COMPLETED")
+		refuse("paymentReference", c.PaymentReference, "status COMPLETED")
+	}
+	if c.Status != string(sales.StatusCancelled) {
+		refuse("reason", c.Reason, "status CANCELLED")
+	}
+	return errs
+}
+
 type updateStatusInput struct {
 	SaleIDPath
 	IdempotencyHeader
