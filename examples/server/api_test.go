@@ -150,6 +150,19 @@ func TestProblemFor(t *testing.T) {
 	if p := problemFor(ctx, &sales.InvalidError{Field: "f", Reason: "r"}); len(p.Errors) != 1 || p.Errors[0].Location != "f" || p.Errors[0].Message != "r" {
 		t.Errorf("invalid error details: %+v", p.Errors)
 	}
+	// Where the field was, as Huma says it of the fields it judges.
+	for _, tc := range []struct{ route, field, want string }{
+		{"POST /sales", "items[0].discount", "body.items[0].discount"},
+		{"POST /sales", "Idempotency-Key", "header.Idempotency-Key"},
+		{"PATCH /sales/{id}/status", "id", "path.id"},
+		{"GET /sales/summary", "startDate", "query.startDate"},
+		{"GET /sales/{id}", "id", "path.id"},
+	} {
+		ctx := context.WithValue(ctx, reqInfoKey{}, &reqInfo{id: "req-43", route: tc.route, log: slog.New(slog.DiscardHandler)})
+		if p := problemFor(ctx, &sales.InvalidError{Field: tc.field, Reason: "r"}); p.Errors[0].Location != tc.want {
+			t.Errorf("%s, field %s: location %q; want %q", tc.route, tc.field, p.Errors[0].Location, tc.want)
+		}
+	}
 	// The unexpected error is logged once, with the request id.
 	if n := strings.Count(logs.String(), "hunter2"); n != 1 || !strings.Contains(logs.String(), "request_id=req-42") {
 		t.Errorf("log (%d mentions):\n%s", n, logs.String())

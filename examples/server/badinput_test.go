@@ -153,6 +153,33 @@ func runBadInputs(t *testing.T, tg *target) {
 	}
 }
 
+// TestInvalidFieldLocation: a field the domain judges invalid is located
+// as Huma locates those it judges itself.
+func TestInvalidFieldLocation(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t, nil, nil)
+	book := tg.createBook(t, "9.99", 10)
+	for _, c := range []struct{ method, path, body, want string }{
+		{"POST", "/sales", fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1,"discount":"10.00"}]}`, book), "body.items[0].discount"},
+		{"POST", "/sales", fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":0}]}`, book), "body.items[0].quantity"}, // Huma's own
+		{"GET", "/sales/summary?startDate=2026-02-01&endDate=2026-01-01", "", "query.endDate"},
+		{"GET", "/sales/00000000-0000-0000-0000-000000000000", "", "path.id"},
+	} {
+		body := any(nil)
+		if c.body != "" {
+			body = c.body
+		}
+		r := tg.req(t, c.method, c.path, tg.admin, body)
+		var p struct {
+			Errors []struct{ Location string } `json:"errors"`
+		}
+		r.decode(t, &p)
+		if r.status != http.StatusUnprocessableEntity || len(p.Errors) == 0 || p.Errors[0].Location != c.want {
+			t.Errorf("%s %s: %d %s; want 422 at %s", c.method, c.path, r.status, r.body, c.want)
+		}
+	}
+}
+
 func TestBadInputs(t *testing.T) {
 	t.Parallel()
 	runBadInputs(t, newTarget(t, nil, nil))

@@ -233,15 +233,16 @@ func identity(ce []string) bool {
 // own 404 and 405 with problem documents.
 func routed(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern == "" {
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
 			pw := &problemWriter{ResponseWriter: w, r: r}
 			mux.ServeHTTP(pw, r)
 			return
 		}
-		mux.ServeHTTP(w, r)
 		if ri := infoOf(r.Context()); ri != nil {
-			ri.route = r.Pattern
+			ri.route = pattern // before the handler: problems name where a field was by it
 		}
+		mux.ServeHTTP(w, r)
 	})
 }
 

@@ -132,6 +132,25 @@ func codeForStatus(status int) string {
 	return ""
 }
 
+// location names where a field the domain judged invalid was in the
+// request, as Huma names the fields it judges: "body.items[0].discount",
+// "query.startDate", "path.id", "header.Idempotency-Key". Every route's
+// path parameter is id; a GET has no body, so its fields are the query's.
+func location(ctx context.Context, field string) string {
+	ri := infoOf(ctx)
+	switch {
+	case field == "" || ri == nil || ri.route == "":
+		return field
+	case field == "Idempotency-Key":
+		return "header." + field
+	case field == "id":
+		return "path." + field
+	case strings.HasPrefix(ri.route, http.MethodGet+" "):
+		return "query." + field
+	}
+	return "body." + field
+}
+
 // problemFor is the one place where errors become HTTP answers. Domain
 // errors map to their status (DESIGN §7); a *Problem passes through; any
 // other error is a 500 whose text stays in the log, written once here with
@@ -154,7 +173,7 @@ func problemFor(ctx context.Context, err error) *Problem {
 		return newProblem(rp.Response.Status, "", "answered before")
 	case errors.As(err, &ie):
 		p = newProblem(http.StatusUnprocessableEntity, codeInvalid, ie.Error())
-		p.Errors = []*huma.ErrorDetail{{Message: ie.Reason, Location: ie.Field}}
+		p.Errors = []*huma.ErrorDetail{{Message: ie.Reason, Location: location(ctx, ie.Field)}}
 		return p
 	case errors.Is(err, sales.ErrInvalid):
 		return newProblem(http.StatusUnprocessableEntity, codeInvalid, "invalid input")
