@@ -340,6 +340,22 @@ func TestBodyEncoded(t *testing.T) {
 	want(t, tg.req(t, "POST", "/sales", tg.user, body, "Content-Encoding", "Identity"), http.StatusCreated, "Content-Encoding: identity")
 }
 
+// TestBodyNotJSON: a body of another media type is 415, saying what to
+// send.
+func TestBodyNotJSON(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t, nil, nil)
+	book := tg.createBook(t, "1.00", 5)
+	body := fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book)
+	for _, ct := range []string{"text/plain", "application/xml", "application/x-www-form-urlencoded"} {
+		r := tg.req(t, "POST", "/sales", tg.user, body, "Content-Type", ct)
+		want(t, r, http.StatusUnsupportedMediaType, "a body sent as "+ct)
+		if p := r.obj(t); p["code"] != "unsupported_media_type" || !strings.Contains(fmt.Sprint(p["detail"]), "application/json") {
+			t.Errorf("Content-Type %s: %s", ct, r.body)
+		}
+	}
+}
+
 // TestBodyNotUTF8: a body that is not UTF-8 is refused with a 400 before
 // any decoding, rather than stored with U+FFFD where the client sent
 // other bytes.

@@ -108,6 +108,15 @@ func clientText(msg string) string {
 	return what + " is of the wrong type or out of range"
 }
 
+// humaDetail is the detail of a problem Huma reports: its own message, but
+// for a media type it does not read, where it says "validation failed".
+func humaDetail(status int, msg string) string {
+	if status == http.StatusUnsupportedMediaType {
+		return "the request body must be JSON, sent with Content-Type: application/json"
+	}
+	return msg
+}
+
 // codeForStatus names the problems that Huma itself reports.
 func codeForStatus(status int) string {
 	switch status {
@@ -227,7 +236,7 @@ func problemFor(ctx context.Context, err error) *Problem {
 // validation and parsing failures keep their status.
 func init() {
 	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		return newProblem(status, codeForStatus(status), msg, errs...)
+		return newProblem(status, codeForStatus(status), humaDetail(status, msg), errs...)
 	}
 	huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
 		ctx := context.Background()
@@ -238,7 +247,7 @@ func init() {
 		if status >= 500 && len(errs) == 1 && errs[0] != nil {
 			p = problemFor(ctx, errs[0])
 		} else {
-			p = newProblem(status, codeForStatus(status), msg, errs...)
+			p = newProblem(status, codeForStatus(status), humaDetail(status, msg), errs...)
 		}
 		p.RequestID = requestID(ctx)
 		if hctx != nil {
