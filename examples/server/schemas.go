@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -61,6 +62,8 @@ func registerAliases(r huma.Registry) {
 // describeSchemas adds the documentation and bounds of the domain's request
 // types to their registered schemas. Bounds repeat the domain's own checks,
 // so a client reads them in the document; the domain still enforces them.
+// Last, it lets every nullable enum of every schema admit null (see
+// nullInEnum).
 func describeSchemas(r huma.Registry) {
 	f := func(v float64) *float64 { return &v }
 	n := func(v int) *int { return &v }
@@ -134,6 +137,35 @@ func describeSchemas(r huma.Registry) {
 		}
 		s.PrecomputeMessages()
 	}
+	for _, s := range r.Map() {
+		nullInEnum(s)
+	}
+}
+
+// nullInEnum adds null to the enum of s and of the schemas within it when
+// they are nullable. Huma writes a *string field with an enum tag as
+// {"type":["string","null"],"enum":[...]}, but JSON Schema 2020-12 checks
+// null against the enum like any other value, so that schema refuses null
+// (Sale.paymentMethod of a pending sale).
+func nullInEnum(s *huma.Schema) {
+	if s == nil {
+		return
+	}
+	if s.Nullable && len(s.Enum) > 0 && !slices.Contains(s.Enum, nil) {
+		s.Enum = append(s.Enum, nil)
+		s.PrecomputeMessages()
+	}
+	for _, p := range s.Properties {
+		nullInEnum(p)
+	}
+	nullInEnum(s.Items)
+	if ap, ok := s.AdditionalProperties.(*huma.Schema); ok {
+		nullInEnum(ap)
+	}
+	for _, sub := range slices.Concat(s.AllOf, s.AnyOf, s.OneOf) {
+		nullInEnum(sub)
+	}
+	nullInEnum(s.Not)
 }
 
 // parseDate reads a startDate or endDate query parameter: a calendar day

@@ -14,6 +14,12 @@ import (
 // money is a decimal string in the deployment's currency and times are RFC
 // 3339 in UTC. A Sale encodes exactly as sales.Sale.MarshalJSON does, so the
 // API and the sale events carry the same JSON (see TestSaleViewMatchesEvent).
+//
+// Every field is always sent. A pointer is null when the value is absent, so
+// its schema admits null: Huma makes pointers to scalars nullable itself, but
+// not pointers to types with a registered alias (uuid.UUID), which say so with
+// a nullable tag. Lists are never null, and say so too: Huma makes every
+// slice nullable. TestResponseFieldsInOpenAPI checks both rules.
 
 // Sale is a sale with its lines.
 type Sale struct {
@@ -24,7 +30,7 @@ type Sale struct {
 	CustomerName     *string    `json:"customerName"`
 	CustomerEmail    *string    `json:"customerEmail"`
 	Notes            *string    `json:"notes"`
-	Items            []SaleLine `json:"items"`
+	Items            []SaleLine `json:"items" nullable:"false"`
 	Subtotal         string     `json:"subtotal" doc:"Sum of the line subtotals" example:"59.98"`
 	Discount         string     `json:"discount" doc:"Sale discount" example:"0.00"`
 	Tax              string     `json:"tax" doc:"round_half_up((subtotal - discount) * tax rate)" example:"0.00"`
@@ -104,7 +110,7 @@ func newMeta(total int64, page, limit int) PageMeta {
 
 // SalePage is one page of sales, newest first.
 type SalePage struct {
-	Data []Sale   `json:"data"`
+	Data []Sale   `json:"data" nullable:"false"`
 	Meta PageMeta `json:"meta"`
 }
 
@@ -128,7 +134,7 @@ func newBook(b *inventory.Book, c sales.Currency) Book {
 
 // BookPage is one page of the catalog, ordered by title.
 type BookPage struct {
-	Data []Book   `json:"data"`
+	Data []Book   `json:"data" nullable:"false"`
 	Meta PageMeta `json:"meta"`
 }
 
@@ -147,7 +153,7 @@ func newStockLevel(l inventory.Level) StockLevel {
 
 // StockLevelPage is one page of stock levels, ordered by book id.
 type StockLevelPage struct {
-	Data []StockLevel `json:"data"`
+	Data []StockLevel `json:"data" nullable:"false"`
 	Meta PageMeta     `json:"meta"`
 }
 
@@ -159,7 +165,7 @@ type Movement struct {
 	Quantity    int64      `json:"quantity" doc:"Signed change of on-hand stock"`
 	StockBefore int64      `json:"stockBefore"`
 	StockAfter  int64      `json:"stockAfter" doc:"stockBefore + quantity"`
-	SaleID      *uuid.UUID `json:"saleId" doc:"The sale of a SALE or RETURN movement"`
+	SaleID      *uuid.UUID `json:"saleId" nullable:"true" doc:"The sale of a SALE or RETURN movement; null for a manual movement"`
 	Reason      *string    `json:"reason"`
 	CreatedAt   time.Time  `json:"createdAt"`
 }
@@ -179,7 +185,7 @@ func newMovement(m inventory.Movement) Movement {
 
 // MovementPage is one page of the ledger, oldest first.
 type MovementPage struct {
-	Data []Movement `json:"data"`
+	Data []Movement `json:"data" nullable:"false"`
 	Meta PageMeta   `json:"meta"`
 }
 
@@ -202,7 +208,7 @@ func newBookStats(s analytics.BookStats, c sales.Currency) BookStats {
 
 // BookStatsPage is one page of book statistics.
 type BookStatsPage struct {
-	Data []BookStats `json:"data"`
+	Data []BookStats `json:"data" nullable:"false"`
 	Meta PageMeta    `json:"meta"`
 }
 
@@ -216,8 +222,8 @@ type Summary struct {
 	TotalDiscount     string      `json:"totalDiscount" doc:"Sale discounts plus line discounts"`
 	TotalItems        int64       `json:"totalItems" doc:"Units sold"`
 	AverageOrderValue string      `json:"averageOrderValue" doc:"totalRevenue / totalSales, rounded half up"`
-	SalesByDay        []DaySales  `json:"salesByDay" doc:"One entry per day with sales, in the configured time zone"`
-	TopBooks          []BookSales `json:"topBooks" doc:"The best-selling books by units"`
+	SalesByDay        []DaySales  `json:"salesByDay" nullable:"false" doc:"One entry per day with sales, in the configured time zone"`
+	TopBooks          []BookSales `json:"topBooks" nullable:"false" doc:"The best-selling books by units"`
 }
 
 // DaySales is one calendar day of a summary.
