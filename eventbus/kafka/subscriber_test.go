@@ -284,6 +284,16 @@ func TestCreateTopics(t *testing.T) {
 	}
 }
 
+// matches reports whether got has every value of want.
+func matches(got, want map[string]float64) bool {
+	for name, v := range want {
+		if got[name] != v {
+			return false
+		}
+	}
+	return true
+}
+
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -317,7 +327,15 @@ func TestMetrics(t *testing.T) {
 		`salesflow_kafka_subscriber_messages_handled_total{group="metrics-group",topic="metrics"}`: 10,
 		`salesflow_kafka_subscriber_handler_errors_total{group="metrics-group",topic="metrics"}`:   1,
 	}
-	got := gather(t, reg)
+	// A handled message is counted after its handler returns, so the last
+	// one may be counted just after col.wait saw it.
+	var got map[string]float64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got = gather(t, reg)
+		if matches(got, want) || time.Now().After(deadline) {
+			break
+		}
+	}
 	for name, v := range want {
 		if got[name] != v {
 			t.Errorf("%s = %v; want %v", name, got[name], v)
