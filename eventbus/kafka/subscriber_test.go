@@ -284,14 +284,21 @@ func TestCreateTopics(t *testing.T) {
 	}
 }
 
-// matches reports whether got has every value of want.
-func matches(got, want map[string]float64) bool {
-	for name, v := range want {
-		if got[name] != v {
-			return false
+// gatherWhen gathers reg's series once they have want's values, or after
+// five seconds: a handled message is counted after its handler returns, so
+// the last one may be counted just after the test saw it handled.
+func gatherWhen(t *testing.T, reg *prometheus.Registry, want map[string]float64) map[string]float64 {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := gather(t, reg)
+		ok := true
+		for name, v := range want {
+			ok = ok && got[name] == v
+		}
+		if ok || time.Now().After(deadline) {
+			return got
 		}
 	}
-	return true
 }
 
 func TestMetrics(t *testing.T) {
@@ -327,15 +334,7 @@ func TestMetrics(t *testing.T) {
 		`salesflow_kafka_subscriber_messages_handled_total{group="metrics-group",topic="metrics"}`: 10,
 		`salesflow_kafka_subscriber_handler_errors_total{group="metrics-group",topic="metrics"}`:   1,
 	}
-	// A handled message is counted after its handler returns, so the last
-	// one may be counted just after col.wait saw it.
-	var got map[string]float64
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		got = gather(t, reg)
-		if matches(got, want) || time.Now().After(deadline) {
-			break
-		}
-	}
+	got := gatherWhen(t, reg, want)
 	for name, v := range want {
 		if got[name] != v {
 			t.Errorf("%s = %v; want %v", name, got[name], v)
@@ -356,7 +355,8 @@ func TestMetrics(t *testing.T) {
 	other := newCollector()
 	stopOther := run(t, newSubscriber(t, brokers, "other-group", []string{topic}, kafka.WithMetrics(reg)), other.handle)
 	other.wait(t, values)
-	if got := gather(t, reg)[`salesflow_kafka_subscriber_messages_handled_total{group="other-group",topic="metrics"}`]; got != 10 {
+	const otherHandled = `salesflow_kafka_subscriber_messages_handled_total{group="other-group",topic="metrics"}`
+	if got := gatherWhen(t, reg, map[string]float64{otherHandled: 10})[otherHandled]; got != 10 {
 		t.Errorf("other group handled %v; want 10", got)
 	}
 
