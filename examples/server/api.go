@@ -105,7 +105,7 @@ func (s *server) op(id, method, path, tag, summary string, status int, roles []R
 	// can be unavailable for a moment: a 503 with Retry-After.
 	op.Errors = append(op.Errors, http.StatusServiceUnavailable)
 	op.Security = []map[string][]string{{"bearer": {}}}
-	op.Middlewares = huma.Middlewares{s.authorize(roles...)}
+	op.Middlewares = huma.Middlewares{s.authorize(roles...), s.strictBody}
 	return op
 }
 
