@@ -39,6 +39,9 @@ type Tx interface {
 	LockBook(ctx context.Context, id uuid.UUID) (*Book, error)
 	// UpdateBook stores a locked book's fields.
 	UpdateBook(ctx context.Context, b *Book) error
+	// SetMinStock sets the restock threshold of a locked book's stock
+	// level.
+	SetMinStock(ctx context.Context, bookID uuid.UUID, minStock int64) error
 	// MovementTx locks stock levels and appends movements.
 	MovementTx
 }
@@ -72,6 +75,7 @@ type BookPatch struct {
 	Author    *string        `json:"author,omitempty"`
 	Price     *sales.Decimal `json:"price,omitempty"`
 	Available *bool          `json:"available,omitempty"`
+	MinStock  *int64         `json:"minStock,omitempty"` // the stock level's restock threshold
 }
 
 // NewMovement is a manual stock movement: PURCHASE (positive), ADJUSTMENT
@@ -251,6 +255,9 @@ func (svc *Service) UpdateBook(ctx context.Context, id uuid.UUID, patch BookPatc
 			return nil, err
 		}
 	}
+	if patch.MinStock != nil && (*patch.MinStock < 0 || *patch.MinStock > MaxUnits) {
+		return nil, invalid("minStock", fmt.Sprintf("must be from 0 to %d", MaxUnits))
+	}
 	var out *Book
 	err := svc.store.InTx(ctx, func(tx Tx) error {
 		b, err := tx.LockBook(ctx, id)
@@ -271,7 +278,13 @@ func (svc *Service) UpdateBook(ctx context.Context, id uuid.UUID, patch BookPatc
 		}
 		b.UpdatedAt = svc.clock()
 		out = b
-		return tx.UpdateBook(ctx, b)
+		if err := tx.UpdateBook(ctx, b); err != nil {
+			return err
+		}
+		if patch.MinStock != nil {
+			return tx.SetMinStock(ctx, id, *patch.MinStock)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

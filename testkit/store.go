@@ -207,6 +207,21 @@ func testBooks(t *testing.T, f *fixture) {
 	if got, _ := f.inv.Book(ctx, b.ID); got == nil || got.Title != "Renamed" || got.Available {
 		t.Errorf("after update Book = %+v", got)
 	}
+	// The restock threshold lives with the stock level; a patch without
+	// it keeps it, a bad one changes nothing.
+	five, negative := int64(5), int64(-1)
+	if _, err := f.inv.UpdateBook(ctx, b.ID, inventory.BookPatch{MinStock: &five}); err != nil {
+		t.Errorf("UpdateBook minStock 5: %v", err)
+	}
+	if _, err := f.inv.UpdateBook(ctx, b.ID, inventory.BookPatch{Title: &title, MinStock: &negative}); !errors.Is(err, inventory.ErrInvalid) {
+		t.Errorf("UpdateBook minStock -1 = %v; want ErrInvalid", err)
+	}
+	if _, err := f.inv.UpdateBook(ctx, uuid.New(), inventory.BookPatch{MinStock: &five}); !errors.Is(err, inventory.ErrNotFound) {
+		t.Errorf("UpdateBook minStock of an unknown book = %v; want ErrNotFound", err)
+	}
+	if l, err := f.inv.Level(ctx, b.ID); err != nil || l.MinStock != 5 || l.OnHand != 5 {
+		t.Errorf("level after minStock 5 = %+v, %v", l, err)
+	}
 	f.book(t, "1.00", 0)
 	list, total, err := f.inv.Books(ctx, inventory.PageQuery{Page: 1, Limit: 1})
 	if err != nil || total != 2 || len(list) != 1 || list[0].Title != "Book 1.00" {

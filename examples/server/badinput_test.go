@@ -45,6 +45,8 @@ func runBadInputs(t *testing.T, tg *target) {
 		{"sale: null for an optional field", "POST", "/sales", fmt.Sprintf(`{"customerName":null,"items":[{"bookId":%q,"quantity":1}]}`, book), 422},
 		{"sale: null for a line's optional field", "POST", "/sales", line(`"quantity":1,"discount":null`), 422},
 		{"book patch: null price", "PATCH", "/books/" + book, `{"price":null}`, 422},
+		{"book patch: negative minStock", "PATCH", "/books/" + book, `{"minStock":-1}`, 422},
+		{"book patch: minStock as a string", "PATCH", "/books/" + book, `{"minStock":"5"}`, 422},
 		{"book patch: null title", "PATCH", "/books/" + book, `{"title":null}`, 422},
 		{"book: null stock", "POST", "/books", `{"title":"T","author":"A","price":"1.00","stock":null}`, 422},
 		{"sale: quantity above stock", "POST", "/sales", line(`"quantity":11`), 409},
@@ -158,6 +160,21 @@ func runBadInputs(t *testing.T, tg *target) {
 	if after := snap(); !reflect.DeepEqual(before, after) {
 		t.Fatalf("bad inputs changed something:\nbefore %+v\nafter  %+v", before, after)
 	}
+}
+
+// TestPatchMinStock: a book's restock threshold, set at its creation, can
+// be changed with the book; its stock level shows it.
+func TestPatchMinStock(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t, nil, nil)
+	book := tg.createBook(t, "9.99", 10)
+	want(t, tg.req(t, "PATCH", "/books/"+book, tg.admin, `{"minStock":3}`), http.StatusOK, "patch minStock")
+	var l StockLevel
+	tg.req(t, "GET", "/inventory/"+book, tg.admin, nil).decode(t, &l)
+	if l.MinStock != 3 || l.OnHand != 10 {
+		t.Errorf("level after minStock 3: %+v", l)
+	}
+	want(t, tg.req(t, "PATCH", "/books/"+book, tg.user, `{"minStock":4}`), http.StatusForbidden, "a user patching minStock")
 }
 
 // TestInvalidFieldLocation: a field the domain judges invalid is located

@@ -102,6 +102,7 @@ func describeSchemas(r huma.Registry) {
 			"author":    {maxLen: n(inventory.MaxTitleLen)},
 			"price":     {doc: "Unit price in the deployment's currency; sales already made keep their price"},
 			"available": {doc: "Offered for sale"},
+			"minStock":  {doc: "Restock threshold of the book's stock level", min: f(0), max: f(inventory.MaxUnits)},
 		},
 		"NewMovement": {
 			"":         {doc: "A manual stock movement. On hand may not fall below zero or below what is reserved (409)."},

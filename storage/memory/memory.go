@@ -457,6 +457,24 @@ func (t *tx) UpdateBook(_ context.Context, b *inventory.Book) error {
 	return nil
 }
 
+// SetMinStock sets the restock threshold of a book's stock level.
+func (t *tx) SetMinStock(_ context.Context, bookID uuid.UUID, minStock int64) (err error) {
+	defer t.fails(&err)
+	if err := t.check(); err != nil {
+		return err
+	}
+	l, ok := t.s.levels[bookID]
+	if !ok {
+		return fmt.Errorf("book %s: %w", bookID, inventory.ErrNotFound)
+	}
+	if minStock < 0 {
+		return fmt.Errorf("min stock %d: %w", minStock, inventory.ErrInvalid)
+	}
+	l.MinStock = minStock
+	t.setLevel(l)
+	return nil
+}
+
 // LockLevels returns the books' stock; see inventory.MovementTx. The
 // store's transactions run one at a time, so there is nothing to lock.
 func (t *tx) LockLevels(_ context.Context, bookIDs []uuid.UUID) ([]inventory.Level, error) {

@@ -284,6 +284,20 @@ func (t *tx) UpdateBook(ctx context.Context, b *inventory.Book) error {
 	return nil
 }
 
+// SetMinStock sets the restock threshold of a book's stock level, or
+// returns an error wrapping inventory.ErrNotFound; a negative one violates
+// the schema.
+func (t *tx) SetMinStock(ctx context.Context, bookID uuid.UUID, minStock int64) error {
+	n, err := t.q.SetMinStock(ctx, db.SetMinStockParams{BookID: bookID, MinStock: minStock})
+	if err != nil {
+		return fmt.Errorf("min stock of book %s: %w", bookID, translate(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("book %s: %w", bookID, inventory.ErrNotFound)
+	}
+	return nil
+}
+
 // LockLevels returns the books' stock in the order of bookIDs, locking
 // their rows in ascending book-id order in one statement, or an error
 // wrapping inventory.ErrNotFound naming a book without a level.

@@ -18,6 +18,9 @@ UPDATE books SET title = @title, author = @author, price = @price, available = @
     updated_at = @updated_at
 WHERE id = @id;
 
+-- name: SetMinStock :execrows
+UPDATE stock_levels SET min_stock = @min_stock WHERE book_id = @book_id;
+
 -- name: ListBooks :many
 SELECT * FROM books
 ORDER BY title COLLATE "C", id

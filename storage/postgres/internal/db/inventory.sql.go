@@ -304,6 +304,23 @@ func (q *Queries) LockLevels(ctx context.Context, bookIds []uuid.UUID) ([]StockL
 	return items, nil
 }
 
+const setMinStock = `-- name: SetMinStock :execrows
+UPDATE stock_levels SET min_stock = $1 WHERE book_id = $2
+`
+
+type SetMinStockParams struct {
+	MinStock int64
+	BookID   uuid.UUID
+}
+
+func (q *Queries) SetMinStock(ctx context.Context, arg SetMinStockParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setMinStock, arg.MinStock, arg.BookID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const updateBook = `-- name: UpdateBook :execrows
 UPDATE books SET title = $1, author = $2, price = $3, available = $4,
     updated_at = $5
