@@ -13,10 +13,12 @@ import (
 
 // strictBody refuses, with 422, what a request body says that the
 // decoding would silently drop: a key given twice in one object
-// (encoding/json keeps the last) and null for an optional field whose
+// (encoding/json keeps the last), and in a PATCH, null for a field whose
 // schema does not admit null (Huma takes it for an absent field, so
-// {"price": null} changed nothing and said so with a 200). Malformed JSON
-// is left to Huma, which answers 400.
+// {"price": null} changed nothing and said so with a 200, where the client
+// may have meant to clear it). Elsewhere such a null stays what Huma and
+// the seed's API take it for, a field left out. Malformed JSON is left to
+// Huma, which answers 400.
 func (s *server) strictBody(hctx huma.Context, next func(huma.Context)) {
 	op := hctx.Operation()
 	ri := infoOf(hctx.Context())
@@ -29,7 +31,8 @@ func (s *server) strictBody(hctx huma.Context, next func(huma.Context)) {
 		next(hctx)
 		return
 	}
-	if errs := strictJSON(ri.body, mt.Schema, s.api.OpenAPI().Components.Schemas); len(errs) > 0 {
+	nulls := hctx.Method() == http.MethodPatch
+	if errs := strictJSON(ri.body, mt.Schema, s.api.OpenAPI().Components.Schemas, nulls); len(errs) > 0 {
 		_ = huma.WriteErr(s.api, hctx, http.StatusUnprocessableEntity, "validation failed", errs...)
 		return
 	}
@@ -37,10 +40,10 @@ func (s *server) strictBody(hctx huma.Context, next func(huma.Context)) {
 }
 
 // strictJSON walks body along schema s (resolving references in reg) and
-// returns an error detail for each repeated key and each null given for an
-// optional property whose schema is not nullable; nil when body is not
-// well-formed JSON.
-func strictJSON(body []byte, s *huma.Schema, reg huma.Registry) []error {
+// returns an error detail for each repeated key and, with nulls, each null
+// given for an optional property whose schema is not nullable; nil when
+// body is not well-formed JSON.
+func strictJSON(body []byte, s *huma.Schema, reg huma.Registry, nulls bool) []error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var errs []error
@@ -50,11 +53,17 @@ func strictJSON(body []byte, s *huma.Schema, reg huma.Registry) []error {
 		}
 		return s
 	}
-	// value reads one value at loc; s is its schema (nil: unknown), and
-	// optional says that its object may leave it out.
+	// value reads one value at loc; s is its schema, and optional says
+	// that its object may leave it out. A value without a schema (a
+	// property the schema does not have, or what nests deeper than it) is
+	// skipped whole by the decoder, whose nesting depth is bounded, and
+	// left to Huma to refuse: the walk goes no deeper than the schema.
 	var value func(s *huma.Schema, loc string, optional bool) error
 	value = func(s *huma.Schema, loc string, optional bool) error {
-		s = resolve(s)
+		if s = resolve(s); s == nil {
+			var skip json.RawMessage
+			return dec.Decode(&skip)
+		}
 		tok, err := dec.Token()
 		if err != nil {
 			return err
@@ -73,23 +82,15 @@ func strictJSON(body []byte, s *huma.Schema, reg huma.Registry) []error {
 					errs = append(errs, &huma.ErrorDetail{Location: at, Message: "is given more than once"})
 				}
 				seen[k] = true
-				var ps *huma.Schema
-				if s != nil {
-					ps = s.Properties[k]
-				}
-				if err := value(ps, at, s != nil && !slices.Contains(s.Required, k)); err != nil {
+				if err := value(s.Properties[k], at, !slices.Contains(s.Required, k)); err != nil {
 					return err
 				}
 			}
 			_, err = dec.Token()
 			return err
 		case json.Delim('['):
-			var is *huma.Schema
-			if s != nil {
-				is = s.Items
-			}
 			for i := 0; dec.More(); i++ {
-				if err := value(is, fmt.Sprintf("%s[%d]", loc, i), false); err != nil {
+				if err := value(s.Items, fmt.Sprintf("%s[%d]", loc, i), false); err != nil {
 					return err
 				}
 			}
@@ -97,7 +98,7 @@ func strictJSON(body []byte, s *huma.Schema, reg huma.Registry) []error {
 			return err
 		case nil:
 			// A required property's null is Huma's to refuse.
-			if s != nil && optional && !s.Nullable {
+			if nulls && optional && !s.Nullable {
 				errs = append(errs, &huma.ErrorDetail{Location: loc, Message: "must not be null; leave the field out instead"})
 			}
 		}
