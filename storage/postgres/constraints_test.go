@@ -118,3 +118,41 @@ func TestSchemaRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestBookPatchBesideSale: a book patched with its restock threshold
+// (LockBook, UpdateBook, SetMinStock on its stock level) while a sale of
+// the book reserves its stock (the level, then the foreign-key check's
+// KEY SHARE on the book): LockBook takes FOR NO KEY UPDATE, which that
+// check does not wait for, so the two cannot deadlock.
+func TestBookPatchBesideSale(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	locked, patched, created := make(chan struct{}), make(chan error, 1), make(chan error, 1)
+	go func() {
+		patched <- w.db.InTx(ctx, func(tx *postgres.Tx) error {
+			b, err := tx.LockBook(ctx, w.book.ID)
+			if err != nil {
+				return err
+			}
+			b.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+			if err := tx.UpdateBook(ctx, b); err != nil {
+				return err
+			}
+			close(locked)
+			time.Sleep(300 * time.Millisecond) // the sale reserves meanwhile
+			return tx.SetMinStock(ctx, w.book.ID, 3)
+		})
+	}()
+	<-locked
+	go func() {
+		_, err := w.svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: w.book.ID, Quantity: 1}}})
+		created <- err
+	}()
+	if err := <-patched; err != nil {
+		t.Errorf("patch beside a sale: %v", err)
+	}
+	if err := <-created; err != nil {
+		t.Errorf("sale beside a patch: %v", err)
+	}
+}

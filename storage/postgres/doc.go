@@ -59,9 +59,9 @@
 //   - Reserve is one UPDATE that matches only when enough stock is
 //     available, so two buyers can never both take the last unit; it fails
 //     with a *sales.StockError, matching sales.ErrInsufficientStock.
-//   - LockSale (FOR NO KEY UPDATE, which the foreign-key checks of the
-//     worker's rows do not wait for) and LockBook lock the row until the
-//     transaction ends, or
+//   - LockSale and LockBook (FOR NO KEY UPDATE, which the foreign-key
+//     checks of sale lines and movements do not wait for) lock the row
+//     until the transaction ends, or
 //     fail with sales.ErrNotFound or inventory.ErrNotFound; LockLevels
 //     locks a sale's stock levels in one statement, in book-id order.
 //   - AddMovements writes each movement and its new level in one queued

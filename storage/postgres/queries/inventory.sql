@@ -11,7 +11,7 @@ SELECT id, 0, 0, sqlc.arg(min_stock)::bigint FROM book;
 SELECT * FROM books WHERE id = $1;
 
 -- name: LockBook :one
-SELECT * FROM books WHERE id = $1 FOR UPDATE;
+SELECT * FROM books WHERE id = $1 FOR NO KEY UPDATE;
 
 -- name: UpdateBook :execrows
 UPDATE books SET title = @title, author = @author, price = @price, available = @available,

@@ -254,7 +254,7 @@ func (q *Queries) ListMovements(ctx context.Context, arg ListMovementsParams) ([
 }
 
 const lockBook = `-- name: LockBook :one
-SELECT id, title, author, price, available, created_at, updated_at FROM books WHERE id = $1 FOR UPDATE
+SELECT id, title, author, price, available, created_at, updated_at FROM books WHERE id = $1 FOR NO KEY UPDATE
 `
 
 func (q *Queries) LockBook(ctx context.Context, id uuid.UUID) (Book, error) {
