@@ -157,6 +157,10 @@ func TestProblemFor(t *testing.T) {
 		{"PATCH /sales/{id}/status", "id", "path.id"},
 		{"GET /sales/summary", "startDate", "query.startDate"},
 		{"GET /sales/{id}", "id", "path.id"},
+		{"GET /inventory/{bookId}", "bookId", "path.bookId"},
+		{"POST /inventory/{bookId}/movements", "bookId", "path.bookId"},
+		{"POST /inventory/{bookId}/movements", "quantity", "body.quantity"},
+		{"GET /analytics/books/{bookId}", "bookId", "path.bookId"},
 	} {
 		ctx := context.WithValue(ctx, reqInfoKey{}, &reqInfo{id: "req-43", route: tc.route, log: slog.New(slog.DiscardHandler)})
 		if p := problemFor(ctx, &sales.InvalidError{Field: tc.field, Reason: "r"}); p.Errors[0].Location != tc.want {

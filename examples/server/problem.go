@@ -143,8 +143,9 @@ func codeForStatus(status int) string {
 
 // location names where a field the domain judged invalid was in the
 // request, as Huma names the fields it judges: "body.items[0].discount",
-// "query.startDate", "path.id", "header.Idempotency-Key". Every route's
-// path parameter is id; a GET has no body, so its fields are the query's.
+// "query.startDate", "path.id", "header.Idempotency-Key". A field the
+// route's pattern names is a path parameter; a GET has no body, so its
+// other fields are the query's.
 func location(ctx context.Context, field string) string {
 	ri := infoOf(ctx)
 	switch {
@@ -152,7 +153,7 @@ func location(ctx context.Context, field string) string {
 		return field
 	case field == "Idempotency-Key":
 		return "header." + field
-	case field == "id":
+	case strings.Contains(ri.route, "{"+field+"}"):
 		return "path." + field
 	case strings.HasPrefix(ri.route, http.MethodGet+" "):
 		return "query." + field
