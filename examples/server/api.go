@@ -238,6 +238,9 @@ type StatusChange struct {
 // which would otherwise be dropped without a word: a reason when
 // completing, a payment when cancelling.
 func (c *StatusChange) Resolve(_ huma.Context, prefix *huma.PathBuffer) []error {
+	if c.Status != string(sales.StatusCompleted) && c.Status != string(sales.StatusCancelled) {
+		return nil // no sale moves to PENDING: 409 whatever else it says (DESIGN §7)
+	}
 	var errs []error
 	refuse := func(field, value, when string) {
 		if value != "" {

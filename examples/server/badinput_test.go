@@ -71,6 +71,7 @@ func runBadInputs(t *testing.T, tg *target) {
 		{"status: complete without payment", "PATCH", "/sales/" + sale + "/status", `{"status":"COMPLETED"}`, 422},
 		{"status: bad payment method", "PATCH", "/sales/" + sale + "/status", `{"status":"COMPLETED","paymentMethod":"BITCOIN"}`, 422},
 		{"status: back to pending", "PATCH", "/sales/" + sale + "/status", `{"status":"PENDING"}`, 409},
+		{"status: back to pending, with a reason", "PATCH", "/sales/" + sale + "/status", `{"status":"PENDING","reason":"x"}`, 409},
 		{"status: a reason when completing", "PATCH", "/sales/" + sale + "/status", `{"status":"COMPLETED","paymentMethod":"CASH","reason":"x"}`, 422},
 		{"status: a payment when cancelling", "PATCH", "/sales/" + sale + "/status", `{"status":"CANCELLED","paymentMethod":"CASH"}`, 422},
 		{"status: a payment reference when cancelling", "PATCH", "/sales/" + sale + "/status", `{"status":"CANCELLED","paymentReference":"r"}`, 422},
