@@ -24,19 +24,21 @@ import (
 // until the operation ends: when the key was answered before (the change
 // returned a *sales.Replay), the stored answer replaces it; a 4xx answer of
 // a change that began is stored afterwards (ClaimKey, SaveResponse) for
-// retries to get it too. As with Stripe, a request refused before its
-// change began (its input failed validation) stores nothing, and neither
-// does a 5xx: the key stays free for a corrected request or a retry.
+// retries to get it too: an unknown book, short stock, an illegal move. As
+// with Stripe, a request whose input failed validation (Huma's schema, or
+// the domain's rules: sales.ErrInvalid) stores nothing, and neither does a
+// 5xx: the key stays free for a corrected request or a retry.
 
 type keyCtx struct{}
 
 // keyState is what the middleware and the operation share of a request
 // with an Idempotency-Key.
 type keyState struct {
-	key    sales.IdempotencyKey
-	replay *sales.Response // the stored answer, when the change found one
-	keyErr bool            // the answer is about the key (in flight, reused): not to be stored
-	began  bool            // the change began (its input was valid): a 4xx answer is stored
+	key     sales.IdempotencyKey
+	replay  *sales.Response // the stored answer, when the change found one
+	keyErr  bool            // the answer is about the key (in flight, reused): not to be stored
+	began   bool            // the handler began the change: its 4xx answer is stored...
+	invalid bool            // ...unless the input broke a rule, which is validation too
 }
 
 // keyStateOf returns the state of this request's key, or nil.
@@ -107,7 +109,7 @@ func (s *server) idempotent(hctx huma.Context, next func(huma.Context)) {
 		writeStored(hctx, *st.replay)
 		return
 	}
-	if status := rec.Status(); status >= 400 && status < 500 && st.began && !st.keyErr {
+	if status := rec.Status(); status >= 400 && status < 500 && st.began && !st.keyErr && !st.invalid {
 		if stored := s.storeAnswer(ctx, k, sales.Response{Status: status, Body: rec.body.Bytes()}); stored != nil {
 			writeStored(hctx, *stored)
 			return

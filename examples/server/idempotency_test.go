@@ -68,6 +68,8 @@ func runIdempotency(t *testing.T, tg *target) {
 	want(t, tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":0}]}`, book), "Idempotency-Key", k4),
 		http.StatusUnprocessableEntity, "invalid quantity with a key")
 	want(t, tg.req(t, "POST", "/sales", tg.user, `{"items":[`, "Idempotency-Key", k4), http.StatusBadRequest, "malformed body with the key")
+	want(t, tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1,"discount":"99.00"}]}`, book), "Idempotency-Key", k4),
+		http.StatusUnprocessableEntity, "a line discount above its base, which the domain refuses")
 	fixed := tg.req(t, "POST", "/sales", tg.user, fmt.Sprintf(`{"items":[{"bookId":%q,"quantity":1}]}`, book), "Idempotency-Key", k4)
 	want(t, fixed, http.StatusCreated, "the corrected request with the same key")
 	if fixed.header.Get("Idempotent-Replayed") != "" {

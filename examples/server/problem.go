@@ -182,10 +182,16 @@ func problemFor(ctx context.Context, err error) *Problem {
 		st.replay = &rp.Response
 		return newProblem(rp.Response.Status, "", "answered before")
 	case errors.As(err, &ie):
+		if st != nil {
+			st.invalid = true
+		}
 		p = newProblem(http.StatusUnprocessableEntity, codeInvalid, ie.Error())
 		p.Errors = []*huma.ErrorDetail{{Message: ie.Reason, Location: location(ctx, ie.Field)}}
 		return p
 	case errors.Is(err, sales.ErrInvalid):
+		if st != nil {
+			st.invalid = true
+		}
 		return newProblem(http.StatusUnprocessableEntity, codeInvalid, "invalid input")
 	case errors.Is(err, sales.ErrKeyReused):
 		if st != nil {
