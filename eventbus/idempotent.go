@@ -38,13 +38,27 @@ type FirstMarker interface {
 	// processed eventID before (or another transaction that recorded it
 	// commits meanwhile), the transaction is lost: MarkFirst, a later
 	// call in the transaction or its commit fails with an error wrapping
-	// ErrProcessedBefore.
+	// a *ProcessedBeforeError for group and eventID.
 	MarkFirst(ctx context.Context, group string, eventID uuid.UUID) error
 }
 
-// ErrProcessedBefore is the failure of a transaction that recorded, with
-// FirstMarker.MarkFirst, an event its consumer group had processed before.
+// ErrProcessedBefore matches a *ProcessedBeforeError.
 var ErrProcessedBefore = errors.New("eventbus: event processed before")
+
+// ProcessedBeforeError is the failure of a transaction that recorded, with
+// FirstMarker.MarkFirst, an event its consumer group had processed before.
+// It names them, so that Idempotent acknowledges only its own event's.
+type ProcessedBeforeError struct {
+	Group   string
+	EventID uuid.UUID
+}
+
+func (e *ProcessedBeforeError) Error() string {
+	return fmt.Sprintf("eventbus: event %s processed before by group %q", e.EventID, e.Group)
+}
+
+// Is reports whether target is ErrProcessedBefore.
+func (e *ProcessedBeforeError) Is(target error) bool { return target == ErrProcessedBefore }
 
 // Idempotent turns h into a Handler that applies each event once per
 // consumer group, however often it is delivered. For each delivery it
@@ -57,9 +71,12 @@ var ErrProcessedBefore = errors.New("eventbus: event processed before")
 // With a plain Deduper, h is not called for an event processed before.
 // When the transaction is a FirstMarker, the record is not waited for: h
 // runs at once, and for an event processed before the store fails the
-// transaction (ErrProcessedBefore), which Idempotent acknowledges. So h
-// must act only through the transaction, as the guarantee needs anyway:
-// what h does elsewhere is not undone when its transaction is.
+// transaction (a *ProcessedBeforeError naming this event and group), which
+// Idempotent acknowledges. So h must act only through the transaction, as
+// the guarantee needs anyway: what h does elsewhere is not undone when its
+// transaction is. And an error h returns before the store has answered (h
+// failing to decode the event, say) is h's error, retried as for a new
+// event.
 //
 // A message that is not a valid CloudEvent fails with an error wrapping
 // ErrMalformed (the subscriber dead-letters it after its retries).
@@ -82,7 +99,7 @@ func Idempotent[T Deduper](group string, inTx func(context.Context, func(T) erro
 			}
 			return h(ctx, tx, ev)
 		})
-		if errors.Is(err, ErrProcessedBefore) {
+		if pe := (*ProcessedBeforeError)(nil); errors.As(err, &pe) && pe.EventID == ev.ID && pe.Group == group {
 			return nil // a redelivery: applied before, nothing changed now
 		}
 		return err

@@ -277,7 +277,7 @@ func TestIdempotent(t *testing.T) {
 // only when the transaction commits.
 type lazyTx struct {
 	fakeTx
-	repeat  bool
+	repeat  uuid.UUID // an event processed before
 	effects []uuid.UUID
 }
 
@@ -287,7 +287,7 @@ func (tx *lazyTx) MarkProcessed(context.Context, string, uuid.UUID) (bool, error
 
 func (tx *lazyTx) MarkFirst(_ context.Context, _ string, id uuid.UUID) error {
 	if tx.seen[id] || slices.Contains(tx.pending, id) {
-		tx.repeat = true
+		tx.repeat = id
 	}
 	tx.pending = append(tx.pending, id)
 	return nil
@@ -304,8 +304,8 @@ func TestIdempotentFirstMarker(t *testing.T) {
 		if err := fn(tx); err != nil {
 			return err
 		}
-		if tx.repeat {
-			return fmt.Errorf("commit: %w", eventbus.ErrProcessedBefore)
+		if tx.repeat != uuid.Nil {
+			return fmt.Errorf("commit: %w", &eventbus.ProcessedBeforeError{Group: "g", EventID: tx.repeat})
 		}
 		for _, id := range tx.pending {
 			seen[id] = true
@@ -337,6 +337,15 @@ func TestIdempotentFirstMarker(t *testing.T) {
 	}
 	if applied[ev.ID] != 1 || calls != 4 {
 		t.Errorf("applied %d times in %d calls of h; want once in 4", applied[ev.ID], calls)
+	}
+
+	// Another event's ProcessedBeforeError (h's own business) is not this
+	// delivery's redelivery: it is returned, not acknowledged.
+	other := &eventbus.ProcessedBeforeError{Group: "g", EventID: uuid.New()}
+	h = eventbus.Idempotent("g", inTx, func(context.Context, *lazyTx, eventbus.Event) error { return other })
+	ev2 := eventbus.Event{ID: uuid.New(), Type: "t", Source: "/s", Time: time.Now()}
+	if err := h(t.Context(), eventbus.Delivery{Message: ev2.Message("t", "k")}); !errors.Is(err, other) {
+		t.Errorf("another event's ProcessedBeforeError = %v; want it returned", err)
 	}
 }
 

@@ -207,7 +207,7 @@ func (t *tx) MarkProcessed(ctx context.Context, group string, eventID uuid.UUID)
 // MarkFirst records that group processed eventID, which must be the first
 // time, without waiting: the statement is queued (see tx.later), and when
 // group processed eventID before, the next statement or the commit fails
-// with an error wrapping eventbus.ErrProcessedBefore. A transaction that
+// with an error wrapping an *eventbus.ProcessedBeforeError. A transaction that
 // recorded the same pair and has not ended is waited for, as by
 // MarkProcessed. See eventbus.FirstMarker.
 func (t *tx) MarkFirst(ctx context.Context, group string, eventID uuid.UUID) error {
@@ -215,7 +215,7 @@ func (t *tx) MarkFirst(ctx context.Context, group string, eventID uuid.UUID) err
 		return t.q.MarkFirst(ctx, db.MarkFirstParams{ConsumerGroup: group, EventID: eventID})
 	}, func(err error) error {
 		if unmet(err) {
-			err = eventbus.ErrProcessedBefore
+			return &eventbus.ProcessedBeforeError{Group: group, EventID: eventID}
 		}
 		return fmt.Errorf("mark event %s processed by %q: %w", eventID, group, err)
 	})
