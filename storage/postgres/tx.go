@@ -335,14 +335,14 @@ func (t *tx) LockLevels(ctx context.Context, bookIDs []uuid.UUID) ([]inventory.L
 func (t *tx) AddMovements(ctx context.Context, cs []inventory.Change) error {
 	for _, c := range cs {
 		m := c.Movement
-		p := []db.AddMovementsParams{{
+		p := db.AddMovementsParams{
 			ID: m.ID, BookID: m.BookID, Type: string(m.Type), Quantity: m.Quantity,
 			StockBefore: m.StockBefore, StockAfter: m.StockAfter,
 			SaleID: nullable(m.SaleID), Reason: nullable(m.Reason), CreatedAt: m.CreatedAt,
 			ReservedDelta: c.ReservedDelta,
-		}}
+		}
 		err := t.later(func() error {
-			return t.q.AddMovements(ctx, p).Close()
+			return t.q.AddMovements(ctx, p)
 		}, func(err error) error {
 			return movementError(m, err)
 		})

@@ -54,8 +54,8 @@ SELECT count(*) FROM stock_levels;
 -- the level changed concurrently. Unless the movement was applied,
 -- salesflow_movement_applied fails the statement with the reason's SQLSTATE
 -- (migration 00009), so that it can be sent ahead of its answer. It runs
--- as a batch: the movements of a sale in one round trip.
--- name: AddMovements :batchexec
+-- queued, the movements of a sale with the next statement or the COMMIT.
+-- name: AddMovements :exec
 WITH inserted AS (
     INSERT INTO stock_movements (id, book_id, type, quantity, stock_before, stock_after, sale_id, reason, created_at)
     SELECT @id::uuid, @book_id::uuid, @type::text, @quantity::bigint, @stock_before::bigint,

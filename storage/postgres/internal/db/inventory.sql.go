@@ -12,6 +12,67 @@ import (
 	"github.com/google/uuid"
 )
 
+const addMovements = `-- name: AddMovements :exec
+WITH inserted AS (
+    INSERT INTO stock_movements (id, book_id, type, quantity, stock_before, stock_after, sale_id, reason, created_at)
+    SELECT $4::uuid, $1::uuid, $5::text, $6::bigint, $2::bigint,
+           $7::bigint, $3::uuid, $8::text, $9::timestamptz
+    WHERE EXISTS (SELECT 1 FROM stock_levels WHERE book_id = $1 AND on_hand = $2)
+    ON CONFLICT DO NOTHING
+    RETURNING book_id
+), level AS (
+    UPDATE stock_levels l
+    SET on_hand = $7, reserved = l.reserved + $10::bigint
+    FROM inserted
+    WHERE l.book_id = inserted.book_id AND l.on_hand = $2
+    RETURNING l.book_id
+)
+SELECT salesflow_movement_applied(
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = $1),
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = $1 AND s.on_hand = $2),
+    EXISTS (SELECT 1 FROM inserted),
+    EXISTS (SELECT 1 FROM level),
+    $3::uuid IS NOT NULL)
+`
+
+type AddMovementsParams struct {
+	BookID        uuid.UUID
+	StockBefore   int64
+	SaleID        *uuid.UUID
+	ID            uuid.UUID
+	Type          string
+	Quantity      int64
+	StockAfter    int64
+	Reason        *string
+	CreatedAt     time.Time
+	ReservedDelta int64
+}
+
+// AddMovements appends a movement and moves the level in one statement, so
+// that it writes both or neither. The movement is written only when the
+// level's on hand equals stock_before; a second SALE or RETURN movement for
+// the same sale and book is skipped by ON CONFLICT. All sub-statements see
+// one snapshot, taken before the writes, so inserted without applied means
+// the level changed concurrently. Unless the movement was applied,
+// salesflow_movement_applied fails the statement with the reason's SQLSTATE
+// (migration 00009), so that it can be sent ahead of its answer. It runs
+// queued, the movements of a sale with the next statement or the COMMIT.
+func (q *Queries) AddMovements(ctx context.Context, arg AddMovementsParams) error {
+	_, err := q.db.Exec(ctx, addMovements,
+		arg.BookID,
+		arg.StockBefore,
+		arg.SaleID,
+		arg.ID,
+		arg.Type,
+		arg.Quantity,
+		arg.StockAfter,
+		arg.Reason,
+		arg.CreatedAt,
+		arg.ReservedDelta,
+	)
+	return err
+}
+
 const book = `-- name: Book :one
 SELECT id, title, author, price, available, created_at, updated_at FROM books WHERE id = $1
 `
