@@ -91,10 +91,7 @@ func Idempotent[T Deduper](group string, inTx func(context.Context, func(T) erro
 				if err := m.MarkFirst(ctx, group, ev.ID); err != nil {
 					return err
 				}
-				return h(ctx, tx, ev)
-			}
-			first, err := tx.MarkProcessed(ctx, group, ev.ID)
-			if err != nil || !first {
+			} else if first, err := tx.MarkProcessed(ctx, group, ev.ID); err != nil || !first {
 				return err
 			}
 			return h(ctx, tx, ev)
