@@ -3,10 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -107,7 +108,7 @@ func strictJSON(body []byte, s *huma.Schema, reg huma.Registry, nulls bool) []er
 	if err := value(s, "body", false); err != nil {
 		return nil
 	}
-	if _, err := dec.Token(); err == nil || !strings.Contains(err.Error(), "EOF") {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil // trailing data: malformed, Huma's to say
 	}
 	return errs
