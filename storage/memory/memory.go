@@ -457,9 +457,10 @@ func (t *tx) UpdateBook(_ context.Context, b *inventory.Book) error {
 	return nil
 }
 
-// SetMinStock sets the restock threshold of a book's stock level.
-func (t *tx) SetMinStock(_ context.Context, bookID uuid.UUID, minStock int64) (err error) {
-	defer t.fails(&err)
+// SetMinStock sets the restock threshold of a book's stock level. As in
+// PostgreSQL, where it is not queued, an unknown book leaves the
+// transaction usable.
+func (t *tx) SetMinStock(_ context.Context, bookID uuid.UUID, minStock int64) error {
 	if err := t.check(); err != nil {
 		return err
 	}
