@@ -161,9 +161,9 @@ func dayStarts(from, to time.Time, loc *time.Location) ([]time.Time, error) {
 }
 
 // joined builds sale id from the rows of SaleWithItems or LockSale, one
-// per line, whose sale and line parts returns. Without rows, it asks alone for the sale, which has no lines
-// (only a store's direct user can insert one), or returns an error
-// wrapping sales.ErrNotFound.
+// per line, whose sale and line parts returns. Without rows, it asks alone
+// for the sale, which has no lines (only a store's direct user can insert
+// one), or returns an error wrapping sales.ErrNotFound.
 func joined[R any](id uuid.UUID, rows []R, parts func(R) (db.Sale, db.SaleItem), alone func() (db.Sale, error)) (*sales.Sale, error) {
 	if len(rows) == 0 {
 		row, err := alone()
