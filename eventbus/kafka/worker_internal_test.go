@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,6 +99,14 @@ func TestObserveResistsOutliers(t *testing.T) {
 	}
 }
 
+// slice appends b to buf, which must have room, and returns buf's copy of
+// it and buf.
+func slice(buf, b []byte) ([]byte, []byte) {
+	n := len(buf)
+	buf = append(buf, b...)
+	return buf[n:len(buf):len(buf)], buf
+}
+
 // BenchmarkHandoff measures what the subscriber adds per record between
 // the client and a handler that counts, without a broker: 20,000 1 KiB
 // records with CloudEvents-sized headers, pushed to four partitions'
@@ -109,16 +118,29 @@ func BenchmarkHandoff(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cl.Close()
-	value := make([]byte, 1024)
+	// The records are laid out as the client decodes a fetch: a batch's
+	// records in one array, their keys, values and header values slices
+	// of the batch's bytes, each header key its own string.
+	keys := []string{"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "content-type", "ce_subject"}
+	headerValue := "0f6d1c52-5e1b-4c5e-9d7a"
 	parts := make([][]*kgo.Record, partitions)
 	for p := range parts {
-		parts[p] = make([]*kgo.Record, perPartition)
-		for i := range parts[p] {
-			r := &kgo.Record{Topic: "t", Partition: int32(p), Offset: int64(i), Key: []byte("sale-1"), Value: value}
-			for _, k := range []string{"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "content-type", "ce_subject"} {
-				r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte("0f6d1c52-5e1b-4c5e-9d7a")})
+		parts[p] = make([]*kgo.Record, 0, perPartition)
+		for range perPartition / perPush {
+			batch := make([]kgo.Record, perPush)
+			buf := make([]byte, 0, perPush*(6+1024+len(keys)*len(headerValue)))
+			for i := range batch {
+				r := &batch[i]
+				r.Topic, r.Partition, r.Offset = "t", int32(p), int64(len(parts[p]))
+				r.Key, buf = slice(buf, []byte("sale-1"))
+				r.Value, buf = slice(buf, make([]byte, 1024))
+				r.Headers = make([]kgo.RecordHeader, len(keys))
+				for j, k := range keys {
+					r.Headers[j].Key = strings.Clone(k)
+					r.Headers[j].Value, buf = slice(buf, []byte(headerValue))
+				}
+				parts[p] = append(parts[p], r)
 			}
-			parts[p][i] = r
 		}
 	}
 	var n atomic.Int64
