@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"slices"
 	"strconv"
 	"unsafe"
 
@@ -28,35 +27,46 @@ func toRecord(m eventbus.Message) *kgo.Record {
 	return r
 }
 
-// deliveries maps rs to first deliveries, written over ds's contents (in
-// its memory when it has room), each message's headers in order. The
-// headers of all of them take one allocation, each message's capped so
-// that appending to it cannot reach the next one's. The
-// messages' strings and values share the records' memory rather than copy
-// it: the client never reuses a record's bytes (no kgo.WithPools here),
-// and nothing writes to them, so the strings stay immutable, as strings
-// must.
-func deliveries(ds []eventbus.Delivery, rs []*kgo.Record) []eventbus.Delivery {
+// deliveries maps rs to first deliveries, in a new slice, each
+// message's headers in order. Their headers take one allocation (see
+// headersFor).
+func deliveries(rs []*kgo.Record) []eventbus.Delivery {
+	all := headersFor(rs)
+	ds := make([]eventbus.Delivery, len(rs))
+	for i, r := range rs {
+		ds[i], all = delivery(r, all)
+	}
+	return ds
+}
+
+// headersFor returns room for the headers of all of rs, to be handed out
+// by delivery in their order: one allocation for a chunk of records.
+func headersFor(rs []*kgo.Record) eventbus.Headers {
 	n := 0
 	for _, r := range rs {
 		n += len(r.Headers)
 	}
-	all := make(eventbus.Headers, n)
-	ds = slices.Grow(ds[:0], len(rs))[:len(rs)]
-	for i, r := range rs {
-		var hs eventbus.Headers
-		if len(r.Headers) > 0 {
-			hs, all = all[:len(r.Headers):len(r.Headers)], all[len(r.Headers):]
-			for j, h := range r.Headers {
-				hs[j] = eventbus.Header{Key: h.Key, Value: bytesString(h.Value)}
-			}
-		}
-		ds[i] = eventbus.Delivery{
-			Message:   eventbus.Message{Topic: r.Topic, Key: bytesString(r.Key), Headers: hs, Value: r.Value},
-			Partition: r.Partition, Offset: r.Offset, Attempt: 1,
+	return make(eventbus.Headers, n)
+}
+
+// delivery maps r to its first delivery, its headers written at the
+// front of all, capped so that appending to them cannot reach the next
+// message's; it returns the rest of all. The message's strings and value
+// share the record's memory rather than copy it: the client never reuses
+// a record's bytes (no kgo.WithPools here), and nothing writes to them,
+// so the strings stay immutable, as strings must.
+func delivery(r *kgo.Record, all eventbus.Headers) (eventbus.Delivery, eventbus.Headers) {
+	var hs eventbus.Headers
+	if n := len(r.Headers); n > 0 {
+		hs, all = all[:n:n], all[n:]
+		for j, h := range r.Headers {
+			hs[j] = eventbus.Header{Key: h.Key, Value: bytesString(h.Value)}
 		}
 	}
-	return ds
+	return eventbus.Delivery{
+		Message:   eventbus.Message{Topic: r.Topic, Key: bytesString(r.Key), Headers: hs, Value: r.Value},
+		Partition: r.Partition, Offset: r.Offset, Attempt: 1,
+	}, all
 }
 
 // bytesString is b as a string without a copy; b must never change.

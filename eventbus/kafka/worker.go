@@ -180,13 +180,6 @@ func (w *worker) run() {
 		take = singleChunk
 	}
 	rs := make([]*kgo.Record, 0, take)
-	// A handler gets its delivery by value, so without a batch handler
-	// one slice of deliveries serves every chunk; a batch handler gets
-	// the slice itself, which it may keep, so each batch has its own.
-	var reuse []eventbus.Delivery
-	if w.ss.batch == nil {
-		reuse = make([]eventbus.Delivery, 0, take)
-	}
 	handled := 0 // since the last mark
 	for {
 		var left int
@@ -196,18 +189,19 @@ func (w *worker) run() {
 		}
 		start := time.Now()
 		w.busySince.Store(start.UnixNano())
-		ds := deliveries(reuse, rs)
-		ok := w.ss.batch != nil && len(rs) > 1 && w.ss.handleBatch(w, rs, ds)
-		if ok {
+		// A batch handler gets a slice of deliveries, which it may keep;
+		// a handler gets each delivery by value, so those are built one
+		// at a time as they are handled, on the stack.
+		if w.ss.batch != nil && len(rs) > 1 && w.ss.handleBatch(w, rs, deliveries(rs)) {
 			unmarked, handled = rs[len(rs)-1], handled+len(rs)
 		} else {
-			if w.ss.batch != nil && len(rs) > 1 {
-				ds = deliveries(nil, rs) // the failed batch's handler may have changed them
-			}
 			// One at a time: without a batch handler, a single record,
 			// or a failed batch.
+			all := headersFor(rs)
 			for i, r := range rs {
-				if w.stopping() && i > 0 || !w.ss.handle(w, r, ds[i]) {
+				var d eventbus.Delivery
+				d, all = delivery(r, all)
+				if w.stopping() && i > 0 || !w.ss.handle(w, r, d) {
 					w.busySince.Store(0)
 					return
 				}
