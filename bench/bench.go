@@ -186,7 +186,9 @@ func init() {
 // merged with the replacements of the overlay file user (if any), and
 // returns its path.
 func (b *bench) serverOverlay(name, user string) (string, error) {
-	dir := filepath.Join(b.out, "overlay")
+	// "_": the go command ignores the directory, so that ./... in the
+	// module does not build the file as a package of its own.
+	dir := filepath.Join(b.out, "_overlay")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
