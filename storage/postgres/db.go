@@ -35,17 +35,21 @@ const (
 	MigrationLockID int64 = 0x73616c6573666c6f // "salesflo"
 )
 
-// OutboxChannel is the channel every transaction that enqueues an outbox
-// record notifies when it commits. A relay can LISTEN on it to wake up
-// without polling; the payload is empty.
+// OutboxChannel is the channel a DB notifies after commits that enqueued
+// outbox records, for relays in other processes: unless a Waker of the
+// same DB runs (the relay is in this process, and is woken without a
+// round trip), it sends a NOTIFY of its own, outside the transaction, at
+// most one per 5 ms for all the commits of that time. A relay can LISTEN
+// on it to wake up without polling; the payload is empty.
 const OutboxChannel = "salesflow_outbox"
 
 // DB is a PostgreSQL database holding salesflow's data. It is safe for
 // concurrent use.
 type DB struct {
-	pool *pgxpool.Pool
-	q    *db.Queries
-	log  *slog.Logger
+	pool   *pgxpool.Pool
+	q      *db.Queries
+	log    *slog.Logger
+	notify *notifier
 }
 
 // Option configures Open.
@@ -136,12 +140,15 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: ping: %w", err)
 	}
-	return &DB{pool: pool, q: db.New(pool), log: c.log}, nil
+	return &DB{pool: pool, q: db.New(pool), log: c.log, notify: newNotifier(pool)}, nil
 }
 
 // Close closes all connections, waiting for those in use to be returned.
 // Calls after the first do nothing.
-func (d *DB) Close() { d.pool.Close() }
+func (d *DB) Close() {
+	d.notify.close()
+	d.pool.Close()
+}
 
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error {
@@ -212,9 +219,15 @@ func (d *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 // nil and rolled back otherwise (or when fn panics). fn's error is returned
 // as it is.
 func (d *DB) inTx(ctx context.Context, fn func(*tx) error) error {
-	return runPipe(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(p *pipe) error {
-		return fn(&tx{q: db.New(p), p: p})
+	var t *tx
+	err := runPipe(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(p *pipe) error {
+		t = &tx{q: db.New(p), p: p}
+		return fn(t)
 	})
+	if err == nil && t.enqueued {
+		d.notify.committed()
+	}
+	return err
 }
 
 // snapshot runs fn in a read-only REPEATABLE READ transaction, so that all

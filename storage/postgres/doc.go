@@ -79,9 +79,12 @@
 //
 // # Outbox
 //
-// Enqueue writes the event in the transaction of the change and notifies
-// the OutboxChannel channel, which PostgreSQL delivers on commit only. The
-// relay reads committed, unpublished records with Outbox().Pending in seq
+// Enqueue writes the event in the transaction of the change. After the
+// commit, the DB wakes the relay: through its Waker's channel when the
+// relay runs in the same process on the same DB, otherwise with a NOTIFY on
+// OutboxChannel sent on its own, outside the transaction, at most one per
+// 5 ms (see OutboxChannel). A NOTIFY inside the transaction would make
+// every notifying commit wait for the one before it. The relay reads committed, unpublished records with Outbox().Pending in seq
 // order and marks them with MarkPublished.
 //
 // Pending selects every unpublished record, not those past the last seq
@@ -98,8 +101,9 @@
 // # Relay: leader and wake-ups
 //
 // Leader elects the one relay that publishes, across processes: the holder
-// of the session advisory lock RelayLockID. Waker LISTENs on OutboxChannel
-// to wake the relay at each commit that enqueued. Each holds a connection
+// of the session advisory lock RelayLockID. Waker wakes the relay
+// after each commit that enqueued: those of the same DB directly, those of
+// other processes through a LISTEN on OutboxChannel. Each holds a connection
 // of its own, outside the pool, for as long as it runs:
 //
 //	relay, err := eventbus.NewRelay(db.Outbox(), publisher,

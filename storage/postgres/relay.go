@@ -153,11 +153,13 @@ func (l leader) lose(lose context.CancelCauseFunc, err error) {
 	lose(err)
 }
 
-// Waker returns wake-ups for the relay: Wake opens a connection of its own,
-// outside the pool (its application_name ends in "outbox waker"), LISTENs
-// on OutboxChannel and returns a channel that
+// Waker returns wake-ups for the relay: Wake returns a channel that
 // receives a value (coalesced: it holds at most one) after each commit of
-// a transaction that enqueued records. See eventbus.Waker.
+// a transaction that enqueued records. The commits of d signal it
+// directly, and while it runs d sends no NOTIFY; for those of other
+// processes Wake opens a connection of its own, outside the pool (its
+// application_name ends in "outbox waker"), and LISTENs on OutboxChannel.
+// See eventbus.Waker.
 //
 // Wake returns an error when it cannot connect or LISTEN. Later, when the
 // connection fails, it reconnects with backoff (100 ms doubling to 5 s,
@@ -175,7 +177,11 @@ func (w waker) Wake(ctx context.Context) (<-chan struct{}, error) {
 		return nil, fmt.Errorf("postgres: outbox wake-ups: %w", err)
 	}
 	ch := make(chan struct{}, 1)
-	go w.run(ctx, conn, ch)
+	w.d.notify.subscribe(ch) // this DB's commits, without a round trip
+	go func() {
+		defer w.d.notify.unsubscribe(ch)
+		w.run(ctx, conn, ch)
+	}()
 	return ch, nil
 }
 

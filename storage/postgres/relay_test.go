@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/storage/postgres"
@@ -94,6 +95,68 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("%s: not within %v", what, timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// listen LISTENs on OutboxChannel on a connection of its own to url, and
+// returns a function that reports whether a notification comes within a
+// time.
+func listen(t *testing.T, url string) func(within time.Duration) bool {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(t.Context(), "LISTEN "+postgres.OutboxChannel); err != nil {
+		t.Fatal(err)
+	}
+	return func(within time.Duration) bool {
+		ctx, cancel := context.WithTimeout(t.Context(), within)
+		defer cancel()
+		n, err := conn.WaitForNotification(ctx)
+		return err == nil && n.Channel == postgres.OutboxChannel
+	}
+}
+
+// TestWakerOtherProcess checks that a relay is woken by the commits of
+// another process (another DB on the same database), through NOTIFY: a DB
+// without a running waker of its own notifies after a commit that
+// enqueued, and only then.
+func TestWakerOtherProcess(t *testing.T) {
+	t.Parallel()
+	url := testkit.PostgresURL(t)
+	relay, writer := open(t, url), open(t, url)
+	if err := relay.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch, err := relay.Waker().Wake(ctx)
+	if err != nil {
+		t.Fatalf("Wake: %v", err)
+	}
+	woken := func(within time.Duration) bool {
+		select {
+		case <-ch:
+			return true
+		case <-time.After(within):
+			return false
+		}
+	}
+	enqueue(t, writer, testRecord("k", 1), errors.New("rollback"))
+	if woken(300 * time.Millisecond) {
+		t.Error("another process's rolled-back enqueue woke the relay")
+	}
+	for i := range 3 {
+		enqueue(t, writer, testRecord("k", int64(i)), nil)
+		if !woken(3 * time.Second) {
+			t.Fatalf("another process's committed enqueue #%d did not wake the relay", i+1)
+		}
+	}
+	enqueue(t, relay, testRecord("k", 9), nil)
+	if !woken(3 * time.Second) {
+		t.Error("the relay's own DB's committed enqueue did not wake it")
 	}
 }
 
@@ -193,11 +256,16 @@ func TestLeader(t *testing.T) {
 	}
 }
 
-// TestWaker checks that a commit that enqueues wakes the relay, that a
-// rollback does not, and that wake-ups survive a lost connection.
+// TestWaker checks that a commit that enqueues wakes the relay, without a
+// NOTIFY since the waker is the same DB's, that a rollback does not, and
+// that wake-ups survive a lost connection.
 func TestWaker(t *testing.T) {
 	t.Parallel()
-	d := testkit.OpenPostgres(t)
+	url := testkit.PostgresURL(t)
+	d := open(t, url)
+	if err := d.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	ch, err := d.Waker().Wake(ctx)
@@ -212,6 +280,7 @@ func TestWaker(t *testing.T) {
 			return false
 		}
 	}
+	notified := listen(t, url)
 
 	enqueue(t, d, testRecord("k", 1), errors.New("rollback"))
 	if woken(300 * time.Millisecond) {
@@ -226,6 +295,9 @@ func TestWaker(t *testing.T) {
 	enqueue(t, d, testRecord("k", 1), nil)
 	if !woken(3 * time.Second) {
 		t.Error("a committed enqueue did not wake the relay")
+	}
+	if notified(300 * time.Millisecond) {
+		t.Error("a commit woke the relay of its own DB through a NOTIFY")
 	}
 
 	pids, err := d.ListenerPIDs(ctx)

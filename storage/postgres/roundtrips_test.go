@@ -49,6 +49,11 @@ func TestRoundTrips(t *testing.T) {
 	if err := d.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A relay's wake-ups, as the server runs them: commits that enqueue
+	// signal them directly, with no NOTIFY through the pool.
+	if _, err := d.Waker().Wake(ctx); err != nil {
+		t.Fatal(err)
+	}
 	ss, err := sales.NewService(d.Sales())
 	if err != nil {
 		t.Fatal(err)

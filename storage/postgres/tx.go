@@ -20,8 +20,9 @@ import (
 // inventory.Tx or an eventbus.Deduper. It is valid only inside the function
 // given to InTx.
 type tx struct {
-	q *db.Queries
-	p *pipe
+	q        *db.Queries
+	p        *pipe
+	enqueued bool // relays are woken after the commit
 }
 
 // later runs fn, a write whose answer the caller does not wait for, queued:
@@ -168,8 +169,8 @@ func (t *tx) UpdateSale(ctx context.Context, s *sales.Sale) error {
 }
 
 // Enqueue writes r to the outbox (headers as a JSON object, or an array of
-// pairs when a key repeats; a zero CreatedAt means now) and notifies
-// OutboxChannel, delivered on commit, in one queued statement.
+// pairs when a key repeats; a zero CreatedAt means now) in one queued
+// statement; relays are woken after the commit (see OutboxChannel).
 func (t *tx) Enqueue(ctx context.Context, r eventbus.OutboxRecord) error {
 	h, err := encodeHeaders(r.Message.Headers)
 	if err != nil {
@@ -179,9 +180,10 @@ func (t *tx) Enqueue(ctx context.Context, r eventbus.OutboxRecord) error {
 	if value == nil {
 		value = []byte{} // NOT NULL: nil would be sent as NULL
 	}
+	t.enqueued = true
 	return t.later(func() error {
 		return t.q.Enqueue(ctx, db.EnqueueParams{
-			Channel: OutboxChannel, EventID: r.EventID, Topic: r.Message.Topic, Key: r.Message.Key,
+			EventID: r.EventID, Topic: r.Message.Topic, Key: r.Message.Key,
 			Headers: h, Value: value, CreatedAt: nullableTime(r.CreatedAt),
 		})
 	}, func(err error) error {

@@ -1,12 +1,9 @@
--- Enqueue inserts the record and notifies channel in one round trip; the
--- notification is delivered at commit, and not at all on rollback.
+-- Enqueue inserts the record. It does not notify: a NOTIFY in the
+-- transaction would serialize its commit with every other notifying one
+-- (see storage/postgres/notify.go).
 -- name: Enqueue :exec
-WITH inserted AS (
-    INSERT INTO outbox (event_id, topic, key, headers, value, created_at)
-    VALUES (@event_id, @topic, @key, @headers, @value, coalesce(sqlc.narg(created_at)::timestamptz, now()))
-    RETURNING seq
-)
-SELECT pg_notify(sqlc.arg(channel)::text, '') FROM inserted;
+INSERT INTO outbox (event_id, topic, key, headers, value, created_at)
+VALUES (@event_id, @topic, @key, @headers, @value, coalesce(sqlc.narg(created_at)::timestamptz, now()));
 
 -- name: PendingOutbox :many
 SELECT seq, event_id, topic, key, headers, value, created_at FROM outbox

@@ -13,16 +13,11 @@ import (
 )
 
 const enqueue = `-- name: Enqueue :exec
-WITH inserted AS (
-    INSERT INTO outbox (event_id, topic, key, headers, value, created_at)
-    VALUES ($2, $3, $4, $5, $6, coalesce($7::timestamptz, now()))
-    RETURNING seq
-)
-SELECT pg_notify($1::text, '') FROM inserted
+INSERT INTO outbox (event_id, topic, key, headers, value, created_at)
+VALUES ($1, $2, $3, $4, $5, coalesce($6::timestamptz, now()))
 `
 
 type EnqueueParams struct {
-	Channel   string
 	EventID   uuid.UUID
 	Topic     string
 	Key       string
@@ -31,11 +26,11 @@ type EnqueueParams struct {
 	CreatedAt *time.Time
 }
 
-// Enqueue inserts the record and notifies channel in one round trip; the
-// notification is delivered at commit, and not at all on rollback.
+// Enqueue inserts the record. It does not notify: a NOTIFY in the
+// transaction would serialize its commit with every other notifying one
+// (see storage/postgres/notify.go).
 func (q *Queries) Enqueue(ctx context.Context, arg EnqueueParams) error {
 	_, err := q.db.Exec(ctx, enqueue,
-		arg.Channel,
 		arg.EventID,
 		arg.Topic,
 		arg.Key,
