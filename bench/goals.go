@@ -31,10 +31,10 @@ func goals(r *Result) []Goal {
 				l, r.Pgbench.TPS, 100*ratio, r.Pgbench.Lifecycles, 100*l/r.Pgbench.Lifecycles),
 			Value: round3(ratio), Target: "≥ 20 %", Met: met(ratio >= 0.20),
 		})
-		if p := r.PgbenchNoNotify; p != nil {
+		if p := r.PgbenchNotify; p != nil {
 			ratio := l / p.TPS
 			out = append(out, Goal{
-				Name:     "  the same vs pgbench TPS without NOTIFY",
+				Name:     "  the same vs pgbench TPS with NOTIFY (the old baseline)",
 				Measured: fmt.Sprintf("%.1f / %.0f txn/s = %.1f %%", l, p.TPS, 100*ratio),
 				Value:    round3(ratio), Target: "(≥ 20 %)",
 			})
@@ -127,7 +127,7 @@ func printGoals(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "baseline:  pgbench %.0f scripts/s (create + complete) = %.0f transactions/s at %d clients, %.1f ms per script\n",
 			p.Scripts, p.TPS, p.Clients, p.Latency)
 	}
-	if p := r.PgbenchNoNotify; p != nil {
-		fmt.Fprintf(w, "           without NOTIFY: %.0f scripts/s = %.0f transactions/s, %.1f ms per script\n", p.Scripts, p.TPS, p.Latency)
+	if p := r.PgbenchNotify; p != nil {
+		fmt.Fprintf(w, "           with NOTIFY in the transactions: %.0f scripts/s = %.0f transactions/s, %.1f ms per script\n", p.Scripts, p.TPS, p.Latency)
 	}
 }

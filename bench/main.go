@@ -77,7 +77,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.StringVar(&b.pgURL, "pg", cmp.Or(os.Getenv("BENCH_PG_URL"), "postgres://postgres@127.0.0.1:5432/postgres"), "a PostgreSQL URL of a role that may create databases (env BENCH_PG_URL)")
 	fs.IntVar(&b.clients, "clients", 16, "clients of pgbench and of the load generator")
 	fs.DurationVar(&b.pgbenchDuration, "pgbench-duration", 20*time.Second, "how long pgbench runs each script")
-	fs.BoolVar(&b.noNotify, "pgbench-no-notify", true, "also run the baseline's script without NOTIFY")
+	fs.BoolVar(&b.notify, "pgbench-notify", true, "also run the baseline's script with a NOTIFY in each transaction, as the server did until the fifth session")
 	fs.DurationVar(&b.duration, "duration", 30*time.Second, "measured time of each load run")
 	fs.DurationVar(&b.warmup, "warmup", 5*time.Second, "warm-up of each load run")
 	fs.BoolVar(&b.half, "half", true, "also run the load paced at half the maximum lifecycles per second")
