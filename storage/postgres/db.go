@@ -38,9 +38,12 @@ const (
 // OutboxChannel is the channel a DB notifies after commits that enqueued
 // outbox records, for relays in other processes: unless a Waker of the
 // same DB runs (the relay is in this process, and is woken without a
-// round trip), it sends a NOTIFY of its own, outside the transaction, at
-// most one per 5 ms for all the commits of that time. A relay can LISTEN
-// on it to wake up without polling; the payload is empty.
+// round trip), it sends a NOTIFY of its own, outside the transaction, on
+// a connection of its own (application_name ending in "outbox notifier"),
+// at most one per 5 ms for all the commits of that time; Close sends the
+// one owed. A relay can LISTEN on it to wake up without polling; the
+// payload is empty. A process killed between a commit and its NOTIFY
+// leaves the relay to its poll.
 const OutboxChannel = "salesflow_outbox"
 
 // DB is a PostgreSQL database holding salesflow's data. It is safe for
@@ -140,11 +143,14 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: ping: %w", err)
 	}
-	return &DB{pool: pool, q: db.New(pool), log: c.log, notify: newNotifier(pool)}, nil
+	d := &DB{pool: pool, q: db.New(pool), log: c.log}
+	d.notify = newNotifier(func(ctx context.Context) (*pgx.Conn, error) { return d.connect(ctx, "outbox notifier") }, c.log)
+	return d, nil
 }
 
-// Close closes all connections, waiting for those in use to be returned.
-// Calls after the first do nothing.
+// Close closes all connections, waiting for those in use to be returned,
+// after notifying OutboxChannel for the commits before it if one is owed
+// (see OutboxChannel). Calls after the first do nothing.
 func (d *DB) Close() {
 	d.notify.close()
 	d.pool.Close()
@@ -224,7 +230,9 @@ func (d *DB) inTx(ctx context.Context, fn func(*tx) error) error {
 		t = &tx{q: db.New(p), p: p}
 		return fn(t)
 	})
-	if err == nil && t.enqueued {
+	// A COMMIT that failed on the way back may have committed: a wake-up
+	// too many costs the relay one pass over nothing.
+	if t != nil && t.enqueued && (err == nil || t.p.commitSent) {
 		d.notify.committed()
 	}
 	return err

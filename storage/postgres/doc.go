@@ -81,11 +81,12 @@
 //
 // Enqueue writes the event in the transaction of the change. After the
 // commit, the DB wakes the relay: through its Waker's channel when the
-// relay runs in the same process on the same DB, otherwise with a NOTIFY on
-// OutboxChannel sent on its own, outside the transaction, at most one per
-// 5 ms (see OutboxChannel). A NOTIFY inside the transaction would make
-// every notifying commit wait for the one before it. The relay reads committed, unpublished records with Outbox().Pending in seq
-// order and marks them with MarkPublished.
+// relay runs in the same process on the same DB, otherwise with a NOTIFY
+// on OutboxChannel sent outside the transaction, on a connection of its
+// own, at most one per 5 ms (see OutboxChannel). A NOTIFY inside the
+// transaction would make every notifying commit wait for the one before
+// it. The relay reads committed, unpublished records with
+// Outbox().Pending in seq order and marks them with MarkPublished.
 //
 // Pending selects every unpublished record, not those past the last seq
 // published, so a record whose transaction took its seq early and committed
@@ -101,10 +102,11 @@
 // # Relay: leader and wake-ups
 //
 // Leader elects the one relay that publishes, across processes: the holder
-// of the session advisory lock RelayLockID. Waker wakes the relay
-// after each commit that enqueued: those of the same DB directly, those of
-// other processes through a LISTEN on OutboxChannel. Each holds a connection
-// of its own, outside the pool, for as long as it runs:
+// of the session advisory lock RelayLockID. Waker wakes the relay after
+// each commit that enqueued: those of the same DB directly, those of other
+// processes through a LISTEN on OutboxChannel (a process notifies it while
+// no Waker of its DB runs, that is while its relay does not lead). Each
+// holds a connection of its own, outside the pool, for as long as it runs:
 //
 //	relay, err := eventbus.NewRelay(db.Outbox(), publisher,
 //		eventbus.WithLeader(db.Leader()), eventbus.WithWaker(db.Waker()))

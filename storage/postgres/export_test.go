@@ -54,6 +54,9 @@ func (d *DB) Tables(ctx context.Context) ([]string, error) {
 	return names, rows.Err()
 }
 
+// Committed does what a commit that enqueued does: it wakes the relays.
+func (d *DB) Committed() { d.notify.committed() }
+
 // RelayLockHolder returns the backend pid of the session that holds
 // RelayLockID in this database, and whether one does.
 func (d *DB) RelayLockHolder(ctx context.Context) (int32, bool, error) {

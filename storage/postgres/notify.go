@@ -2,31 +2,41 @@ package postgres
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/salesflow/salesflow/eventbus"
 )
 
 // notifyInterval is the least time between two notifications a DB sends on
 // OutboxChannel: commits that enqueue within it share one.
 const notifyInterval = 5 * time.Millisecond
 
+// closeNotifyTimeout bounds the NOTIFY that Close sends for the commits
+// before it.
+const closeNotifyTimeout = time.Second
+
 // notifier wakes relays after the commits of this DB that enqueued outbox
 // records. A relay of this process, running a Waker of this DB, is woken
-// through its channel, without a round trip. Only when none runs here is a
+// through its channel, without a round trip. Only when none runs is a
 // NOTIFY on OutboxChannel sent, for a relay in another process: one
-// statement of its own, outside the business transactions, at most one per
-// notifyInterval.
+// statement of its own, outside the business transactions, on a
+// connection of its own (so that a busy pool does not hold it up), at most
+// one per notifyInterval, retried with backoff when it fails, and sent by
+// Close for the commits before it.
 //
 // A NOTIFY in the business transaction itself, as before, takes a lock
 // that PostgreSQL holds for the rest of the commit, WAL flush included, so
 // that notifying transactions commit one at a time: that halved what
 // pgbench did with the sale transactions. A relay only needs to wake soon
 // after, not at, the commit; and one that misses a wake-up (this process
-// stopped between the commit and the NOTIFY) still polls.
+// was killed between the commit and the NOTIFY) still polls.
 type notifier struct {
-	pool *pgxpool.Pool
+	connect func(ctx context.Context) (*pgx.Conn, error)
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	local   map[chan<- struct{}]struct{} // wakers of this DB
@@ -34,19 +44,18 @@ type notifier struct {
 	closed  bool
 
 	pending chan struct{} // holds one: a NOTIFY is owed
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{}
+	stop    chan struct{} // closed by close
+	done    chan struct{} // closed when run returns
 }
 
-func newNotifier(pool *pgxpool.Pool) *notifier {
-	ctx, cancel := context.WithCancel(context.Background())
+func newNotifier(connect func(ctx context.Context) (*pgx.Conn, error), log *slog.Logger) *notifier {
 	return &notifier{
-		pool:    pool,
+		connect: connect,
+		log:     log,
 		local:   map[chan<- struct{}]struct{}{},
 		pending: make(chan struct{}, 1),
-		ctx:     ctx, cancel: cancel,
-		done: make(chan struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -84,32 +93,76 @@ func (n *notifier) committed() {
 	signal(n.pending)
 }
 
-// run sends the NOTIFYs owed until close.
+// run sends the NOTIFYs owed until close, and then the one owed, if any.
 func (n *notifier) run() {
 	defer close(n.done)
+	var conn *pgx.Conn
+	defer func() { closeConn(conn) }()
+	failures := 0
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-n.stop:
+			select {
+			case <-n.pending:
+				ctx, cancel := context.WithTimeout(context.Background(), closeNotifyTimeout)
+				conn, _ = n.notify(ctx, conn)
+				cancel()
+			default:
+			}
 			return
 		case <-n.pending:
 		}
-		ctx, cancel := context.WithTimeout(n.ctx, leaderQueryTimeout)
-		// Failures are not reported: a relay that is not woken polls.
-		n.pool.Exec(ctx, "SELECT pg_notify($1, '')", OutboxChannel) //nolint:errcheck
+		ctx, cancel := context.WithTimeout(context.Background(), leaderQueryTimeout)
+		var err error
+		conn, err = n.notify(ctx, conn)
 		cancel()
-		if !sleep(n.ctx, notifyInterval) {
-			return
+		wait := notifyInterval
+		if err != nil {
+			failures++
+			if failures == 1 {
+				n.log.Warn("outbox notifications: NOTIFY failed, retrying", "err", err)
+			}
+			signal(n.pending) // still owed
+			wait = eventbus.DefaultRetryPolicy.Backoff(failures)
+		} else if failures > 0 {
+			n.log.Info("outbox notifications: NOTIFY works again", "failures", failures)
+			failures = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-n.stop:
+			t.Stop()
 		}
 	}
 }
 
-// close stops sending NOTIFYs, waiting for one in flight.
+// notify sends one NOTIFY on conn, connecting first when conn is nil, and
+// returns the connection to use next time: nil after an error.
+func (n *notifier) notify(ctx context.Context, conn *pgx.Conn) (*pgx.Conn, error) {
+	if conn == nil {
+		var err error
+		if conn, err = n.connect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_notify($1, '')", OutboxChannel); err != nil {
+		closeConn(conn)
+		return nil, err
+	}
+	return conn, nil
+}
+
+// close sends the NOTIFY owed, if any, and stops.
 func (n *notifier) close() {
 	n.mu.Lock()
-	started := n.started
+	started, closed := n.started, n.closed
 	n.closed = true
 	n.mu.Unlock()
-	n.cancel()
+	if closed {
+		return
+	}
+	close(n.stop)
 	if started {
 		<-n.done
 	}

@@ -447,7 +447,7 @@ func testBook(t *testing.T, d *postgres.DB) uuid.UUID {
 
 // TestRelayLeaderAndWaker runs two relays with the PostgreSQL Leader and
 // Waker and an hour-long poll interval: one publishes, each record soon
-// after its commit (woken by NOTIFY); publishing goes on when the leader's
+// after its commit (woken by the Waker); publishing goes on when the leader's
 // backend is terminated, and the other relay takes over when the leader
 // stops.
 func TestRelayLeaderAndWaker(t *testing.T) {

@@ -31,6 +31,8 @@ type pipe struct {
 	check  func(error) error // while collecting: the check of the statements queued
 	collec bool              // Exec and SendBatch queue instead of sending
 	err    error             // a batch with queued statements failed: the transaction is lost
+
+	commitSent bool // runPipe went on to COMMIT: an error may come after the commit
 }
 
 // queued is a statement waiting to be sent, and the check of its result.
@@ -226,6 +228,7 @@ func runPipe(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn fun
 	if err := fn(p); err != nil {
 		return err
 	}
+	p.commitSent = true
 	if err := p.commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

@@ -165,8 +165,9 @@ func (l leader) lose(lose context.CancelCauseFunc, err error) {
 // connection fails, it reconnects with backoff (100 ms doubling to 5 s,
 // reported to the logger) until ctx is done, and sends a wake-up after
 // reconnecting since notifications may have been missed meanwhile. When ctx
-// is done the connection is closed and the channel receives no more; the
-// channel is never closed, so stop reading it when ctx is done.
+// is done the connection is closed and the channel soon receives no more
+// (d's commits notify OutboxChannel again); the channel is never closed,
+// so stop reading it when ctx is done.
 func (d *DB) Waker() eventbus.Waker { return waker{d} }
 
 type waker struct{ d *DB }
@@ -177,11 +178,11 @@ func (w waker) Wake(ctx context.Context) (<-chan struct{}, error) {
 		return nil, fmt.Errorf("postgres: outbox wake-ups: %w", err)
 	}
 	ch := make(chan struct{}, 1)
-	w.d.notify.subscribe(ch) // this DB's commits, without a round trip
-	go func() {
-		defer w.d.notify.unsubscribe(ch)
-		w.run(ctx, conn, ch)
-	}()
+	// This DB's commits signal ch directly, and send no NOTIFY, until
+	// ctx is done: then they notify again, for whichever relay leads next.
+	w.d.notify.subscribe(ch)
+	context.AfterFunc(ctx, func() { w.d.notify.unsubscribe(ch) })
+	go w.run(ctx, conn, ch)
 	return ch, nil
 }
 

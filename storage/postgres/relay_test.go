@@ -160,6 +160,114 @@ func TestWakerOtherProcess(t *testing.T) {
 	}
 }
 
+// wakeups returns a function that reports whether ch receives within a
+// time.
+func wakeups(ch <-chan struct{}) func(within time.Duration) bool {
+	return func(within time.Duration) bool {
+		select {
+		case <-ch:
+			return true
+		case <-time.After(within):
+			return false
+		}
+	}
+}
+
+// TestNotifyOnClose: a DB closed right after a commit that enqueued still
+// wakes the relay of another process: Close sends the NOTIFY owed.
+func TestNotifyOnClose(t *testing.T) {
+	t.Parallel()
+	url := testkit.PostgresURL(t)
+	relay := open(t, url)
+	if err := relay.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := relay.Waker().Wake(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	woken := wakeups(ch)
+	for i := range 5 {
+		writer, err := postgres.Open(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enqueue(t, writer, testRecord("k", int64(i)), nil)
+		writer.Close()
+		if !woken(3 * time.Second) {
+			t.Fatalf("commit #%d then Close: the relay was not woken", i+1)
+		}
+	}
+}
+
+// TestNotifyAfterLeading: once a DB's waker stops (its relay no longer
+// leads), the DB's commits notify again, for the relay that leads next in
+// another process.
+func TestNotifyAfterLeading(t *testing.T) {
+	t.Parallel()
+	url := testkit.PostgresURL(t)
+	first, next := open(t, url), open(t, url)
+	if err := first.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	if _, err := first.Waker().Wake(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := next.Waker().Wake(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	woken := wakeups(ch)
+	enqueue(t, first, testRecord("k", 1), nil)
+	if woken(300 * time.Millisecond) {
+		t.Error("a commit of a DB whose waker runs notified another process")
+	}
+	stop()
+	waitFor(t, 5*time.Second, "the next relay woken by the first DB's commits", func() bool {
+		enqueue(t, first, testRecord("k", 2), nil)
+		return woken(100 * time.Millisecond)
+	})
+}
+
+// TestNotifyBesideBusyPool: the NOTIFY does not wait for a connection of
+// the pool, which a long transaction holds.
+func TestNotifyBesideBusyPool(t *testing.T) {
+	t.Parallel()
+	url := testkit.PostgresURL(t)
+	relay := open(t, url)
+	if err := relay.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := postgres.Open(t.Context(), url, postgres.WithMaxConns(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(writer.Close)
+	ch, err := relay.Waker().Wake(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	woken := wakeups(ch)
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- writer.InTx(t.Context(), func(*postgres.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held // the pool's one connection is taken until release
+	writer.Committed()
+	if !woken(3 * time.Second) {
+		t.Error("the NOTIFY waited for the pool's connection")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func lockHolder(t *testing.T, d *postgres.DB) (int32, bool) {
 	t.Helper()
 	pid, ok, err := d.RelayLockHolder(t.Context())
