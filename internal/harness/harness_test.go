@@ -20,17 +20,30 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// TestFreePort checks that FreePort returns a port that can be listened
+// on. Between FreePort's close and the test's listen, another process may
+// take the port (an outgoing connection of a test running beside it got it
+// once in CI), so a port taken is tried again, three times at most: a
+// FreePort that returns ports in use still fails.
 func TestFreePort(t *testing.T) {
 	t.Parallel()
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
+	var errs []error
+	for range 3 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port <= 0 {
+			t.Fatalf("FreePort = %d; want a port", port)
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return
+		}
+		errs = append(errs, fmt.Errorf("port %d is not free: %w", port, err))
 	}
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatalf("port %d is not free: %v", port, err)
-	}
-	ln.Close()
+	t.Fatal(errors.Join(errs...))
 }
 
 func TestRandomSecret(t *testing.T) {
