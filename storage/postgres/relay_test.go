@@ -125,25 +125,9 @@ func listen(t *testing.T, url string) func(within time.Duration) bool {
 // enqueued, and only then.
 func TestWakerOtherProcess(t *testing.T) {
 	t.Parallel()
-	url := testkit.PostgresURL(t)
-	relay, writer := open(t, url), open(t, url)
-	if err := relay.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	ch, err := relay.Waker().Wake(ctx)
-	if err != nil {
-		t.Fatalf("Wake: %v", err)
-	}
-	woken := func(within time.Duration) bool {
-		select {
-		case <-ch:
-			return true
-		case <-time.After(within):
-			return false
-		}
-	}
+	url, relay := migrated(t)
+	writer := open(t, url)
+	woken := wakeups(t, t.Context(), relay)
 	enqueue(t, writer, testRecord("k", 1), errors.New("rollback"))
 	if woken(300 * time.Millisecond) {
 		t.Error("another process's rolled-back enqueue woke the relay")
@@ -160,9 +144,25 @@ func TestWakerOtherProcess(t *testing.T) {
 	}
 }
 
-// wakeups returns a function that reports whether ch receives within a
-// time.
-func wakeups(ch <-chan struct{}) func(within time.Duration) bool {
+// migrated returns the URL of a new database, and a DB on it, migrated.
+func migrated(t *testing.T) (string, *postgres.DB) {
+	t.Helper()
+	url := testkit.PostgresURL(t)
+	d := open(t, url)
+	if err := d.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return url, d
+}
+
+// wakeups runs a Waker of d until ctx is done, and returns a function that
+// reports whether it wakes the relay within a time.
+func wakeups(t *testing.T, ctx context.Context, d *postgres.DB) func(within time.Duration) bool {
+	t.Helper()
+	ch, err := d.Waker().Wake(ctx)
+	if err != nil {
+		t.Fatalf("Wake: %v", err)
+	}
 	return func(within time.Duration) bool {
 		select {
 		case <-ch:
@@ -177,16 +177,8 @@ func wakeups(ch <-chan struct{}) func(within time.Duration) bool {
 // wakes the relay of another process: Close sends the NOTIFY owed.
 func TestNotifyOnClose(t *testing.T) {
 	t.Parallel()
-	url := testkit.PostgresURL(t)
-	relay := open(t, url)
-	if err := relay.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := relay.Waker().Wake(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	woken := wakeups(ch)
+	url, relay := migrated(t)
+	woken := wakeups(t, t.Context(), relay)
 	for i := range 5 {
 		writer, err := postgres.Open(t.Context(), url)
 		if err != nil {
@@ -205,20 +197,11 @@ func TestNotifyOnClose(t *testing.T) {
 // another process.
 func TestNotifyAfterLeading(t *testing.T) {
 	t.Parallel()
-	url := testkit.PostgresURL(t)
-	first, next := open(t, url), open(t, url)
-	if err := first.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	url, first := migrated(t)
+	next := open(t, url)
 	ctx, stop := context.WithCancel(t.Context())
-	if _, err := first.Waker().Wake(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := next.Waker().Wake(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	woken := wakeups(ch)
+	wakeups(t, ctx, first)
+	woken := wakeups(t, t.Context(), next)
 	enqueue(t, first, testRecord("k", 1), nil)
 	if woken(300 * time.Millisecond) {
 		t.Error("a commit of a DB whose waker runs notified another process")
@@ -234,21 +217,13 @@ func TestNotifyAfterLeading(t *testing.T) {
 // the pool, which a long transaction holds.
 func TestNotifyBesideBusyPool(t *testing.T) {
 	t.Parallel()
-	url := testkit.PostgresURL(t)
-	relay := open(t, url)
-	if err := relay.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	url, relay := migrated(t)
 	writer, err := postgres.Open(t.Context(), url, postgres.WithMaxConns(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(writer.Close)
-	ch, err := relay.Waker().Wake(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	woken := wakeups(ch)
+	woken := wakeups(t, t.Context(), relay)
 	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
 	go func() {
 		done <- writer.InTx(t.Context(), func(*postgres.Tx) error {
@@ -369,25 +344,10 @@ func TestLeader(t *testing.T) {
 // that wake-ups survive a lost connection.
 func TestWaker(t *testing.T) {
 	t.Parallel()
-	url := testkit.PostgresURL(t)
-	d := open(t, url)
-	if err := d.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	url, d := migrated(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	ch, err := d.Waker().Wake(ctx)
-	if err != nil {
-		t.Fatalf("Wake: %v", err)
-	}
-	woken := func(within time.Duration) bool {
-		select {
-		case <-ch:
-			return true
-		case <-time.After(within):
-			return false
-		}
-	}
+	woken := wakeups(t, ctx, d)
 	notified := listen(t, url)
 
 	enqueue(t, d, testRecord("k", 1), errors.New("rollback"))
