@@ -5,31 +5,31 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/salesflow/salesflow/analytics"
 	"github.com/salesflow/salesflow/sales"
 	"github.com/salesflow/salesflow/storage/postgres/internal/db"
 )
 
 // AddDay adds d to its day's rollups, the day's totals and each book's
-// part, queued (see tx.later); see analytics.Tx.
+// part, in one statement queued (see tx.later);
+// see analytics.Tx.
 func (t *tx) AddDay(ctx context.Context, d analytics.DayDelta) error {
 	day, err := time.Parse(time.DateOnly, d.Day)
 	if err != nil {
 		return fmt.Errorf("daily rollup: day %q: %w", d.Day, err)
 	}
-	ps := make([]db.AddBookDaysParams, len(d.Books))
+	p := db.AddDayParams{
+		Zone: d.Zone, Day: day, Sales: d.Sales, Revenue: int64(d.Revenue), NetRevenue: int64(d.Net),
+		Tax: int64(d.Tax), Discount: int64(d.Discount), Items: d.Items,
+		BookIds: make([]uuid.UUID, len(d.Books)), BookUnits: make([]int64, len(d.Books)), BookNetRevenues: make([]int64, len(d.Books)),
+	}
 	for i, b := range d.Books {
-		ps[i] = db.AddBookDaysParams{Zone: d.Zone, Day: day, BookID: b.BookID, Units: b.Units, NetRevenue: int64(b.Net)}
+		p.BookIds[i], p.BookUnits[i], p.BookNetRevenues[i] = b.BookID, b.Units, int64(b.Net)
 	}
 	return t.later(func() error {
-		err := t.q.AddDay(ctx, db.AddDayParams{
-			Zone: d.Zone, Day: day, Sales: d.Sales, Revenue: int64(d.Revenue), NetRevenue: int64(d.Net),
-			Tax: int64(d.Tax), Discount: int64(d.Discount), Items: d.Items,
-		})
-		if err != nil {
-			return err
-		}
-		return t.q.AddBookDays(ctx, ps).Close()
+		return t.q.AddDay(ctx, p)
 	}, func(err error) error {
 		return fmt.Errorf("daily rollup of %s: %w", d.Day, translate(err))
 	})

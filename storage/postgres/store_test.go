@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/salesflow/salesflow/analytics"
 	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/inventory"
 	"github.com/salesflow/salesflow/sales"
@@ -280,5 +281,66 @@ func TestAnsweredKeyWhileLocked(t *testing.T) {
 		case k == running && !errors.Is(err, sales.ErrKeyInFlight):
 			t.Errorf("running key while held = %+v, %v; want ErrKeyInFlight", r, err)
 		}
+	}
+}
+
+// AddBookStats and AddDay write a batch in one statement each: a book's
+// deltas are summed, a return (negative, without a time) takes back what
+// its sale added, and the first and last sale times only widen.
+func TestStatsOfABatch(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := testkit.OpenPostgres(t)
+	inv, _ := inventory.NewService(db.Inventory())
+	var ids []uuid.UUID
+	for _, title := range []string{"A", "B"} {
+		b, err := inv.CreateBook(ctx, inventory.NewBook{Title: title, Author: "A", Price: sales.MustDecimal("1.00"), Stock: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, b.ID)
+	}
+	t1 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	t2, t0 := t1.Add(time.Hour), t1.Add(-time.Hour)
+	batches := [][]analytics.Delta{
+		{ // new statistics, book A twice
+			{BookID: ids[0], Units: 2, NetRevenue: 200, Sales: 1, At: t1},
+			{BookID: ids[0], Units: 1, NetRevenue: 100, Sales: 1, At: t2},
+			{BookID: ids[1], Units: 1, NetRevenue: 100, Sales: 1, At: t1},
+		},
+		{ // A's first sale returned; B sold earlier than its first sale
+			{BookID: ids[0], Units: -2, NetRevenue: -200, Sales: -1},
+			{BookID: ids[1], Units: 3, NetRevenue: 300, Sales: 1, At: t0},
+		},
+	}
+	for _, ds := range batches {
+		err := db.InTx(ctx, func(tx *postgres.Tx) error {
+			if err := tx.AddBookStats(ctx, ds); err != nil {
+				return err
+			}
+			return tx.AddDay(ctx, analytics.DayDelta{Zone: "UTC", Day: "2026-11-02", Sales: 1, Revenue: 100, Net: 100, Items: 1,
+				Books: []analytics.BookDay{{BookID: ids[0], Units: 1, Net: 100}, {BookID: ids[0], Units: 2, Net: 200}, {BookID: ids[1], Units: 1, Net: 50}}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []analytics.BookStats{
+		{BookID: ids[0], UnitsSold: 1, NetRevenue: 100, SalesCount: 1, FirstSaleAt: t1, LastSaleAt: t2},
+		{BookID: ids[1], UnitsSold: 4, NetRevenue: 400, SalesCount: 2, FirstSaleAt: t0, LastSaleAt: t1},
+	}
+	for _, w := range want {
+		got, err := db.Analytics().BookStats(ctx, w.BookID)
+		if err != nil || !reflect.DeepEqual(got, w) {
+			t.Errorf("statistics = %+v, %v; want %+v", got, err, w)
+		}
+	}
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	sum, err := db.Rollups().Summary(ctx, sales.SummaryQuery{From: day, To: day.AddDate(0, 0, 1), Location: time.UTC, TopN: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TotalSales != 2 || len(sum.TopBooks) != 2 || sum.TopBooks[0].BookID != ids[0] || sum.TopBooks[0].UnitsSold != 6 || sum.TopBooks[1].UnitsSold != 2 {
+		t.Errorf("summary = %+v; want 2 sales, book A 6 units, book B 2", sum)
 	}
 }

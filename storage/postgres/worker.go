@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -69,18 +70,21 @@ func (t *tx) SaveProgress(ctx context.Context, ps []worker.Progress) error {
 	})
 }
 
-// AddBookStats adds each delta to its book's statistics, queued (see
-// tx.later); see analytics.Tx.
+// AddBookStats adds the deltas to their books' statistics in one
+// statement, queued (see tx.later); see analytics.Tx.
 func (t *tx) AddBookStats(ctx context.Context, ds []analytics.Delta) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	ps := make([]db.AddBookStatsParams, len(ds))
+	p := db.AddBookStatsParams{
+		BookIds: make([]uuid.UUID, len(ds)), Units: make([]int64, len(ds)), NetRevenues: make([]int64, len(ds)),
+		Sales: make([]int64, len(ds)), Ats: make([]time.Time, len(ds)),
+	}
 	for i, d := range ds {
-		ps[i] = db.AddBookStatsParams{BookID: d.BookID, Units: d.Units, NetRevenue: int64(d.NetRevenue), Sales: d.Sales, At: nullableTime(d.At)}
+		p.BookIds[i], p.Units[i], p.NetRevenues[i], p.Sales[i], p.Ats[i] = d.BookID, d.Units, int64(d.NetRevenue), d.Sales, d.At
 	}
 	return t.later(func() error {
-		return t.q.AddBookStats(ctx, ps).Close()
+		return t.q.AddBookStats(ctx, p)
 	}, func(err error) error {
 		return fmt.Errorf("book statistics: %w", translate(err))
 	})

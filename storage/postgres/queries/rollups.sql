@@ -1,22 +1,25 @@
--- AddDay adds a sale's (or a return's) totals to its day, in the day's
--- stripe of this connection (migration 00007): concurrent transactions add
--- to different rows.
+-- AddDay adds a day's change (the sales and returns of a batch) to its
+-- rollups in one statement: the totals to the day's stripe of this
+-- connection (migration 00007: concurrent transactions add to different
+-- rows), and each book's part (summed per book) to the book's day, in book
+-- id order.
 -- name: AddDay :exec
-INSERT INTO daily_sales_stripes AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
-VALUES (@zone, @day, pg_backend_pid() % 32, @sales, @revenue, @net_revenue, @tax, @discount, @items)
-ON CONFLICT (zone, day, stripe) DO UPDATE SET
-    sales       = d.sales + EXCLUDED.sales,
-    revenue     = d.revenue + EXCLUDED.revenue,
-    net_revenue = d.net_revenue + EXCLUDED.net_revenue,
-    tax         = d.tax + EXCLUDED.tax,
-    discount    = d.discount + EXCLUDED.discount,
-    items       = d.items + EXCLUDED.items;
-
--- AddBookDays adds each book's part of a sale (or a return) to its day, as
--- a batch: one round trip per sale.
--- name: AddBookDays :batchexec
+WITH totals AS (
+    INSERT INTO daily_sales_stripes AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
+    VALUES (@zone, @day, pg_backend_pid() % 32, @sales, @revenue, @net_revenue, @tax, @discount, @items)
+    ON CONFLICT (zone, day, stripe) DO UPDATE SET
+        sales       = d.sales + EXCLUDED.sales,
+        revenue     = d.revenue + EXCLUDED.revenue,
+        net_revenue = d.net_revenue + EXCLUDED.net_revenue,
+        tax         = d.tax + EXCLUDED.tax,
+        discount    = d.discount + EXCLUDED.discount,
+        items       = d.items + EXCLUDED.items
+)
 INSERT INTO daily_book_sales AS d (zone, day, book_id, units, net_revenue)
-VALUES (@zone, @day, @book_id, @units, @net_revenue)
+SELECT @zone, @day, book_id, sum(units)::bigint, sum(net_revenue)::bigint
+FROM (SELECT unnest(@book_ids::uuid[]) AS book_id, unnest(@book_units::bigint[]) AS units,
+             unnest(@book_net_revenues::bigint[]) AS net_revenue) AS b
+GROUP BY book_id ORDER BY book_id
 ON CONFLICT (zone, day, book_id) DO UPDATE SET
     units       = d.units + EXCLUDED.units,
     net_revenue = d.net_revenue + EXCLUDED.net_revenue;

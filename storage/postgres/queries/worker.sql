@@ -31,22 +31,33 @@ WITH saved AS (
 )
 SELECT salesflow_expect(count(*) = cardinality(@sale_ids::uuid[])) FROM saved;
 
--- AddBookStats adds a delta to a book's statistics, creating them, in one
--- statement; a sale's time widens the first and last sale. The row an
--- insert proposes is clamped at zero because the check constraints judge
--- it before the conflict turns it into an update (a return's delta is
--- negative, and its book always has statistics by then). It runs as a
--- batch: the books of a sale in one round trip.
--- name: AddBookStats :batchexec
+-- AddBookStats adds deltas to their books' statistics, creating them, in
+-- one statement: the deltas of a book summed, the books in id order (the
+-- order their rows are locked in). A sale's time widens the first and last
+-- sale. The row an insert proposes is clamped at zero because the check
+-- constraints judge it before the conflict turns it into an update (a
+-- return's delta is negative, and its book always has statistics by then);
+-- the update adds the sums themselves. A zero time (Go's, sent for a
+-- return) is no sale time.
+-- name: AddBookStats :exec
+WITH d AS (
+    SELECT book_id, sum(units)::bigint AS units, sum(net_revenue)::bigint AS net_revenue,
+           sum(sales)::bigint AS sales,
+           min(NULLIF(at, '0001-01-01 00:00:00Z')) AS first_at, max(NULLIF(at, '0001-01-01 00:00:00Z')) AS last_at
+    FROM (SELECT unnest(@book_ids::uuid[]) AS book_id, unnest(@units::bigint[]) AS units,
+                 unnest(@net_revenues::bigint[]) AS net_revenue, unnest(@sales::bigint[]) AS sales,
+                 unnest(@ats::timestamptz[]) AS at) AS u
+    GROUP BY book_id
+)
 INSERT INTO book_stats AS b (book_id, units_sold, net_revenue, sales_count, first_sale_at, last_sale_at)
-VALUES (@book_id, GREATEST(@units::bigint, 0), GREATEST(@net_revenue::bigint, 0), GREATEST(@sales::bigint, 0),
-        sqlc.narg(at)::timestamptz, sqlc.narg(at)::timestamptz)
+SELECT book_id, GREATEST(units, 0), GREATEST(net_revenue, 0), GREATEST(sales, 0), first_at, last_at
+FROM d ORDER BY book_id
 ON CONFLICT (book_id) DO UPDATE SET
-    units_sold    = b.units_sold + @units::bigint,
-    net_revenue   = b.net_revenue + @net_revenue::bigint,
-    sales_count   = b.sales_count + @sales::bigint,
-    first_sale_at = LEAST(b.first_sale_at, sqlc.narg(at)::timestamptz),
-    last_sale_at  = GREATEST(b.last_sale_at, sqlc.narg(at)::timestamptz);
+    (units_sold, net_revenue, sales_count) = (
+        SELECT b.units_sold + d.units, b.net_revenue + d.net_revenue, b.sales_count + d.sales
+        FROM d WHERE d.book_id = EXCLUDED.book_id),
+    first_sale_at = LEAST(b.first_sale_at, EXCLUDED.first_sale_at),
+    last_sale_at  = GREATEST(b.last_sale_at, EXCLUDED.last_sale_at);
 
 -- BookStats reads one book's statistics.
 -- name: BookStats :one

@@ -13,35 +13,53 @@ import (
 )
 
 const addDay = `-- name: AddDay :exec
-INSERT INTO daily_sales_stripes AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
-VALUES ($1, $2, pg_backend_pid() % 32, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (zone, day, stripe) DO UPDATE SET
-    sales       = d.sales + EXCLUDED.sales,
-    revenue     = d.revenue + EXCLUDED.revenue,
-    net_revenue = d.net_revenue + EXCLUDED.net_revenue,
-    tax         = d.tax + EXCLUDED.tax,
-    discount    = d.discount + EXCLUDED.discount,
-    items       = d.items + EXCLUDED.items
+WITH totals AS (
+    INSERT INTO daily_sales_stripes AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)
+    VALUES ($1, $2, pg_backend_pid() % 32, $6, $7, $8, $9, $10, $11)
+    ON CONFLICT (zone, day, stripe) DO UPDATE SET
+        sales       = d.sales + EXCLUDED.sales,
+        revenue     = d.revenue + EXCLUDED.revenue,
+        net_revenue = d.net_revenue + EXCLUDED.net_revenue,
+        tax         = d.tax + EXCLUDED.tax,
+        discount    = d.discount + EXCLUDED.discount,
+        items       = d.items + EXCLUDED.items
+)
+INSERT INTO daily_book_sales AS d (zone, day, book_id, units, net_revenue)
+SELECT $1, $2, book_id, sum(units)::bigint, sum(net_revenue)::bigint
+FROM (SELECT unnest($3::uuid[]) AS book_id, unnest($4::bigint[]) AS units,
+             unnest($5::bigint[]) AS net_revenue) AS b
+GROUP BY book_id ORDER BY book_id
+ON CONFLICT (zone, day, book_id) DO UPDATE SET
+    units       = d.units + EXCLUDED.units,
+    net_revenue = d.net_revenue + EXCLUDED.net_revenue
 `
 
 type AddDayParams struct {
-	Zone       string
-	Day        time.Time
-	Sales      int64
-	Revenue    int64
-	NetRevenue int64
-	Tax        int64
-	Discount   int64
-	Items      int64
+	Zone            string
+	Day             time.Time
+	BookIds         []uuid.UUID
+	BookUnits       []int64
+	BookNetRevenues []int64
+	Sales           int64
+	Revenue         int64
+	NetRevenue      int64
+	Tax             int64
+	Discount        int64
+	Items           int64
 }
 
-// AddDay adds a sale's (or a return's) totals to its day, in the day's
-// stripe of this connection (migration 00007): concurrent transactions add
-// to different rows.
+// AddDay adds a day's change (the sales and returns of a batch) to its
+// rollups in one statement: the totals to the day's stripe of this
+// connection (migration 00007: concurrent transactions add to different
+// rows), and each book's part (summed per book) to the book's day, in book
+// id order.
 func (q *Queries) AddDay(ctx context.Context, arg AddDayParams) error {
 	_, err := q.db.Exec(ctx, addDay,
 		arg.Zone,
 		arg.Day,
+		arg.BookIds,
+		arg.BookUnits,
+		arg.BookNetRevenues,
 		arg.Sales,
 		arg.Revenue,
 		arg.NetRevenue,

@@ -7,9 +7,58 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const addBookStats = `-- name: AddBookStats :exec
+WITH d AS (
+    SELECT book_id, sum(units)::bigint AS units, sum(net_revenue)::bigint AS net_revenue,
+           sum(sales)::bigint AS sales,
+           min(NULLIF(at, '0001-01-01 00:00:00Z')) AS first_at, max(NULLIF(at, '0001-01-01 00:00:00Z')) AS last_at
+    FROM (SELECT unnest($1::uuid[]) AS book_id, unnest($2::bigint[]) AS units,
+                 unnest($3::bigint[]) AS net_revenue, unnest($4::bigint[]) AS sales,
+                 unnest($5::timestamptz[]) AS at) AS u
+    GROUP BY book_id
+)
+INSERT INTO book_stats AS b (book_id, units_sold, net_revenue, sales_count, first_sale_at, last_sale_at)
+SELECT book_id, GREATEST(units, 0), GREATEST(net_revenue, 0), GREATEST(sales, 0), first_at, last_at
+FROM d ORDER BY book_id
+ON CONFLICT (book_id) DO UPDATE SET
+    (units_sold, net_revenue, sales_count) = (
+        SELECT b.units_sold + d.units, b.net_revenue + d.net_revenue, b.sales_count + d.sales
+        FROM d WHERE d.book_id = EXCLUDED.book_id),
+    first_sale_at = LEAST(b.first_sale_at, EXCLUDED.first_sale_at),
+    last_sale_at  = GREATEST(b.last_sale_at, EXCLUDED.last_sale_at)
+`
+
+type AddBookStatsParams struct {
+	BookIds     []uuid.UUID
+	Units       []int64
+	NetRevenues []int64
+	Sales       []int64
+	Ats         []time.Time
+}
+
+// AddBookStats adds deltas to their books' statistics, creating them, in
+// one statement: the deltas of a book summed, the books in id order (the
+// order their rows are locked in). A sale's time widens the first and last
+// sale. The row an insert proposes is clamped at zero because the check
+// constraints judge it before the conflict turns it into an update (a
+// return's delta is negative, and its book always has statistics by then);
+// the update adds the sums themselves. A zero time (Go's, sent for a
+// return) is no sale time.
+func (q *Queries) AddBookStats(ctx context.Context, arg AddBookStatsParams) error {
+	_, err := q.db.Exec(ctx, addBookStats,
+		arg.BookIds,
+		arg.Units,
+		arg.NetRevenues,
+		arg.Sales,
+		arg.Ats,
+	)
+	return err
+}
 
 const addProgress = `-- name: AddProgress :exec
 INSERT INTO sale_progress (sale_id, version, sold, returned)
