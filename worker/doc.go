@@ -5,7 +5,13 @@
 // For every event the worker runs one transaction that records the event
 // as processed for its consumer group (eventbus.Idempotent) and applies
 // its effects; when a partition has a backlog, up to DefaultBatch events
-// share one transaction (BatchHandler, eventbus.IdempotentBatch). Effects
+// share one transaction (BatchHandler, eventbus.IdempotentBatch). Under
+// load, the events of several partitions share transactions too: at most
+// DefaultTransactions run at once (WithTransactions), each partition's
+// events in the same one of those lanes, and the handler calls that arrive
+// while their lane is busy go together into its next transaction. A shared
+// transaction that fails applies nothing, and each call in it then runs
+// alone. Effects
 // follow from the sale's state, not from the event alone: each event
 // carries the whole sale at its version, and the worker keeps per sale the
 // highest version applied and whether its completion (SALE movements,

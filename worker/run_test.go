@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,4 +109,91 @@ func (s *spySubscriber) RunBatch(ctx context.Context, b eventbus.BatchHandler, m
 		}
 		return err
 	}, max, h)
+}
+
+// Concurrent handler calls beyond WithTransactions share transactions:
+// every event is applied once, and a malformed one fails only its own
+// call.
+func TestHandlerSharesTransactions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := memory.New()
+	inv, _ := inventory.NewService(store.Inventory())
+	svc, _ := sales.NewService(store.Sales())
+	book, err := inv.CreateBook(ctx, inventory.NewBook{Title: "Dune", Author: "Herbert", Price: sales.MustDecimal("10"), Stock: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		s, err := svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: book.ID, Quantity: 1}}})
+		if err == nil {
+			_, err = svc.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := store.Outbox().Pending(ctx, 100)
+	if err != nil || len(recs) != 80 {
+		t.Fatalf("outbox: %d records, %v; want 80", len(recs), err)
+	}
+	ds := make([]eventbus.Delivery, 0, len(recs)+1)
+	for i, r := range recs {
+		ds = append(ds, eventbus.Delivery{Message: r.Message, Partition: int32(i % 3), Offset: int64(i)})
+	}
+	ds = append(ds, eventbus.Delivery{Message: eventbus.Message{Topic: sales.EventCreated, Value: []byte("{")}, Offset: 80})
+
+	var calls, txs atomic.Int64
+	inTx := func(ctx context.Context, fn func(*memory.Tx) error) error {
+		if txs.Add(1) == 1 { // hold the first until every call has come
+			for calls.Load() < int64(len(ds)) {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return store.InTx(ctx, fn)
+	}
+	w, err := worker.New(inTx, worker.WithTransactions(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := w.Handler()
+	errs := make([]error, len(ds))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Go(func() {
+			calls.Add(1)
+			errs[i] = h(ctx, d)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if bad := i == len(ds)-1; bad != errors.Is(err, eventbus.ErrMalformed) || !bad && err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	if n := txs.Load(); n > 20 {
+		t.Errorf("%d transactions for %d calls; want them shared", n, len(ds))
+	}
+	if w.Applied()+w.Stale() != 80 {
+		t.Errorf("applied %d, stale %d; want 80 in all", w.Applied(), w.Stale())
+	}
+	if l, _ := inv.Level(ctx, book.ID); l.OnHand != 60 || l.Reserved != 0 {
+		t.Errorf("level %+v; want 60 on hand, 0 reserved", l)
+	}
+	vs, err := worker.Check(ctx, worker.Sources{Sales: store.Sales(), Inventory: store.Inventory(), Analytics: store.Analytics(), Progress: store.Progress})
+	if err != nil || len(vs) != 0 {
+		t.Errorf("worker.Check = %v, %v", vs, err)
+	}
+	for _, d := range ds[:80] { // all processed: a second round changes nothing
+		if err := h(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, _ := inv.Level(ctx, book.ID); l.OnHand != 60 || w.Applied()+w.Stale() != 80 {
+		t.Errorf("after redelivery: level %+v, applied %d, stale %d", l, w.Applied(), w.Stale())
+	}
+	if _, err := worker.New(inTx, worker.WithTransactions(-1)); err == nil {
+		t.Error("WithTransactions(-1) accepted")
+	}
 }

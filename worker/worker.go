@@ -26,6 +26,11 @@ const DefaultGroup = "analytics-group"
 // when a partition has a backlog, unless told otherwise (WithBatch).
 const DefaultBatch = 64
 
+// DefaultTransactions is how many transactions the worker runs at once
+// unless told otherwise (WithTransactions). Fewer lanes put more events in
+// a transaction, but an event waits longer behind its lane's transaction.
+const DefaultTransactions = 4
+
 // Topics returns the topics the worker consumes, each after prefix.
 func Topics(prefix string) []string {
 	out := make([]string, len(sales.EventTypes))
@@ -61,6 +66,7 @@ type Tx interface {
 // different sales apply in parallel, those of one sale one at a time.
 type Worker[T Tx] struct {
 	inTx    func(context.Context, func(T) error) error
+	lanes   []*combiner // none: every call in a transaction of its own
 	group   string
 	batch   int
 	loc     *time.Location
@@ -76,6 +82,7 @@ type Option func(*config) error
 type config struct {
 	group string
 	batch int
+	txs   int
 	loc   *time.Location
 	now   func() time.Time
 	log   *slog.Logger
@@ -104,6 +111,27 @@ func WithBatch(n int) Option {
 			return fmt.Errorf("worker: batches of %d events", n)
 		}
 		c.batch = n
+		return nil
+	}
+}
+
+// WithTransactions sets how many transactions the worker's handlers run at
+// once (default DefaultTransactions; 0 lets every call run its own). Each
+// partition's deliveries go to one of n lanes (the partition number modulo
+// n; a sale's events share a partition number in every topic when the
+// topics have as many partitions), and a lane runs one transaction at a
+// time: calls of Handler and BatchHandler that arrive while it is busy
+// wait, and its next transaction applies all of them that fit in a batch
+// (WithBatch). So a busy worker commits less often, and an idle one waits
+// for nothing. A shared transaction that fails applies nothing, and each
+// call in it then runs alone, so an event that fails fails only its own
+// call.
+func WithTransactions(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("worker: %d transactions at once", n)
+		}
+		c.txs = n
 		return nil
 	}
 }
@@ -148,13 +176,19 @@ func New[T Tx](inTx func(context.Context, func(T) error) error, opts ...Option) 
 	if inTx == nil {
 		return nil, errors.New("worker: nil transaction runner")
 	}
-	c := config{group: DefaultGroup, batch: DefaultBatch, loc: time.UTC, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	c := config{group: DefaultGroup, batch: DefaultBatch, txs: DefaultTransactions, loc: time.UTC, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
 		}
 	}
-	return &Worker[T]{inTx: inTx, group: c.group, batch: c.batch, loc: c.loc, now: c.now, log: c.log}, nil
+	w := &Worker[T]{inTx: inTx, group: c.group, batch: c.batch, loc: c.loc, now: c.now, log: c.log}
+	if c.txs > 0 {
+		for range c.txs {
+			w.lanes = append(w.lanes, newCombiner(1, c.batch, w.alone, w.batchTx, c.log))
+		}
+	}
+	return w, nil
 }
 
 // Group returns the worker's consumer group.
@@ -171,40 +205,15 @@ func (w *Worker[T]) Stale() int64 { return w.stale.Load() }
 
 // Handler returns the subscriber handler: it decodes each delivery, skips
 // events the group processed before, and applies the rest. A malformed
-// event fails with an error wrapping eventbus.ErrMalformed.
+// event fails with an error wrapping eventbus.ErrMalformed. Concurrent
+// calls of it and of BatchHandler share transactions when more than
+// WithTransactions of them run (see there).
 func (w *Worker[T]) Handler() eventbus.Handler {
+	if len(w.lanes) == 0 {
+		return w.single
+	}
 	return func(ctx context.Context, d eventbus.Delivery) error {
-		var applied, stale, committed bool
-		// With a store that records events without waiting
-		// (eventbus.FirstMarker), a redelivery runs apply too, and the
-		// store fails its transaction: count what committed.
-		inTx := func(ctx context.Context, fn func(T) error) error {
-			err := w.inTx(ctx, fn)
-			committed = err == nil
-			return err
-		}
-		h := eventbus.Idempotent(w.group, inTx, func(ctx context.Context, tx T, ev eventbus.Event) error {
-			s, err := sales.SaleFromEvent(ev)
-			if err != nil {
-				return fmt.Errorf("event %s: %w", ev.ID, err)
-			}
-			stale, err = w.apply(ctx, tx, s)
-			applied = err == nil && !stale
-			return err
-		})
-		if err := h(ctx, d); err != nil {
-			return err
-		}
-		if !committed {
-			return nil // processed before
-		}
-		if applied {
-			w.applied.Add(1)
-		}
-		if stale {
-			w.stale.Add(1)
-		}
-		return nil
+		return w.lane(d).do(ctx, []eventbus.Delivery{d})
 	}
 }
 
@@ -214,28 +223,84 @@ func (w *Worker[T]) Handler() eventbus.Handler {
 // among them; a batch that fails applies nothing, and the subscriber then
 // hands its deliveries to Handler one at a time.
 func (w *Worker[T]) BatchHandler() eventbus.BatchHandler {
-	return func(ctx context.Context, ds []eventbus.Delivery) error {
-		var applied, stale int
-		h := eventbus.IdempotentBatch(w.group, w.inTx, func(ctx context.Context, tx T, evs []eventbus.Event) error {
-			ss := make([]*sales.Sale, len(evs))
-			for i, ev := range evs {
-				s, err := sales.SaleFromEvent(ev)
-				if err != nil {
-					return fmt.Errorf("event %s: %w", ev.ID, err)
-				}
-				ss[i] = s
-			}
-			var err error
-			applied, stale, err = w.applyBatch(ctx, tx, ss)
-			return err
-		})
-		if err := h(ctx, ds); err != nil {
-			return err
-		}
-		w.applied.Add(int64(applied))
-		w.stale.Add(int64(stale))
-		return nil
+	if len(w.lanes) == 0 {
+		return w.batchTx
 	}
+	return func(ctx context.Context, ds []eventbus.Delivery) error {
+		return w.lane(ds[0]).do(ctx, ds)
+	}
+}
+
+// lane returns the combiner of d's partition.
+func (w *Worker[T]) lane(d eventbus.Delivery) *combiner {
+	return w.lanes[uint32(d.Partition)%uint32(len(w.lanes))]
+}
+
+// alone handles one call's deliveries in a transaction of their own.
+func (w *Worker[T]) alone(ctx context.Context, ds []eventbus.Delivery) error {
+	if len(ds) == 1 {
+		return w.single(ctx, ds[0])
+	}
+	return w.batchTx(ctx, ds)
+}
+
+// single applies one delivery in a transaction of its own.
+func (w *Worker[T]) single(ctx context.Context, d eventbus.Delivery) error {
+	var applied, stale, committed bool
+	// With a store that records events without waiting
+	// (eventbus.FirstMarker), a redelivery runs apply too, and the
+	// store fails its transaction: count what committed.
+	inTx := func(ctx context.Context, fn func(T) error) error {
+		err := w.inTx(ctx, fn)
+		committed = err == nil
+		return err
+	}
+	h := eventbus.Idempotent(w.group, inTx, func(ctx context.Context, tx T, ev eventbus.Event) error {
+		s, err := sales.SaleFromEvent(ev)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", ev.ID, err)
+		}
+		stale, err = w.apply(ctx, tx, s)
+		applied = err == nil && !stale
+		return err
+	})
+	if err := h(ctx, d); err != nil {
+		return err
+	}
+	if !committed {
+		return nil // processed before
+	}
+	if applied {
+		w.applied.Add(1)
+	}
+	if stale {
+		w.stale.Add(1)
+	}
+	return nil
+}
+
+// batchTx applies several deliveries in one transaction.
+func (w *Worker[T]) batchTx(ctx context.Context, ds []eventbus.Delivery) error {
+	var applied, stale int
+	h := eventbus.IdempotentBatch(w.group, w.inTx, func(ctx context.Context, tx T, evs []eventbus.Event) error {
+		ss := make([]*sales.Sale, len(evs))
+		for i, ev := range evs {
+			s, err := sales.SaleFromEvent(ev)
+			if err != nil {
+				return fmt.Errorf("event %s: %w", ev.ID, err)
+			}
+			ss[i] = s
+		}
+		var err error
+		applied, stale, err = w.applyBatch(ctx, tx, ss)
+		return err
+	})
+	if err := h(ctx, ds); err != nil {
+		return err
+	}
+	w.applied.Add(int64(applied))
+	w.stale.Add(int64(stale))
+	return nil
 }
 
 // Run consumes sub with the worker's handlers until ctx is done: in

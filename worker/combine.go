@@ -1,0 +1,144 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/salesflow/salesflow/eventbus"
+)
+
+// combiner lets concurrent handler calls share transactions. At most
+// len(slots) transactions run at once; a call that finds them all busy
+// queues its deliveries, and the next call to get a slot takes the queue
+// (up to max events) into one transaction. A call that finds a slot free
+// runs at once, so an idle worker adds no wait; a busy one runs fewer,
+// larger transactions, which is what bounds it (each costs a commit and its
+// fixed statements).
+//
+// A shared transaction that fails applies nothing; each call then runs
+// alone, as it would have without the combiner, so one bad event fails
+// only its own call.
+type combiner struct {
+	max   int
+	slots chan struct{}
+	alone func(ctx context.Context, ds []eventbus.Delivery) error // one call's deliveries in a transaction of their own
+	batch func(ctx context.Context, ds []eventbus.Delivery) error // several calls' deliveries in one transaction
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	queue []*call
+}
+
+// call is one handler call waiting in the queue.
+type call struct {
+	ds    []eventbus.Delivery
+	done  chan outcome // buffered: the leader never waits for the caller
+	taken bool         // a leader took it off the queue (under combiner.mu)
+}
+
+// outcome is what the leader of a transaction tells a call it took.
+type outcome struct {
+	err   error
+	alone bool // the shared transaction failed: run alone
+}
+
+func newCombiner(txs, max int, alone, batch func(context.Context, []eventbus.Delivery) error, log *slog.Logger) *combiner {
+	return &combiner{max: max, slots: make(chan struct{}, txs), alone: alone, batch: batch, log: log}
+}
+
+// do handles ds, in a transaction of its own or shared with other calls.
+func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
+	me := &call{ds: ds, done: make(chan outcome, 1)}
+	c.mu.Lock()
+	c.queue = append(c.queue, me)
+	c.mu.Unlock()
+	for {
+		select {
+		case o := <-me.done:
+			return c.finish(ctx, me, o)
+		case c.slots <- struct{}{}:
+			// Lead: run what is queued, me among it unless another
+			// leader took me meanwhile, or the queue held more than
+			// one transaction's worth before me.
+			c.lead(ctx, me, c.take())
+			<-c.slots
+			if c.taken(me) {
+				return c.finish(ctx, me, <-me.done)
+			}
+		case <-ctx.Done():
+			if c.drop(me) {
+				return ctx.Err()
+			}
+			return c.finish(ctx, me, <-me.done) // taken: its transaction decides
+		}
+	}
+}
+
+func (c *combiner) finish(ctx context.Context, me *call, o outcome) error {
+	if o.alone {
+		return c.alone(ctx, me.ds)
+	}
+	return o.err
+}
+
+// take removes from the queue the calls of the next transaction: the
+// oldest, and those after it while the events fit in max.
+func (c *combiner) take() []*call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, events := 0, 0
+	for n < len(c.queue) && (n == 0 || events+len(c.queue[n].ds) <= c.max) {
+		c.queue[n].taken = true
+		events += len(c.queue[n].ds)
+		n++
+	}
+	calls := slices.Clone(c.queue[:n])
+	c.queue = slices.Delete(c.queue, 0, n)
+	return calls
+}
+
+// taken reports whether a leader took me off the queue.
+func (c *combiner) taken(me *call) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return me.taken
+}
+
+// drop removes me from the queue and reports whether it was still there.
+func (c *combiner) drop(me *call) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if me.taken {
+		return false
+	}
+	c.queue = slices.DeleteFunc(c.queue, func(q *call) bool { return q == me })
+	return true
+}
+
+// lead runs calls in one transaction, with the context of me (the
+// leader's call), and tells each its outcome. Another call alone runs in
+// its own goroutine, with its own context: what cancels the leader must not
+// fail it.
+func (c *combiner) lead(ctx context.Context, me *call, calls []*call) {
+	switch {
+	case len(calls) == 0:
+	case len(calls) == 1 && calls[0] == me:
+		me.done <- outcome{err: c.alone(ctx, me.ds)}
+	case len(calls) == 1:
+		calls[0].done <- outcome{alone: true}
+	default:
+		var ds []eventbus.Delivery
+		for _, q := range calls {
+			ds = append(ds, q.ds...)
+		}
+		err := c.batch(ctx, ds)
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("worker: a shared transaction failed, its calls run alone", "calls", len(calls), "events", len(ds), "err", err)
+		}
+		for _, q := range calls {
+			q.done <- outcome{alone: err != nil}
+		}
+	}
+}

@@ -1,0 +1,269 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/salesflow/salesflow/eventbus"
+)
+
+// spyTx records the transactions a combiner runs; a transaction holding a
+// delivery whose offset is in block waits until release is closed, and
+// one holding an offset in fail fails.
+type spyTx struct {
+	mu      sync.Mutex
+	alone   [][]int64 // offsets of each transaction of one call
+	shared  [][]int64 // offsets of each shared transaction
+	block   map[int64]bool
+	fail    map[int64]bool
+	started chan struct{} // a blocking transaction started
+	release chan struct{}
+	ctxs    map[int64]context.Context // the context each offset last ran alone with
+}
+
+func newSpy() *spyTx {
+	return &spyTx{block: map[int64]bool{}, fail: map[int64]bool{}, started: make(chan struct{}, 16), release: make(chan struct{}), ctxs: map[int64]context.Context{}}
+}
+
+func offsets(ds []eventbus.Delivery) []int64 {
+	out := make([]int64, len(ds))
+	for i, d := range ds {
+		out[i] = d.Offset
+	}
+	return out
+}
+
+func (s *spyTx) run(ctx context.Context, ds []eventbus.Delivery, shared bool) error {
+	s.mu.Lock()
+	if shared {
+		s.shared = append(s.shared, offsets(ds))
+	} else {
+		s.alone = append(s.alone, offsets(ds))
+		for _, d := range ds {
+			s.ctxs[d.Offset] = ctx
+		}
+	}
+	var block, fail bool
+	for _, d := range ds {
+		block = block || s.block[d.Offset]
+		fail = fail || s.fail[d.Offset]
+	}
+	s.mu.Unlock()
+	if block {
+		s.started <- struct{}{}
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if fail {
+		return errors.New("poison")
+	}
+	return nil
+}
+
+func (s *spyTx) combiner(txs, max int) *combiner {
+	return newCombiner(txs, max,
+		func(ctx context.Context, ds []eventbus.Delivery) error { return s.run(ctx, ds, false) },
+		func(ctx context.Context, ds []eventbus.Delivery) error { return s.run(ctx, ds, true) },
+		slog.New(slog.DiscardHandler))
+}
+
+func deliveries(from, n int) []eventbus.Delivery {
+	ds := make([]eventbus.Delivery, n)
+	for i := range ds {
+		ds[i].Offset = int64(from + i)
+	}
+	return ds
+}
+
+// queued waits until n calls wait in c's queue.
+func queued(t *testing.T, c *combiner, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		l := len(c.queue)
+		c.mu.Unlock()
+		if l == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls queued; want %d", l, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A call that finds a transaction free runs at once, alone.
+func TestCombinerIdle(t *testing.T) {
+	s := newSpy()
+	c := s.combiner(2, 64)
+	for i := range 3 {
+		if err := c.do(t.Context(), deliveries(10*i, i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := [][]int64{{0}, {10, 11}, {20, 21, 22}}; !slices.EqualFunc(s.alone, want, slices.Equal) || len(s.shared) != 0 {
+		t.Errorf("alone %v, shared %v; want alone %v, none shared", s.alone, s.shared, want)
+	}
+}
+
+// Calls that find every transaction busy share the next ones, as many
+// events to a transaction as fit in max, in the order they came.
+func TestCombinerShares(t *testing.T) {
+	s := newSpy()
+	s.block[0] = true
+	c := s.combiner(1, 4)
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	call := func(i int, ds []eventbus.Delivery) {
+		wg.Go(func() { errs[i] = c.do(t.Context(), ds) })
+	}
+	call(0, deliveries(0, 1))
+	<-s.started
+	call(1, deliveries(10, 2))
+	queued(t, c, 1)
+	call(2, deliveries(20, 1))
+	queued(t, c, 2)
+	call(3, deliveries(30, 2)) // 2 + 1 + 2 > 4: the next transaction
+	queued(t, c, 3)
+	call(4, deliveries(40, 1))
+	queued(t, c, 4)
+	close(s.release)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	if want := [][]int64{{0}}; !slices.EqualFunc(s.alone, want, slices.Equal) {
+		t.Errorf("alone %v; want %v", s.alone, want)
+	}
+	if want := [][]int64{{10, 11, 20}, {30, 31, 40}}; !slices.EqualFunc(s.shared, want, slices.Equal) {
+		t.Errorf("shared %v; want %v", s.shared, want)
+	}
+}
+
+// A shared transaction that fails applies nothing, and each of its calls
+// runs alone with its own context: only the call with the bad event fails.
+func TestCombinerFailureRunsAlone(t *testing.T) {
+	s := newSpy()
+	s.block[0] = true
+	s.fail[21] = true
+	c := s.combiner(1, 64)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	ctxs := make([]context.Context, 4)
+	for i := range ctxs {
+		ctxs[i] = context.WithValue(t.Context(), spyKey{}, i)
+	}
+	call := func(i int, ds []eventbus.Delivery) {
+		wg.Go(func() { errs[i] = c.do(ctxs[i], ds) })
+	}
+	call(0, deliveries(0, 1))
+	<-s.started
+	call(1, deliveries(10, 1))
+	queued(t, c, 1)
+	call(2, deliveries(20, 2))
+	queued(t, c, 2)
+	call(3, deliveries(30, 1))
+	queued(t, c, 3)
+	close(s.release)
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Errorf("call %d: %v; want an error only for call 2", i, err)
+		}
+	}
+	if want := [][]int64{{10, 20, 21, 30}}; !slices.EqualFunc(s.shared, want, slices.Equal) {
+		t.Errorf("shared %v; want %v", s.shared, want)
+	}
+	for i, off := range []int64{10, 20, 30} {
+		if got := s.ctxs[off]; got == nil || got.Value(spyKey{}) != i+1 {
+			t.Errorf("offset %d ran alone with the context of call %v; want call %d", off, got.Value(spyKey{}), i+1)
+		}
+	}
+}
+
+type spyKey struct{}
+
+// A call whose context ends while it waits in the queue returns at once,
+// and its deliveries never run; one already taken waits for its
+// transaction.
+func TestCombinerCanceledWhileQueued(t *testing.T) {
+	s := newSpy()
+	s.block[0] = true
+	c := s.combiner(1, 64)
+	done := make(chan error, 1)
+	go func() { done <- c.do(t.Context(), deliveries(0, 1)) }()
+	<-s.started
+	ctx, cancel := context.WithCancel(t.Context())
+	canceled := make(chan error, 1)
+	go func() { canceled <- c.do(ctx, deliveries(10, 1)) }()
+	queued(t, c, 1)
+	cancel()
+	if err := <-canceled; !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled call = %v; want context.Canceled", err)
+	}
+	queued(t, c, 0)
+	close(s.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(s.shared) != 0 || len(s.alone) != 1 {
+		t.Errorf("alone %v, shared %v; want only the first call", s.alone, s.shared)
+	}
+}
+
+// Many concurrent calls each get their own outcome, and every delivery
+// runs in exactly one transaction that succeeds.
+func TestCombinerConcurrent(t *testing.T) {
+	s := newSpy()
+	for off := range int64(400) {
+		s.fail[off] = off%97 == 5
+	}
+	c := s.combiner(3, 16)
+	var wg sync.WaitGroup
+	errs := make([]error, 100)
+	for i := range 100 {
+		wg.Go(func() { errs[i] = c.do(t.Context(), deliveries(4*i, 1+i%4)) })
+	}
+	wg.Wait()
+	ok := map[int64]int{}
+	for _, tx := range s.alone {
+		if !slices.ContainsFunc(tx, func(o int64) bool { return s.fail[o] }) {
+			for _, o := range tx {
+				ok[o]++
+			}
+		}
+	}
+	for _, tx := range s.shared {
+		if !slices.ContainsFunc(tx, func(o int64) bool { return s.fail[o] }) {
+			for _, o := range tx {
+				ok[o]++
+			}
+		}
+	}
+	for i, err := range errs {
+		ds := deliveries(4*i, 1+i%4)
+		bad := slices.ContainsFunc(ds, func(d eventbus.Delivery) bool { return s.fail[d.Offset] })
+		if (err != nil) != bad {
+			t.Errorf("call %d: %v; want an error: %v", i, err, bad)
+		}
+		for _, d := range ds {
+			if want := map[bool]int{false: 1, true: 0}[bad]; ok[d.Offset] != want {
+				t.Errorf("offset %d committed %d times; want %d", d.Offset, ok[d.Offset], want)
+			}
+		}
+	}
+	if len(c.queue) != 0 || len(c.slots) != 0 {
+		t.Errorf("after the calls: %d queued, %d slots taken", len(c.queue), len(c.slots))
+	}
+}
