@@ -141,44 +141,133 @@ func TestAddMovementErrors(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t) // 8 on hand, 0 reserved; the sale's SALE movement is recorded
 	ctx := t.Context()
+	other, err := w.inv.CreateBook(ctx, inventory.NewBook{Title: "Emma", Author: "Austen", Price: sales.MustDecimal("5"), Stock: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
 	add := func(m inventory.Movement, reservedDelta int64) error {
 		return w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error { return addMovement(ctx, tx, m, reservedDelta) })
+	}
+	// After a movement of another book that is fine, in the statement that
+	// writes several movements: it names the one that failed.
+	batched := func(m inventory.Movement, reservedDelta int64) error {
+		return w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
+			if _, err := tx.LockLevels(ctx, []uuid.UUID{other.ID, w.book.ID}); err != nil {
+				return err
+			}
+			return tx.AddMovements(ctx, []inventory.Change{
+				{Movement: movement(other.ID, inventory.Purchase, 3, 1, uuid.Nil)}, {Movement: m, ReservedDelta: reservedDelta},
+			})
+		})
 	}
 	cases := []struct {
 		name     string
 		m        inventory.Movement
 		reserved int64
 		want     error // nil: an error matching none of the sentinels
+		alone    bool  // also alone (TestErrorsWrapSentinels has the others)
 	}{
-		{"below zero", movement(w.book.ID, inventory.Loss, 8, -9, uuid.Nil), 0, inventory.ErrInsufficientStock},
-		{"below reserved", movement(w.book.ID, inventory.Purchase, 8, 1, uuid.Nil), 10, inventory.ErrInsufficientStock},
-		{"reserved below zero", movement(w.book.ID, inventory.Purchase, 8, 1, uuid.Nil), -1, inventory.ErrInsufficientStock},
-		{"second SALE", movement(w.book.ID, inventory.Sale, 8, -2, w.sale.ID), -2, inventory.ErrDuplicateMovement},
-		{"stale stock before", movement(w.book.ID, inventory.Purchase, 7, 1, uuid.Nil), 0, nil},
+		{"below zero", movement(w.book.ID, inventory.Loss, 8, -9, uuid.Nil), 0, inventory.ErrInsufficientStock, true},
+		{"below reserved", movement(w.book.ID, inventory.Purchase, 8, 1, uuid.Nil), 10, inventory.ErrInsufficientStock, true},
+		{"reserved below zero", movement(w.book.ID, inventory.Purchase, 8, 1, uuid.Nil), -1, inventory.ErrInsufficientStock, true},
+		{"second SALE", movement(w.book.ID, inventory.Sale, 8, -2, w.sale.ID), -2, inventory.ErrDuplicateMovement, true},
+		{"stale stock before", movement(w.book.ID, inventory.Purchase, 7, 1, uuid.Nil), 0, nil, true},
+		{"unknown book", movement(uuid.New(), inventory.Purchase, 0, 1, uuid.Nil), 0, inventory.ErrNotFound, false},
+		{"unknown sale", movement(w.book.ID, inventory.Sale, 8, -1, uuid.New()), 0, sales.ErrNotFound, false},
 	}
 	sentinels := []error{inventory.ErrInsufficientStock, inventory.ErrDuplicateMovement, inventory.ErrNotFound, sales.ErrNotFound}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := add(c.m, c.reserved)
-			switch {
-			case err == nil:
-				t.Fatalf("AddMovements succeeded; want an error")
-			case c.want != nil && !errors.Is(err, c.want):
-				t.Errorf("error = %v; want %v", err, c.want)
-			case c.want == nil:
-				for _, s := range sentinels {
-					if errors.Is(err, s) {
-						t.Errorf("error = %v; want none of the domain errors", err)
+		for _, in := range []string{"alone", "batched"} {
+			if in == "alone" && !c.alone {
+				continue
+			}
+			t.Run(c.name+"/"+in, func(t *testing.T) {
+				var err error
+				if in == "alone" {
+					err = add(c.m, c.reserved)
+				} else {
+					err = batched(c.m, c.reserved)
+				}
+				switch {
+				case err == nil:
+					t.Fatalf("AddMovements succeeded; want an error")
+				case c.want != nil && !errors.Is(err, c.want):
+					t.Errorf("error = %v; want %v", err, c.want)
+				case c.want == nil:
+					for _, s := range sentinels {
+						if errors.Is(err, s) {
+							t.Errorf("error = %v; want none of the domain errors", err)
+						}
 					}
 				}
-			}
-		})
+				// The ledger's own reasons name the movement; a broken
+				// constraint names the first of the batch.
+				if named := c.name == "second SALE" || c.name == "stale stock before" || c.name == "unknown book"; named && !strings.Contains(err.Error(), c.m.BookID.String()) {
+					t.Errorf("error = %v; want it to name book %s", err, c.m.BookID)
+				}
+			})
+		}
 	}
 	if l, err := w.db.Inventory().Level(ctx, w.book.ID); err != nil || l.OnHand != 8 || l.Reserved != 0 {
 		t.Errorf("level after failed movements = %+v, %v; want 8 on hand, 0 reserved", l, err)
 	}
+	if l, err := w.db.Inventory().Level(ctx, other.ID); err != nil || l.OnHand != 3 {
+		t.Errorf("other book's level after failed batches = %+v, %v; want 3 on hand", l, err)
+	}
 	if _, n, err := w.db.Inventory().Movements(ctx, inventory.MovementFilter{BookID: w.book.ID}); err != nil || n != 2 {
 		t.Errorf("movements = %d, %v; want the 2 recorded before", n, err)
+	}
+}
+
+// TestAddMovementList writes several movements in one statement: a book's
+// movements one after the other, its level moved once to the last one's
+// stock after and by the sum of the reserved deltas; the ledger keeps
+// their order.
+func TestAddMovementList(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t) // 8 on hand, 0 reserved, 2 movements
+	ctx := t.Context()
+	other, err := w.inv.CreateBook(ctx, inventory.NewBook{Title: "Emma", Author: "Austen", Price: sales.MustDecimal("5"), Stock: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sale, err := w.svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: w.book.ID, Quantity: 1}, {BookID: other.ID, Quantity: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sale, err = w.svc.Complete(ctx, sale.ID, sales.Payment{Method: sales.PaymentCash}); err != nil {
+		t.Fatal(err)
+	}
+	cs := []inventory.Change{
+		{Movement: movement(w.book.ID, inventory.Sale, 8, -1, sale.ID), ReservedDelta: -1},
+		{Movement: movement(other.ID, inventory.Sale, 3, -2, sale.ID), ReservedDelta: -2},
+		{Movement: movement(w.book.ID, inventory.Purchase, 7, 5, uuid.Nil)},
+		{Movement: movement(w.book.ID, inventory.Return, 12, 1, sale.ID)},
+	}
+	cs[2].Reason = "restock"
+	err = w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
+		if _, err := tx.LockLevels(ctx, []uuid.UUID{w.book.ID, other.ID}); err != nil {
+			return err
+		}
+		return tx.AddMovements(ctx, cs)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []inventory.Level{{BookID: w.book.ID, OnHand: 13}, {BookID: other.ID, OnHand: 1}} {
+		if l, err := w.db.Inventory().Level(ctx, want.BookID); err != nil || l.OnHand != want.OnHand || l.Reserved != 0 {
+			t.Errorf("level = %+v, %v; want %d on hand, 0 reserved", l, err, want.OnHand)
+		}
+	}
+	ms, _, err := w.db.Inventory().Movements(ctx, inventory.MovementFilter{BookID: w.book.ID})
+	if err != nil || len(ms) != 5 {
+		t.Fatalf("movements = %d, %v; want 5", len(ms), err)
+	}
+	for i, m := range ms[2:] {
+		want := cs[[]int{0, 2, 3}[i]].Movement
+		if m.ID != want.ID || m.StockAfter != want.StockAfter || m.SaleID != want.SaleID || m.Reason != want.Reason {
+			t.Errorf("movement %d = %+v; want %+v", i+1, m, want)
+		}
 	}
 }
 

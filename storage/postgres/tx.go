@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -335,6 +336,9 @@ func (t *tx) LockLevels(ctx context.Context, bookIDs []uuid.UUID) ([]inventory.L
 // when on hand is not StockBefore (the level was not locked) or a movement
 // breaks another rule of the ledger.
 func (t *tx) AddMovements(ctx context.Context, cs []inventory.Change) error {
+	if len(cs) > 1 {
+		return t.addMovementList(ctx, cs)
+	}
 	for _, c := range cs {
 		m := c.Movement
 		p := db.AddMovementsParams{
@@ -353,6 +357,37 @@ func (t *tx) AddMovements(ctx context.Context, cs []inventory.Change) error {
 		}
 	}
 	return nil
+}
+
+// addMovementList is AddMovements for several changes, in one statement;
+// a book's level moves once, to its last movement's StockAfter.
+func (t *tx) addMovementList(ctx context.Context, cs []inventory.Change) error {
+	n := len(cs)
+	p := db.AddMovementListParams{
+		Ids: make([]uuid.UUID, n), BookIds: make([]uuid.UUID, n), Types: make([]string, n),
+		Quantities: make([]int64, n), StockBefores: make([]int64, n), StockAfters: make([]int64, n),
+		SaleIds: make([]uuid.UUID, n), Reasons: make([]string, n), CreatedAts: make([]time.Time, n),
+		ReservedDeltas: make([]int64, n),
+	}
+	for i, c := range cs {
+		m := c.Movement
+		p.Ids[i], p.BookIds[i], p.Types[i], p.Quantities[i] = m.ID, m.BookID, string(m.Type), m.Quantity
+		p.StockBefores[i], p.StockAfters[i], p.SaleIds[i], p.Reasons[i] = m.StockBefore, m.StockAfter, m.SaleID, m.Reason
+		p.CreatedAts[i], p.ReservedDeltas[i] = m.CreatedAt, c.ReservedDelta
+	}
+	return t.later(func() error {
+		return t.q.AddMovementList(ctx, p)
+	}, func(err error) error {
+		// salesflow_movements_applied names the movement in its DETAIL;
+		// a constraint names none, and the first one stands for all.
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			if i, perr := strconv.Atoi(pe.Detail); perr == nil && i >= 1 && i <= n {
+				return movementError(cs[i-1].Movement, err)
+			}
+		}
+		return fmt.Errorf("%d movements, the first of book %s: %w", n, cs[0].BookID, translate(err))
+	})
 }
 
 // movementError turns the failure of m's AddMovements statement into the

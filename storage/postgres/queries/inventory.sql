@@ -77,6 +77,56 @@ SELECT salesflow_movement_applied(
     EXISTS (SELECT 1 FROM level),
     sqlc.narg(sale_id)::uuid IS NOT NULL);
 
+-- AddMovementList is AddMovements for several movements, in one statement:
+-- n is each movement's place, and a book's movements follow each other
+-- (each one's stock_before is the previous one's stock_after). A book's
+-- movements are written only when its level's on hand equals the first
+-- one's stock_before, and its level moves once, to the last one's
+-- stock_after and by the sum of reserved_delta, only when all of them
+-- were written. The caller has locked the levels (LockLevels), so the
+-- order the update takes their rows in does not matter. A movement without a
+-- sale has the nil uuid, one without a reason the empty text. Unless every
+-- movement was applied, salesflow_movements_applied (migration 00010)
+-- fails the statement for the first one that was not, with its n.
+-- name: AddMovementList :exec
+WITH m AS (
+    SELECT unnest(@ids::uuid[]) AS id, unnest(@book_ids::uuid[]) AS book_id, unnest(@types::text[]) AS type,
+           unnest(@quantities::bigint[]) AS quantity, unnest(@stock_befores::bigint[]) AS stock_before,
+           unnest(@stock_afters::bigint[]) AS stock_after, unnest(@sale_ids::uuid[]) AS sale_id,
+           unnest(@reasons::text[]) AS reason, unnest(@created_ats::timestamptz[]) AS created_at,
+           unnest(@reserved_deltas::bigint[]) AS reserved_delta, generate_series(1, cardinality(@ids::uuid[])) AS n
+), b AS (
+    SELECT book_id, (array_agg(stock_before ORDER BY n))[1] AS first_before,
+           (array_agg(stock_after ORDER BY n DESC))[1] AS last_after,
+           sum(reserved_delta)::bigint AS reserved_delta, count(*) AS movements
+    FROM m GROUP BY book_id
+), ok AS (
+    SELECT b.book_id FROM b JOIN stock_levels l ON l.book_id = b.book_id AND l.on_hand = b.first_before
+), inserted AS (
+    INSERT INTO stock_movements (id, book_id, type, quantity, stock_before, stock_after, sale_id, reason, created_at)
+    SELECT id, book_id, type, quantity, stock_before, stock_after,
+           NULLIF(sale_id, '00000000-0000-0000-0000-000000000000'), NULLIF(reason, ''), created_at
+    FROM m WHERE book_id IN (SELECT book_id FROM ok) ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING id, book_id
+), level AS (
+    UPDATE stock_levels l
+    SET on_hand = u.last_after, reserved = l.reserved + u.reserved_delta
+    FROM b AS u
+    WHERE l.book_id = u.book_id AND l.on_hand = u.first_before
+      AND u.movements = (SELECT count(*) FROM inserted i WHERE i.book_id = u.book_id)
+    RETURNING l.book_id
+)
+SELECT salesflow_movements_applied(
+    m.n::integer,
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = m.book_id),
+    EXISTS (SELECT 1 FROM ok WHERE ok.book_id = m.book_id),
+    EXISTS (SELECT 1 FROM inserted i WHERE i.id = m.id),
+    EXISTS (SELECT 1 FROM level WHERE level.book_id = m.book_id),
+    m.sale_id <> '00000000-0000-0000-0000-000000000000')
+FROM m
+ORDER BY EXISTS (SELECT 1 FROM inserted i WHERE i.id = m.id), m.n;
+
 -- name: ListMovements :many
 SELECT * FROM stock_movements
 WHERE (sqlc.narg(book_id)::uuid IS NULL OR book_id = sqlc.narg(book_id))
