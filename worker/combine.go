@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -17,9 +18,10 @@ import (
 // larger transactions, which is what bounds it (each costs a commit and its
 // fixed statements).
 //
-// A shared transaction that fails applies nothing; each call then runs
-// alone, as it would have without the combiner, so one bad event fails
-// only its own call.
+// A shared transaction that fails (or panics) applies nothing; each call
+// then runs alone, as it would have without the combiner, one transaction
+// at a time still, so one bad event fails only its own call. A delivery
+// tried before always runs alone.
 type combiner struct {
 	max   int
 	slots chan struct{}
@@ -49,12 +51,22 @@ func newCombiner(txs, max int, alone, batch func(context.Context, []eventbus.Del
 }
 
 // do handles ds, in a transaction of its own or shared with other calls.
+// A delivery tried before (Attempt > 1) runs alone: it may be the one that
+// failed a shared transaction.
 func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
+	if slices.ContainsFunc(ds, func(d eventbus.Delivery) bool { return d.Attempt > 1 }) {
+		return c.solo(ctx, ds)
+	}
 	me := &call{ds: ds, done: make(chan outcome, 1)}
 	c.mu.Lock()
 	c.queue = append(c.queue, me)
 	c.mu.Unlock()
 	for {
+		select { // an outcome already told wins over a free slot
+		case o := <-me.done:
+			return c.finish(ctx, me, o)
+		default:
+		}
 		select {
 		case o := <-me.done:
 			return c.finish(ctx, me, o)
@@ -62,8 +74,7 @@ func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
 			// Lead: run what is queued, me among it unless another
 			// leader took me meanwhile, or the queue held more than
 			// one transaction's worth before me.
-			c.lead(ctx, me, c.take())
-			<-c.slots
+			c.lead(ctx, me)
 			if c.taken(me) {
 				return c.finish(ctx, me, <-me.done)
 			}
@@ -78,9 +89,21 @@ func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
 
 func (c *combiner) finish(ctx context.Context, me *call, o outcome) error {
 	if o.alone {
-		return c.alone(ctx, me.ds)
+		return c.solo(ctx, me.ds)
 	}
 	return o.err
+}
+
+// solo runs ds in a transaction of its own when the lane is free, in the
+// caller's goroutine: a panic is the caller's own.
+func (c *combiner) solo(ctx context.Context, ds []eventbus.Delivery) error {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.slots }()
+	return c.alone(ctx, ds)
 }
 
 // take removes from the queue the calls of the next transaction: the
@@ -117,11 +140,14 @@ func (c *combiner) drop(me *call) bool {
 	return true
 }
 
-// lead runs calls in one transaction, with the context of me (the
-// leader's call), and tells each its outcome. Another call alone runs in
-// its own goroutine, with its own context: what cancels the leader must not
-// fail it.
-func (c *combiner) lead(ctx context.Context, me *call, calls []*call) {
+// lead takes the queue's next calls and runs them in one transaction, with
+// the context of me (the leader's call), holding the slot the caller took,
+// and tells each its outcome. Another call that must run alone does so in
+// its own goroutine, with its own context: what cancels the leader must
+// not fail it, and its panic must not be charged to the leader.
+func (c *combiner) lead(ctx context.Context, me *call) {
+	defer func() { <-c.slots }()
+	calls := c.take()
 	switch {
 	case len(calls) == 0:
 	case len(calls) == 1 && calls[0] == me:
@@ -133,7 +159,7 @@ func (c *combiner) lead(ctx context.Context, me *call, calls []*call) {
 		for _, q := range calls {
 			ds = append(ds, q.ds...)
 		}
-		err := c.batch(ctx, ds)
+		err := c.shared(ctx, ds)
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("worker: a shared transaction failed, its calls run alone", "calls", len(calls), "events", len(ds), "err", err)
 		}
@@ -141,4 +167,15 @@ func (c *combiner) lead(ctx context.Context, me *call, calls []*call) {
 			q.done <- outcome{alone: err != nil}
 		}
 	}
+}
+
+// shared runs ds in one transaction; a panic is a failure, so that each
+// call runs alone and the one that panics again is charged with it.
+func (c *combiner) shared(ctx context.Context, ds []eventbus.Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("worker: shared transaction panicked: %v", r)
+		}
+	}()
+	return c.batch(ctx, ds)
 }

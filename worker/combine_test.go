@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -24,10 +25,13 @@ type spyTx struct {
 	started chan struct{} // a blocking transaction started
 	release chan struct{}
 	ctxs    map[int64]context.Context // the context each offset last ran alone with
+	panics  map[int64]bool            // a transaction holding it panics
+	running int                       // transactions running now
+	most    int                       // the most that ever ran at once
 }
 
 func newSpy() *spyTx {
-	return &spyTx{block: map[int64]bool{}, fail: map[int64]bool{}, started: make(chan struct{}, 16), release: make(chan struct{}), ctxs: map[int64]context.Context{}}
+	return &spyTx{block: map[int64]bool{}, fail: map[int64]bool{}, panics: map[int64]bool{}, started: make(chan struct{}, 16), release: make(chan struct{}), ctxs: map[int64]context.Context{}}
 }
 
 func offsets(ds []eventbus.Delivery) []int64 {
@@ -48,12 +52,23 @@ func (s *spyTx) run(ctx context.Context, ds []eventbus.Delivery, shared bool) er
 			s.ctxs[d.Offset] = ctx
 		}
 	}
-	var block, fail bool
+	var block, fail, panics bool
 	for _, d := range ds {
 		block = block || s.block[d.Offset]
 		fail = fail || s.fail[d.Offset]
+		panics = panics || s.panics[d.Offset]
 	}
+	s.running++
+	s.most = max(s.most, s.running)
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running--
+		s.mu.Unlock()
+	}()
+	if panics {
+		panic("bad event")
+	}
 	if block {
 		s.started <- struct{}{}
 		select {
@@ -185,6 +200,9 @@ func TestCombinerFailureRunsAlone(t *testing.T) {
 	if want := [][]int64{{10, 20, 21, 30}}; !slices.EqualFunc(s.shared, want, slices.Equal) {
 		t.Errorf("shared %v; want %v", s.shared, want)
 	}
+	if s.most != 1 {
+		t.Errorf("%d transactions ran at once in a lane of one", s.most)
+	}
 	for i, off := range []int64{10, 20, 30} {
 		if got := s.ctxs[off]; got == nil || got.Value(spyKey{}) != i+1 {
 			t.Errorf("offset %d ran alone with the context of call %v; want call %d", off, got.Value(spyKey{}), i+1)
@@ -265,5 +283,78 @@ func TestCombinerConcurrent(t *testing.T) {
 	}
 	if len(c.queue) != 0 || len(c.slots) != 0 {
 		t.Errorf("after the calls: %d queued, %d slots taken", len(c.queue), len(c.slots))
+	}
+}
+
+// A panic in a shared transaction is a failure: each call then runs alone,
+// the panic comes back in the goroutine of the call that holds the bad
+// event only, and the lane goes on.
+func TestCombinerPanic(t *testing.T) {
+	s := newSpy()
+	s.block[0] = true
+	s.panics[21] = true
+	c := s.combiner(1, 64)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	call := func(i int, ds []eventbus.Delivery) {
+		wg.Go(func() {
+			defer func() { // as the subscriber's guard does
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("panicked: %v", r)
+				}
+			}()
+			errs[i] = c.do(t.Context(), ds)
+		})
+	}
+	call(0, deliveries(0, 1))
+	<-s.started
+	call(1, deliveries(10, 1))
+	queued(t, c, 1)
+	call(2, deliveries(20, 2))
+	queued(t, c, 2)
+	call(3, deliveries(30, 1))
+	queued(t, c, 3)
+	close(s.release)
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Errorf("call %d: %v; want a panic only in call 2", i, err)
+		}
+	}
+	if len(c.slots) != 0 {
+		t.Fatalf("%d slots held after the panics", len(c.slots))
+	}
+	// The panic alone, in the leader's own transaction, frees the lane too.
+	func() {
+		defer func() { _ = recover() }()
+		_ = c.do(t.Context(), deliveries(21, 1))
+	}()
+	if err := c.do(t.Context(), deliveries(40, 1)); err != nil || len(c.slots) != 0 {
+		t.Errorf("after a panic: %v, %d slots held", err, len(c.slots))
+	}
+}
+
+// A delivery tried before never shares a transaction.
+func TestCombinerRetriedAlone(t *testing.T) {
+	s := newSpy()
+	s.block[0] = true
+	c := s.combiner(1, 64)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.do(t.Context(), deliveries(0, 1)) })
+	<-s.started
+	wg.Go(func() { _ = c.do(t.Context(), deliveries(10, 1)) })
+	queued(t, c, 1)
+	retried := deliveries(20, 1)
+	retried[0].Attempt = 2
+	wg.Go(func() { _ = c.do(t.Context(), retried) })
+	wg.Go(func() { _ = c.do(t.Context(), deliveries(30, 1)) })
+	queued(t, c, 2)
+	close(s.release)
+	wg.Wait()
+	if want := [][]int64{{10, 30}}; !slices.EqualFunc(s.shared, want, slices.Equal) {
+		t.Errorf("shared %v; want %v", s.shared, want)
+	}
+	if !slices.ContainsFunc(s.alone, func(tx []int64) bool { return slices.Equal(tx, []int64{20}) }) {
+		t.Errorf("alone %v; want the retried delivery alone", s.alone)
 	}
 }

@@ -141,7 +141,9 @@ func TestHandlerSharesTransactions(t *testing.T) {
 	for i, r := range recs {
 		ds = append(ds, eventbus.Delivery{Message: r.Message, Partition: int32(i % 3), Offset: int64(i)})
 	}
-	ds = append(ds, eventbus.Delivery{Message: eventbus.Message{Topic: sales.EventCreated, Value: []byte("{")}, Offset: 80})
+	// A malformed event that failed before: it runs alone, and fails only
+	// its own call.
+	ds = append(ds, eventbus.Delivery{Message: eventbus.Message{Topic: sales.EventCreated, Value: []byte("{")}, Offset: 80, Attempt: 2})
 
 	var calls, txs atomic.Int64
 	inTx := func(ctx context.Context, fn func(*memory.Tx) error) error {

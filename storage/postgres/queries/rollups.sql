@@ -1,8 +1,9 @@
 -- AddDay adds a day's change (the sales and returns of a batch) to its
 -- rollups in one statement: the totals to the day's stripe of this
 -- connection (migration 00007: concurrent transactions add to different
--- rows), and each book's part (summed per book) to the book's day, in book
--- id order.
+-- rows), and each book's part, summed per book, to the book's day, in book
+-- id order. Every writer of these rows runs this statement, so they are
+-- always locked in the same order.
 -- name: AddDay :exec
 WITH totals AS (
     INSERT INTO daily_sales_stripes AS d (zone, day, stripe, sales, revenue, net_revenue, tax, discount, items)

@@ -51,8 +51,9 @@ type AddDayParams struct {
 // AddDay adds a day's change (the sales and returns of a batch) to its
 // rollups in one statement: the totals to the day's stripe of this
 // connection (migration 00007: concurrent transactions add to different
-// rows), and each book's part (summed per book) to the book's day, in book
-// id order.
+// rows), and each book's part, summed per book, to the book's day, in book
+// id order. Every writer of these rows runs this statement, so they are
+// always locked in the same order.
 func (q *Queries) AddDay(ctx context.Context, arg AddDayParams) error {
 	_, err := q.db.Exec(ctx, addDay,
 		arg.Zone,
