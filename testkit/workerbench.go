@@ -13,18 +13,21 @@ import (
 
 // RunWorkerBenchmarks measures the worker's handlers on a store: decoding
 // events, recording them as processed and applying them, as a subscriber
-// calls them: one transaction per event, or per batch (Batch64). ApplyCompletion/3Lines applies the
-// sale.completed events of three-line sales one at a time (one partition);
-// its Parallel4 twin four at a time from four goroutines (four
-// partitions), each of the four on other books; Batch64 hands them to the
-// batch handler 64 at a time (a partition with a backlog). The events
-// are made beforehand through the services and taken from the outbox, so
-// only the handler is timed. newWorld is called once per benchmark.
+// calls them: one transaction per event, or per batch (Batch64).
+// ApplyCompletion/3Lines applies the sale.completed events of three-line
+// sales one at a time (one partition); its Parallel4 twin four at a time
+// from four goroutines (partitions 0 to 3: one in each of the worker's
+// default lanes), each of the four on other books; Parallel16 sixteen at a
+// time (partitions 0 to 15: four to a lane, so they share transactions);
+// Batch64 hands them to the batch handler 64 at a time (a partition with a
+// backlog). The events are made beforehand through the services and taken
+// from the outbox, so only the handler is timed. newWorld is called once
+// per benchmark.
 func RunWorkerBenchmarks[T worker.Tx](b *testing.B, newWorld func(b *testing.B) (Stores, func(context.Context, func(T) error) error)) {
 	for _, c := range []struct {
 		name       string
 		par, batch int
-	}{{"ApplyCompletion/3Lines", 1, 1}, {"ApplyCompletion/3Lines/Parallel4", 4, 1}, {"ApplyCompletion/3Lines/Batch64", 1, 64}} {
+	}{{"ApplyCompletion/3Lines", 1, 1}, {"ApplyCompletion/3Lines/Parallel4", 4, 1}, {"ApplyCompletion/3Lines/Parallel16", 16, 1}, {"ApplyCompletion/3Lines/Batch64", 1, 64}} {
 		name, par, size := c.name, c.par, c.batch
 		b.Run(name, func(b *testing.B) {
 			st, inTx := newWorld(b)
@@ -100,7 +103,8 @@ func RunWorkerBenchmarks[T worker.Tx](b *testing.B, newWorld func(b *testing.B) 
 				var wg sync.WaitGroup
 				for i := range batch {
 					wg.Go(func() {
-						if err := h(context.Background(), eventbus.Delivery{Message: batch[i], Attempt: 1}); err != nil {
+						d := eventbus.Delivery{Message: batch[i], Partition: int32(i), Attempt: 1}
+						if err := h(context.Background(), d); err != nil {
 							b.Error(err)
 						}
 					})
