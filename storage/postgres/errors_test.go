@@ -148,16 +148,18 @@ func TestAddMovementErrors(t *testing.T) {
 	add := func(m inventory.Movement, reservedDelta int64) error {
 		return w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error { return addMovement(ctx, tx, m, reservedDelta) })
 	}
-	// After a movement of another book that is fine, in the statement that
+	// After movements of another book that are fine, in the statement that
 	// writes several movements: it names the one that failed.
 	batched := func(m inventory.Movement, reservedDelta int64) error {
 		return w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
 			if _, err := tx.LockLevels(ctx, []uuid.UUID{other.ID, w.book.ID}); err != nil {
 				return err
 			}
-			return tx.AddMovements(ctx, []inventory.Change{
-				{Movement: movement(other.ID, inventory.Purchase, 3, 1, uuid.Nil)}, {Movement: m, ReservedDelta: reservedDelta},
-			})
+			var cs []inventory.Change
+			for i := range int64(postgres.ListFrom - 1) {
+				cs = append(cs, inventory.Change{Movement: movement(other.ID, inventory.Purchase, 3+i, 1, uuid.Nil)})
+			}
+			return tx.AddMovements(ctx, append(cs, inventory.Change{Movement: m, ReservedDelta: reservedDelta}))
 		})
 	}
 	cases := []struct {
@@ -245,6 +247,10 @@ func TestAddMovementList(t *testing.T) {
 		{Movement: movement(w.book.ID, inventory.Return, 12, 1, sale.ID)},
 	}
 	cs[2].Reason = "restock"
+	for i := range int64(postgres.ListFrom - len(cs)) { // other's, enough for one statement
+		cs = append(cs, inventory.Change{Movement: movement(other.ID, inventory.Adjustment, 1+i, 1, uuid.Nil)})
+	}
+	cs[len(cs)-1].Reason = "count"
 	err = w.db.Inventory().InTx(ctx, func(tx inventory.Tx) error {
 		if _, err := tx.LockLevels(ctx, []uuid.UUID{w.book.ID, other.ID}); err != nil {
 			return err
@@ -254,7 +260,7 @@ func TestAddMovementList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []inventory.Level{{BookID: w.book.ID, OnHand: 13}, {BookID: other.ID, OnHand: 1}} {
+	for _, want := range []inventory.Level{{BookID: w.book.ID, OnHand: 13}, {BookID: other.ID, OnHand: 1 + int64(postgres.ListFrom-4)}} {
 		if l, err := w.db.Inventory().Level(ctx, want.BookID); err != nil || l.OnHand != want.OnHand || l.Reserved != 0 {
 			t.Errorf("level = %+v, %v; want %d on hand, 0 reserved", l, err, want.OnHand)
 		}

@@ -162,3 +162,6 @@ func (d *DB) ExecCommitted(ctx context.Context, sql string, args ...any) error {
 	_, err := d.pool.Exec(ctx, sql, args...)
 	return err
 }
+
+// ListFrom is the fewest movements AddMovements writes in one statement.
+const ListFrom = listFrom
