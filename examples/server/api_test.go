@@ -355,6 +355,7 @@ func TestConfig(t *testing.T) {
 		{"port", func(o *Options) { o.Port = 70000 }},
 		{"partitions", func(o *Options) { o.KafkaPartitions = 0 }},
 		{"no group", func(o *Options) { o.ConsumerGroup = "" }},
+		{"worker transactions", func(o *Options) { o.WorkerTxs = -1 }},
 	} {
 		o := testOptions()
 		tc.edit(&o)

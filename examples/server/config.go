@@ -34,6 +34,7 @@ type Options struct {
 	TimeZone          string        `name:"time-zone" default:"UTC" doc:"IANA time zone of calendar days (date filters, summaries)"`
 	TopicPrefix       string        `name:"topic-prefix" doc:"Prefix of the sale topics"`
 	ConsumerGroup     string        `name:"consumer-group" default:"analytics-group" doc:"Consumer group of the worker"`
+	WorkerTxs         int           `name:"worker-transactions" default:"4" doc:"Transactions the worker runs at once (lanes of partitions); events that arrive while their lane is busy share its next transaction. Fewer: less database work under load; more: less waiting. 0: one transaction per event or partition batch"`
 	LogLevel          string        `name:"log-level" default:"info" doc:"debug, info, warn or error"`
 	LogFormat         string        `name:"log-format" default:"text" doc:"text or json"`
 	ShutdownTimeout   time.Duration `name:"shutdown-timeout" default:"30s" doc:"How long shutdown waits for requests in flight"`
@@ -107,6 +108,7 @@ type Config struct {
 	Location         *time.Location
 	TopicPrefix      string
 	ConsumerGroup    string
+	WorkerTxs        int
 	ShutdownTimeout  time.Duration
 	EventRetention   time.Duration
 }
@@ -116,7 +118,7 @@ type Config struct {
 func (o Options) Config(generate bool) (Config, error) {
 	c := Config{
 		Port: o.Port, DatabaseURL: strings.TrimSpace(o.DatabaseURL), TopicPrefix: o.TopicPrefix,
-		ConsumerGroup: o.ConsumerGroup, ShutdownTimeout: o.ShutdownTimeout, EventRetention: o.EventRetention,
+		ConsumerGroup: o.ConsumerGroup, WorkerTxs: o.WorkerTxs, ShutdownTimeout: o.ShutdownTimeout, EventRetention: o.EventRetention,
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -132,6 +134,9 @@ func (o Options) Config(generate bool) (Config, error) {
 		bad("KAFKA_PARTITIONS %d: want 1 to 10000, or -1 for the broker's default", o.KafkaPartitions)
 	}
 	c.KafkaPartitions = int32(o.KafkaPartitions)
+	if o.WorkerTxs < 0 || o.WorkerTxs > 1000 {
+		bad("WORKER_TRANSACTIONS %d: want 0 to 1000", o.WorkerTxs)
+	}
 	if o.KafkaReplication == 0 || o.KafkaReplication < -1 || o.KafkaReplication > 100 {
 		bad("KAFKA_REPLICATION_FACTOR %d: want 1 to 100, or -1 for the broker's default", o.KafkaReplication)
 	}

@@ -30,7 +30,7 @@ func testOptions() Options {
 	return Options{
 		Port: 0, KafkaPartitions: 3, KafkaReplication: -1, JWTSecret: testSecret, TaxRate: "0", Currency: "USD",
 		TimeZone: "UTC", ConsumerGroup: "analytics-group", LogLevel: "info", LogFormat: "text", ShutdownTimeout: 5 * time.Second,
-		KafkaSession: 10 * time.Second, EventRetention: 168 * time.Hour,
+		KafkaSession: 10 * time.Second, EventRetention: 168 * time.Hour, WorkerTxs: 4,
 	}
 }
 

@@ -21,7 +21,10 @@ type workerWiring struct {
 // in the consumer group CONSUMER_GROUP. It is the one place that knows the
 // worker's API; serve and worker run what it returns.
 func wireWorker(a *App) (workerWiring, error) {
-	opts := []worker.Option{worker.WithGroup(a.cfg.ConsumerGroup), worker.WithLogger(a.log), worker.WithLocation(a.cfg.Location)}
+	opts := []worker.Option{
+		worker.WithGroup(a.cfg.ConsumerGroup), worker.WithLogger(a.log), worker.WithLocation(a.cfg.Location),
+		worker.WithTransactions(a.cfg.WorkerTxs),
+	}
 	topics := worker.Topics(a.cfg.TopicPrefix)
 	if a.pg != nil {
 		w, err := worker.New(a.pg.InTx, opts...)
