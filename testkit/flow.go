@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,6 +111,7 @@ type flow struct {
 	delivers atomic.Int64
 	batches  atomic.Int64    // batches acknowledged
 	events   map[string]bool // event ids seen delivered
+	stops    []func()        // of the consumers started
 }
 
 func newFlow(t *testing.T, d Deployment) *flow {
@@ -246,6 +248,9 @@ func (f *flow) consume(t *testing.T) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
+	f.mu.Lock()
+	f.stops = append(f.stops, stop)
+	f.mu.Unlock()
 	return stop
 }
 
@@ -311,6 +316,15 @@ func (f *flow) settle(t *testing.T) {
 	}
 	if n, _, err := f.Outbox.Backlog(t.Context()); err != nil || n != 0 {
 		t.Errorf("outbox backlog %d, %v; want 0", n, err)
+	}
+	// Counters move when a transaction commits, acknowledgements when the
+	// handler returns, a little later (later still for a call that shared
+	// a transaction another call led): stop the consumers first.
+	f.mu.Lock()
+	stops := slices.Clone(f.stops)
+	f.mu.Unlock()
+	for _, stop := range stops {
+		stop()
 	}
 	var applied, stale int64
 	f.mu.Lock()
