@@ -10,13 +10,13 @@ import (
 	"github.com/salesflow/salesflow/eventbus"
 )
 
-// combiner lets concurrent handler calls share transactions. At most
-// len(slots) transactions run at once; a call that finds them all busy
-// queues its deliveries, and the next call to get a slot takes the queue
-// (up to max events) into one transaction. A call that finds a slot free
-// runs at once, so an idle worker adds no wait; a busy one runs fewer,
-// larger transactions, which is what bounds it (each costs a commit and its
-// fixed statements).
+// combiner is one of the worker's lanes: it lets concurrent handler calls
+// share transactions. It runs one transaction at a time; a call that finds
+// it busy queues its deliveries, and the next call to get the lane takes
+// the queue (up to max events) into one transaction. A call that finds the
+// lane free runs at once, so an idle worker adds no wait; a busy one runs
+// fewer, larger transactions, which is what bounds it (each costs a commit
+// and its fixed statements).
 //
 // A shared transaction that fails (or panics) applies nothing; each call
 // then runs alone, as it would have without the combiner, one transaction
@@ -24,7 +24,7 @@ import (
 // tried before always runs alone.
 type combiner struct {
 	max   int
-	slots chan struct{}
+	slot  chan struct{}                                           // holds a token while a transaction runs
 	alone func(ctx context.Context, ds []eventbus.Delivery) error // one call's deliveries in a transaction of their own
 	batch func(ctx context.Context, ds []eventbus.Delivery) error // several calls' deliveries in one transaction
 	log   *slog.Logger
@@ -46,8 +46,8 @@ type outcome struct {
 	alone bool // the shared transaction failed: run alone
 }
 
-func newCombiner(txs, max int, alone, batch func(context.Context, []eventbus.Delivery) error, log *slog.Logger) *combiner {
-	return &combiner{max: max, slots: make(chan struct{}, txs), alone: alone, batch: batch, log: log}
+func newCombiner(max int, alone, batch func(context.Context, []eventbus.Delivery) error, log *slog.Logger) *combiner {
+	return &combiner{max: max, slot: make(chan struct{}, 1), alone: alone, batch: batch, log: log}
 }
 
 // do handles ds, in a transaction of its own or shared with other calls.
@@ -62,7 +62,7 @@ func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
 	c.queue = append(c.queue, me)
 	c.mu.Unlock()
 	for {
-		select { // an outcome already told wins over a free slot
+		select { // an outcome already told wins over a free lane
 		case o := <-me.done:
 			return c.finish(ctx, me, o)
 		default:
@@ -70,7 +70,7 @@ func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
 		select {
 		case o := <-me.done:
 			return c.finish(ctx, me, o)
-		case c.slots <- struct{}{}:
+		case c.slot <- struct{}{}:
 			// Lead: run what is queued, me among it unless another
 			// leader took me meanwhile, or the queue held more than
 			// one transaction's worth before me.
@@ -98,11 +98,11 @@ func (c *combiner) finish(ctx context.Context, me *call, o outcome) error {
 // caller's goroutine: a panic is the caller's own.
 func (c *combiner) solo(ctx context.Context, ds []eventbus.Delivery) error {
 	select {
-	case c.slots <- struct{}{}:
+	case c.slot <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-c.slots }()
+	defer func() { <-c.slot }()
 	return c.alone(ctx, ds)
 }
 
@@ -141,12 +141,12 @@ func (c *combiner) drop(me *call) bool {
 }
 
 // lead takes the queue's next calls and runs them in one transaction, with
-// the context of me (the leader's call), holding the slot the caller took,
+// the context of me (the leader's call), holding the lane the caller took,
 // and tells each its outcome. Another call that must run alone does so in
 // its own goroutine, with its own context: what cancels the leader must
 // not fail it, and its panic must not be charged to the leader.
 func (c *combiner) lead(ctx context.Context, me *call) {
-	defer func() { <-c.slots }()
+	defer func() { <-c.slot }()
 	calls := c.take()
 	switch {
 	case len(calls) == 0:

@@ -185,7 +185,7 @@ func New[T Tx](inTx func(context.Context, func(T) error) error, opts ...Option) 
 	w := &Worker[T]{inTx: inTx, group: c.group, batch: c.batch, loc: c.loc, now: c.now, log: c.log}
 	if c.txs > 0 {
 		for range c.txs {
-			w.lanes = append(w.lanes, newCombiner(1, c.batch, w.alone, w.batchTx, c.log))
+			w.lanes = append(w.lanes, newCombiner(c.batch, w.alone, w.batchTx, c.log))
 		}
 	}
 	return w, nil
