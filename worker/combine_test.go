@@ -83,8 +83,8 @@ func (s *spyTx) run(ctx context.Context, ds []eventbus.Delivery, shared bool) er
 	return nil
 }
 
-func (s *spyTx) combiner(txs, max int) *combiner {
-	return newCombiner(txs, max,
+func (s *spyTx) combiner(max int) *combiner {
+	return newCombiner(max,
 		func(ctx context.Context, ds []eventbus.Delivery) error { return s.run(ctx, ds, false) },
 		func(ctx context.Context, ds []eventbus.Delivery) error { return s.run(ctx, ds, true) },
 		slog.New(slog.DiscardHandler))
@@ -116,10 +116,47 @@ func queued(t *testing.T, c *combiner, n int) {
 	}
 }
 
+// behindBlocked runs calls on c, each in its own goroutine: the first runs
+// alone and blocks (its first offset must be in s.block), the others come
+// while it runs, in order, each queued (a retried one goes to the lane
+// directly) before the next starts. Then it releases the first and returns
+// each call's error; a panic becomes an error, as the subscriber's guard
+// makes it. Call i runs with ctx(i), or the test's context for a nil ctx.
+func behindBlocked(t *testing.T, s *spyTx, c *combiner, ctx func(i int) context.Context, calls ...[]eventbus.Delivery) []error {
+	t.Helper()
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	inQueue := 0
+	for i, ds := range calls {
+		cx := t.Context()
+		if ctx != nil {
+			cx = ctx(i)
+		}
+		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("panicked: %v", r)
+				}
+			}()
+			errs[i] = c.do(cx, ds)
+		})
+		switch {
+		case i == 0:
+			<-s.started
+		case !slices.ContainsFunc(ds, func(d eventbus.Delivery) bool { return d.Attempt > 1 }):
+			inQueue++
+			queued(t, c, inQueue)
+		}
+	}
+	close(s.release)
+	wg.Wait()
+	return errs
+}
+
 // A call that finds a transaction free runs at once, alone.
 func TestCombinerIdle(t *testing.T) {
 	s := newSpy()
-	c := s.combiner(2, 64)
+	c := s.combiner(64)
 	for i := range 3 {
 		if err := c.do(t.Context(), deliveries(10*i, i+1)); err != nil {
 			t.Fatal(err)
@@ -135,24 +172,10 @@ func TestCombinerIdle(t *testing.T) {
 func TestCombinerShares(t *testing.T) {
 	s := newSpy()
 	s.block[0] = true
-	c := s.combiner(1, 4)
-	var wg sync.WaitGroup
-	errs := make([]error, 5)
-	call := func(i int, ds []eventbus.Delivery) {
-		wg.Go(func() { errs[i] = c.do(t.Context(), ds) })
-	}
-	call(0, deliveries(0, 1))
-	<-s.started
-	call(1, deliveries(10, 2))
-	queued(t, c, 1)
-	call(2, deliveries(20, 1))
-	queued(t, c, 2)
-	call(3, deliveries(30, 2)) // 2 + 1 + 2 > 4: the next transaction
-	queued(t, c, 3)
-	call(4, deliveries(40, 1))
-	queued(t, c, 4)
-	close(s.release)
-	wg.Wait()
+	c := s.combiner(4)
+	errs := behindBlocked(t, s, c, nil, deliveries(0, 1), deliveries(10, 2), deliveries(20, 1),
+		deliveries(30, 2), // 2 + 1 + 2 > 4: the next transaction
+		deliveries(40, 1))
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("call %d: %v", i, err)
@@ -172,26 +195,9 @@ func TestCombinerFailureRunsAlone(t *testing.T) {
 	s := newSpy()
 	s.block[0] = true
 	s.fail[21] = true
-	c := s.combiner(1, 64)
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	ctxs := make([]context.Context, 4)
-	for i := range ctxs {
-		ctxs[i] = context.WithValue(t.Context(), spyKey{}, i)
-	}
-	call := func(i int, ds []eventbus.Delivery) {
-		wg.Go(func() { errs[i] = c.do(ctxs[i], ds) })
-	}
-	call(0, deliveries(0, 1))
-	<-s.started
-	call(1, deliveries(10, 1))
-	queued(t, c, 1)
-	call(2, deliveries(20, 2))
-	queued(t, c, 2)
-	call(3, deliveries(30, 1))
-	queued(t, c, 3)
-	close(s.release)
-	wg.Wait()
+	c := s.combiner(64)
+	ctx := func(i int) context.Context { return context.WithValue(t.Context(), spyKey{}, i) }
+	errs := behindBlocked(t, s, c, ctx, deliveries(0, 1), deliveries(10, 1), deliveries(20, 2), deliveries(30, 1))
 	for i, err := range errs {
 		if (err != nil) != (i == 2) {
 			t.Errorf("call %d: %v; want an error only for call 2", i, err)
@@ -205,7 +211,7 @@ func TestCombinerFailureRunsAlone(t *testing.T) {
 	}
 	for i, off := range []int64{10, 20, 30} {
 		if got := s.ctxs[off]; got == nil || got.Value(spyKey{}) != i+1 {
-			t.Errorf("offset %d ran alone with the context of call %v; want call %d", off, got.Value(spyKey{}), i+1)
+			t.Errorf("offset %d ran alone with context %v; want call %d's", off, got, i+1)
 		}
 	}
 }
@@ -218,7 +224,7 @@ type spyKey struct{}
 func TestCombinerCanceledWhileQueued(t *testing.T) {
 	s := newSpy()
 	s.block[0] = true
-	c := s.combiner(1, 64)
+	c := s.combiner(64)
 	done := make(chan error, 1)
 	go func() { done <- c.do(t.Context(), deliveries(0, 1)) }()
 	<-s.started
@@ -247,7 +253,7 @@ func TestCombinerConcurrent(t *testing.T) {
 	for off := range int64(400) {
 		s.fail[off] = off%97 == 5
 	}
-	c := s.combiner(3, 16)
+	c := s.combiner(16)
 	var wg sync.WaitGroup
 	errs := make([]error, 100)
 	for i := range 100 {
@@ -281,8 +287,8 @@ func TestCombinerConcurrent(t *testing.T) {
 			}
 		}
 	}
-	if len(c.queue) != 0 || len(c.slots) != 0 {
-		t.Errorf("after the calls: %d queued, %d slots taken", len(c.queue), len(c.slots))
+	if len(c.queue) != 0 || len(c.slot) != 0 {
+		t.Errorf("after the calls: %d queued, lane held %d", len(c.queue), len(c.slot))
 	}
 }
 
@@ -293,44 +299,23 @@ func TestCombinerPanic(t *testing.T) {
 	s := newSpy()
 	s.block[0] = true
 	s.panics[21] = true
-	c := s.combiner(1, 64)
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	call := func(i int, ds []eventbus.Delivery) {
-		wg.Go(func() {
-			defer func() { // as the subscriber's guard does
-				if r := recover(); r != nil {
-					errs[i] = fmt.Errorf("panicked: %v", r)
-				}
-			}()
-			errs[i] = c.do(t.Context(), ds)
-		})
-	}
-	call(0, deliveries(0, 1))
-	<-s.started
-	call(1, deliveries(10, 1))
-	queued(t, c, 1)
-	call(2, deliveries(20, 2))
-	queued(t, c, 2)
-	call(3, deliveries(30, 1))
-	queued(t, c, 3)
-	close(s.release)
-	wg.Wait()
+	c := s.combiner(64)
+	errs := behindBlocked(t, s, c, nil, deliveries(0, 1), deliveries(10, 1), deliveries(20, 2), deliveries(30, 1))
 	for i, err := range errs {
 		if (err != nil) != (i == 2) {
 			t.Errorf("call %d: %v; want a panic only in call 2", i, err)
 		}
 	}
-	if len(c.slots) != 0 {
-		t.Fatalf("%d slots held after the panics", len(c.slots))
+	if len(c.slot) != 0 {
+		t.Fatalf("lane held (%d) after the panics", len(c.slot))
 	}
 	// The panic alone, in the leader's own transaction, frees the lane too.
 	func() {
 		defer func() { _ = recover() }()
 		_ = c.do(t.Context(), deliveries(21, 1))
 	}()
-	if err := c.do(t.Context(), deliveries(40, 1)); err != nil || len(c.slots) != 0 {
-		t.Errorf("after a panic: %v, %d slots held", err, len(c.slots))
+	if err := c.do(t.Context(), deliveries(40, 1)); err != nil || len(c.slot) != 0 {
+		t.Errorf("after a panic: %v, lane held %d", err, len(c.slot))
 	}
 }
 
@@ -338,19 +323,10 @@ func TestCombinerPanic(t *testing.T) {
 func TestCombinerRetriedAlone(t *testing.T) {
 	s := newSpy()
 	s.block[0] = true
-	c := s.combiner(1, 64)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = c.do(t.Context(), deliveries(0, 1)) })
-	<-s.started
-	wg.Go(func() { _ = c.do(t.Context(), deliveries(10, 1)) })
-	queued(t, c, 1)
+	c := s.combiner(64)
 	retried := deliveries(20, 1)
 	retried[0].Attempt = 2
-	wg.Go(func() { _ = c.do(t.Context(), retried) })
-	wg.Go(func() { _ = c.do(t.Context(), deliveries(30, 1)) })
-	queued(t, c, 2)
-	close(s.release)
-	wg.Wait()
+	behindBlocked(t, s, c, nil, deliveries(0, 1), deliveries(10, 1), retried, deliveries(30, 1))
 	if want := [][]int64{{10, 30}}; !slices.EqualFunc(s.shared, want, slices.Equal) {
 		t.Errorf("shared %v; want %v", s.shared, want)
 	}
