@@ -16,6 +16,31 @@ import (
 	"github.com/salesflow/salesflow/worker"
 )
 
+// soldBook returns a store with a book of 100 units, of which n were sold
+// in n sales, each created and completed: their 2n events wait in the
+// outbox.
+func soldBook(t *testing.T, n int) (*memory.Store, *inventory.Service, *inventory.Book) {
+	t.Helper()
+	ctx := t.Context()
+	store := memory.New()
+	inv, _ := inventory.NewService(store.Inventory())
+	svc, _ := sales.NewService(store.Sales())
+	book, err := inv.CreateBook(ctx, inventory.NewBook{Title: "Dune", Author: "Herbert", Price: sales.MustDecimal("10"), Stock: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		s, err := svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: book.ID, Quantity: 1}}})
+		if err == nil {
+			_, err = svc.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store, inv, book
+}
+
 // Run consumes in batches from a BatchSubscriber (a backlog of events that
 // were published before it started) and applies every sale once; batches
 // of 1 apply the same.
@@ -23,22 +48,7 @@ func TestRun(t *testing.T) {
 	t.Parallel()
 	for _, batch := range []int{worker.DefaultBatch, 1} {
 		ctx := t.Context()
-		store := memory.New()
-		inv, _ := inventory.NewService(store.Inventory())
-		svc, _ := sales.NewService(store.Sales())
-		book, err := inv.CreateBook(ctx, inventory.NewBook{Title: "Dune", Author: "Herbert", Price: sales.MustDecimal("10"), Stock: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 30 {
-			s, err := svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: book.ID, Quantity: 1}}})
-			if err == nil {
-				_, err = svc.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash})
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		store, inv, book := soldBook(t, 30)
 		bus, err := membus.New()
 		if err != nil {
 			t.Fatal(err)
@@ -117,22 +127,7 @@ func (s *spySubscriber) RunBatch(ctx context.Context, b eventbus.BatchHandler, m
 func TestHandlerSharesTransactions(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store := memory.New()
-	inv, _ := inventory.NewService(store.Inventory())
-	svc, _ := sales.NewService(store.Sales())
-	book, err := inv.CreateBook(ctx, inventory.NewBook{Title: "Dune", Author: "Herbert", Price: sales.MustDecimal("10"), Stock: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 40 {
-		s, err := svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: book.ID, Quantity: 1}}})
-		if err == nil {
-			_, err = svc.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	store, inv, book := soldBook(t, 40)
 	recs, err := store.Outbox().Pending(ctx, 100)
 	if err != nil || len(recs) != 80 {
 		t.Fatalf("outbox: %d records, %v; want 80", len(recs), err)
