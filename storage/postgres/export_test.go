@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -165,3 +166,37 @@ func (d *DB) ExecCommitted(ctx context.Context, sql string, args ...any) error {
 
 // ListFrom is the fewest movements AddMovements writes in one statement.
 const ListFrom = listFrom
+
+// GenericPlan returns the generic plan PostgreSQL has for the statement
+// that pgx prepared on the pool's connection from the query sqlc names
+// name: EXPLAIN of its EXECUTE with plan_cache_mode forced to generic, all
+// parameters NULL. With a pool of one connection, that is the connection
+// the store's transactions ran on.
+func (d *DB) GenericPlan(ctx context.Context, name string) (string, error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Release()
+	var stmt string
+	var params int
+	err = conn.QueryRow(ctx, `SELECT name, cardinality(parameter_types) FROM pg_prepared_statements
+		WHERE statement LIKE '-- name: ' || $1::text || ' %'`, name).Scan(&stmt, &params)
+	if err != nil {
+		return "", fmt.Errorf("statement %s not prepared: %w", name, err)
+	}
+	nulls := make([]string, params)
+	for i := range nulls {
+		nulls[i] = "NULL"
+	}
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+		return "", err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `RESET plan_cache_mode`) //nolint:errcheck // the pool is the test's
+	rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+pgx.Identifier{stmt}.Sanitize()+"("+strings.Join(nulls, ", ")+")", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return strings.Join(lines, "\n"), err
+}

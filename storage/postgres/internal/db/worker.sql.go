@@ -197,10 +197,11 @@ func (q *Queries) ReadProgress(ctx context.Context, saleID uuid.UUID) (SaleProgr
 const saveProgress = `-- name: SaveProgress :exec
 WITH saved AS (
     UPDATE sale_progress p
-    SET version = u.version, sold = u.sold, returned = u.returned
-    FROM (SELECT unnest($1::uuid[]) AS sale_id, unnest($2::bigint[]) AS version,
-                 unnest($3::boolean[]) AS sold, unnest($4::boolean[]) AS returned) AS u
-    WHERE p.sale_id = u.sale_id AND p.version <= u.version
+    SET version = ($2::bigint[])[array_position($1::uuid[], p.sale_id)],
+        sold = ($3::boolean[])[array_position($1::uuid[], p.sale_id)],
+        returned = ($4::boolean[])[array_position($1::uuid[], p.sale_id)]
+    WHERE p.sale_id = ANY ($1::uuid[])
+      AND p.version <= ($2::bigint[])[array_position($1::uuid[], p.sale_id)]
     RETURNING 1
 )
 SELECT salesflow_expect(count(*) = cardinality($1::uuid[])) FROM saved
@@ -215,7 +216,15 @@ type SaveProgressParams struct {
 
 // SaveProgress stores the progress of several sales; versions never go
 // back, so a row whose stored version is higher is not updated (the
-// caller counts the rows).
+// caller counts the rows). The sale ids are distinct.
+//
+// It finds the rows by sale_id = ANY and reads each row's values at its
+// sale's place in the arrays, rather than joining an unnest of them: the
+// generic plan PostgreSQL caches for a join, costed for ten array elements
+// against a table it has no statistics of yet (a new deployment's, before
+// autovacuum's first analyze, or forever where autovacuum is off), hashes
+// them and scans every progress record at each call (2.6 ms a call at 5,000
+// sales, growing with the history); this one stays an index scan.
 func (q *Queries) SaveProgress(ctx context.Context, arg SaveProgressParams) error {
 	_, err := q.db.Exec(ctx, saveProgress,
 		arg.SaleIds,
