@@ -364,9 +364,10 @@ func (w *Worker[T]) applyBatch(ctx context.Context, tx T, ss []*sales.Sale) (app
 		p.SaleID, p.Version = s.ID, s.Version
 		progress = append(progress, p)
 	}
-	if err := inventory.ApplyBatch(ctx, tx, inv, w.now()); err != nil {
-		return 0, 0, err
-	}
+	// The stock rows go last: the API waits for them (a sale's creation
+	// reserves its books), so they are locked for the shortest time, from
+	// LockLevels to the commit. The statistics and the progress, which only
+	// workers write, are queued before and go with LockLevels.
 	if err := analytics.ApplyBatch(ctx, tx, stats, w.loc); err != nil {
 		return 0, 0, err
 	}
@@ -374,6 +375,9 @@ func (w *Worker[T]) applyBatch(ctx context.Context, tx T, ss []*sales.Sale) (app
 		if err := tx.SaveProgress(ctx, progress); err != nil {
 			return 0, 0, err
 		}
+	}
+	if err := inventory.ApplyBatch(ctx, tx, inv, w.now()); err != nil {
+		return 0, 0, err
 	}
 	return len(progress), len(ss) - len(progress), nil
 }
