@@ -26,8 +26,13 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldOn(t, testkit.OpenPostgres(t))
+}
+
+// newWorldOn makes the world in db, which is new.
+func newWorldOn(t *testing.T, db *postgres.DB) *world {
+	t.Helper()
 	ctx := t.Context()
-	db := testkit.OpenPostgres(t)
 	inv, err := inventory.NewService(db.Inventory())
 	if err != nil {
 		t.Fatal(err)

@@ -200,3 +200,15 @@ func (d *DB) GenericPlan(ctx context.Context, name string) (string, error) {
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return strings.Join(lines, "\n"), err
 }
+
+// PlanCounts returns how many times PostgreSQL ran the generic plan and a
+// custom plan of the statement pgx prepared from the query sqlc names name,
+// on the pool's connection (see GenericPlan).
+func (d *DB) PlanCounts(ctx context.Context, name string) (generic, custom int64, err error) {
+	err = d.pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE statement LIKE '-- name: ' || $1::text || ' %'`, name).Scan(&generic, &custom)
+	if err != nil {
+		err = fmt.Errorf("statement %s not prepared: %w", name, err)
+	}
+	return generic, custom, err
+}

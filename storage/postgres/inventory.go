@@ -105,14 +105,30 @@ func (s inventoryStore) Movements(ctx context.Context, f inventory.MovementFilte
 	out := []inventory.Movement{}
 	var total int64
 	err := s.d.snapshot(ctx, func(q *db.Queries) error {
-		var err error
-		if total, err = q.CountMovements(ctx, filter); err != nil {
-			return err
+		var (
+			rows []db.StockMovement
+			err  error
+		)
+		if f.SaleID != uuid.Nil {
+			// The queries for one sale plan once (see ListSaleMovements).
+			if total, err = q.CountSaleMovements(ctx, db.CountSaleMovementsParams{
+				SaleID: filter.SaleID, BookID: filter.BookID, Type: filter.Type,
+			}); err != nil {
+				return err
+			}
+			rows, err = q.ListSaleMovements(ctx, db.ListSaleMovementsParams{
+				SaleID: filter.SaleID, BookID: filter.BookID, Type: filter.Type,
+				RowLimit: limit, RowOffset: offset,
+			})
+		} else {
+			if total, err = q.CountMovements(ctx, filter); err != nil {
+				return err
+			}
+			rows, err = q.ListMovements(ctx, db.ListMovementsParams{
+				BookID: filter.BookID, Type: filter.Type, SaleID: filter.SaleID,
+				RowLimit: limit, RowOffset: offset,
+			})
 		}
-		rows, err := q.ListMovements(ctx, db.ListMovementsParams{
-			BookID: filter.BookID, Type: filter.Type, SaleID: filter.SaleID,
-			RowLimit: limit, RowOffset: offset,
-		})
 		for _, r := range rows {
 			out = append(out, inventory.Movement{
 				ID: r.ID, BookID: r.BookID, Type: inventory.MovementType(r.Type), Quantity: r.Quantity,
