@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,7 @@ func RunStoreTests(t *testing.T, newStores StoreHarness) {
 		{"Summary", testSummary},
 		{"ManualMovements", testManualMovements},
 		{"SaleMovementsUnique", testSaleMovementsUnique},
+		{"SaleMovementsFiltered", testSaleMovementsFiltered},
 		{"TxRollback", testTxRollback},
 		{"Outbox", testOutbox},
 		{"IdempotencyKeys", testIdempotencyKeys},
@@ -764,6 +766,80 @@ func testManualMovements(t *testing.T, f *fixture) {
 	}
 	if dmg, n, _ := f.inv.Movements(ctx, inventory.MovementFilter{Type: inventory.Damage}); n != 1 || dmg[0].Quantity != -2 {
 		t.Errorf("DAMAGE movements = %+v", dmg)
+	}
+}
+
+// testSaleMovementsFiltered checks the movements of one sale, which a
+// store may read apart from the others (the ledger of a busy book is long,
+// a sale's is short): with the other filters, in ledger order, by page.
+func testSaleMovementsFiltered(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	b1, b2 := f.book(t, "1.00", 10), f.book(t, "2.00", 10)
+	s, err := f.sales.Create(ctx, "seller-1", sales.NewSale{Items: []sales.NewLine{{BookID: b1.ID, Quantity: 2}, {BookID: b2.ID, Quantity: 1}}})
+	if err != nil {
+		t.Fatalf("create sale: %v", err)
+	}
+	other := f.buy(t, b1, 1)
+	move := func(sale uuid.UUID, b *inventory.Book, typ inventory.MovementType, qty, reserved int64) {
+		t.Helper()
+		err := f.Inventory.InTx(ctx, func(tx inventory.Tx) error {
+			ls, err := tx.LockLevels(ctx, []uuid.UUID{b.ID})
+			if err != nil {
+				return err
+			}
+			return tx.AddMovements(ctx, []inventory.Change{{Movement: inventory.Movement{
+				ID: uuid.New(), BookID: b.ID, Type: typ, Quantity: qty, StockBefore: ls[0].OnHand, StockAfter: ls[0].OnHand + qty,
+				SaleID: sale, CreatedAt: f.clock.Now().UTC().Truncate(time.Microsecond),
+			}, ReservedDelta: reserved}})
+		})
+		if err != nil {
+			t.Fatalf("%s movement of %d: %v", typ, qty, err)
+		}
+	}
+	move(s.ID, b1, inventory.Sale, -2, -2)
+	move(other.ID, b1, inventory.Sale, -1, -1)
+	move(s.ID, b2, inventory.Sale, -1, -1)
+	move(uuid.Nil, b1, inventory.Purchase, 5, 0)
+	move(s.ID, b1, inventory.Return, 2, 0)
+	move(s.ID, b2, inventory.Return, 1, 0)
+	type mv struct {
+		book uuid.UUID
+		typ  inventory.MovementType
+	}
+	sale1, sale2 := mv{b1.ID, inventory.Sale}, mv{b2.ID, inventory.Sale}
+	ret1, ret2 := mv{b1.ID, inventory.Return}, mv{b2.ID, inventory.Return}
+	page := func(p, l int) inventory.PageQuery { return inventory.PageQuery{Page: p, Limit: l} }
+	cases := []struct {
+		f     inventory.MovementFilter
+		want  []mv
+		total int64
+	}{
+		{inventory.MovementFilter{SaleID: s.ID}, []mv{sale1, sale2, ret1, ret2}, 4},
+		{inventory.MovementFilter{SaleID: s.ID, Type: inventory.Return}, []mv{ret1, ret2}, 2},
+		{inventory.MovementFilter{SaleID: s.ID, BookID: b2.ID}, []mv{sale2, ret2}, 2},
+		{inventory.MovementFilter{SaleID: s.ID, BookID: b1.ID, Type: inventory.Sale}, []mv{sale1}, 1},
+		{inventory.MovementFilter{SaleID: s.ID, Type: inventory.Purchase}, []mv{}, 0},
+		{inventory.MovementFilter{SaleID: s.ID, PageQuery: page(1, 3)}, []mv{sale1, sale2, ret1}, 4},
+		{inventory.MovementFilter{SaleID: s.ID, PageQuery: page(2, 3)}, []mv{ret2}, 4},
+		{inventory.MovementFilter{SaleID: s.ID, PageQuery: page(3, 3)}, []mv{}, 4},
+		{inventory.MovementFilter{SaleID: uuid.New()}, []mv{}, 0},
+	}
+	for _, c := range cases {
+		ms, total, err := f.inv.Movements(ctx, c.f)
+		if err != nil {
+			t.Errorf("Movements(%+v): %v", c.f, err)
+			continue
+		}
+		got := []mv{}
+		for _, m := range ms {
+			if m.SaleID != c.f.SaleID {
+				t.Errorf("Movements(%+v): a movement of sale %s", c.f, m.SaleID)
+			}
+			got = append(got, mv{m.BookID, m.Type})
+		}
+		if ms == nil || total != c.total || !slices.Equal(got, c.want) {
+			t.Errorf("Movements(%+v) = %v (nil %t), total %d; want %v, total %d", c.f, got, ms == nil, total, c.want, c.total)
+		}
 	}
 }
 

@@ -99,42 +99,25 @@ func (s inventoryStore) Levels(ctx context.Context, p inventory.PageQuery) ([]in
 // inventory.DefaultLimit.
 func (s inventoryStore) Movements(ctx context.Context, f inventory.MovementFilter) ([]inventory.Movement, int64, error) {
 	limit, offset := bounds(f.Page, f.Limit, inventory.DefaultLimit)
+	if f.SaleID != uuid.Nil {
+		return s.saleMovements(ctx, f, limit, offset)
+	}
 	filter := db.CountMovementsParams{
 		BookID: nullable(f.BookID), Type: nullable(string(f.Type)), SaleID: nullable(f.SaleID),
 	}
 	out := []inventory.Movement{}
 	var total int64
 	err := s.d.snapshot(ctx, func(q *db.Queries) error {
-		var (
-			rows []db.StockMovement
-			err  error
-		)
-		if f.SaleID != uuid.Nil {
-			// The queries for one sale plan once (see ListSaleMovements).
-			if total, err = q.CountSaleMovements(ctx, db.CountSaleMovementsParams{
-				SaleID: filter.SaleID, BookID: filter.BookID, Type: filter.Type,
-			}); err != nil {
-				return err
-			}
-			rows, err = q.ListSaleMovements(ctx, db.ListSaleMovementsParams{
-				SaleID: filter.SaleID, BookID: filter.BookID, Type: filter.Type,
-				RowLimit: limit, RowOffset: offset,
-			})
-		} else {
-			if total, err = q.CountMovements(ctx, filter); err != nil {
-				return err
-			}
-			rows, err = q.ListMovements(ctx, db.ListMovementsParams{
-				BookID: filter.BookID, Type: filter.Type, SaleID: filter.SaleID,
-				RowLimit: limit, RowOffset: offset,
-			})
+		var err error
+		if total, err = q.CountMovements(ctx, filter); err != nil {
+			return err
 		}
+		rows, err := q.ListMovements(ctx, db.ListMovementsParams{
+			BookID: filter.BookID, Type: filter.Type, SaleID: filter.SaleID,
+			RowLimit: limit, RowOffset: offset,
+		})
 		for _, r := range rows {
-			out = append(out, inventory.Movement{
-				ID: r.ID, BookID: r.BookID, Type: inventory.MovementType(r.Type), Quantity: r.Quantity,
-				StockBefore: r.StockBefore, StockAfter: r.StockAfter, SaleID: value(r.SaleID),
-				Reason: value(r.Reason), CreatedAt: r.CreatedAt.UTC(),
-			})
+			out = append(out, movementFromRow(r))
 		}
 		return err
 	})
@@ -142,6 +125,35 @@ func (s inventoryStore) Movements(ctx context.Context, f inventory.MovementFilte
 		return nil, 0, fmt.Errorf("list movements: %w", err)
 	}
 	return out, total, nil
+}
+
+// saleMovements is Movements for one sale: one statement, planned once
+// (see SaleMovements), reads them all, and the other filters and the page
+// apply here.
+func (s inventoryStore) saleMovements(ctx context.Context, f inventory.MovementFilter, limit, offset int64) ([]inventory.Movement, int64, error) {
+	rows, err := s.d.q.SaleMovements(ctx, &f.SaleID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list movements of sale %s: %w", f.SaleID, err)
+	}
+	var match []inventory.Movement
+	for _, r := range rows {
+		m := movementFromRow(r)
+		if (f.BookID == uuid.Nil || m.BookID == f.BookID) && (f.Type == "" || m.Type == f.Type) {
+			match = append(match, m)
+		}
+	}
+	total := int64(len(match))
+	start := min(offset, total)
+	out := match[start : start+min(limit, total-start)]
+	return append([]inventory.Movement{}, out...), total, nil
+}
+
+func movementFromRow(r db.StockMovement) inventory.Movement {
+	return inventory.Movement{
+		ID: r.ID, BookID: r.BookID, Type: inventory.MovementType(r.Type), Quantity: r.Quantity,
+		StockBefore: r.StockBefore, StockAfter: r.StockAfter, SaleID: value(r.SaleID),
+		Reason: value(r.Reason), CreatedAt: r.CreatedAt.UTC(),
+	}
 }
 
 func bookFromRow(r db.Book) *inventory.Book {

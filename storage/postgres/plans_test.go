@@ -78,7 +78,7 @@ func TestSaleMovementsPlannedOnce(t *testing.T) {
 			t.Fatalf("Movements of the sale = %+v, %d, %v; want its SALE movement", ms, n, err)
 		}
 	}
-	for _, name := range []string{"CountSaleMovements", "ListSaleMovements"} {
+	for _, name := range []string{"SaleMovements"} {
 		generic, custom, err := w.db.PlanCounts(ctx, name)
 		if err != nil {
 			t.Fatal(err)
