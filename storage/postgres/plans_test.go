@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -93,5 +94,50 @@ func TestSaleMovementsPlannedOnce(t *testing.T) {
 		if !strings.Contains(plan, "stock_movements_sale_idx") {
 			t.Errorf("%s: the generic plan does not use the sale's index:\n%s", name, plan)
 		}
+	}
+}
+
+// TestMovementListPlannedOnce checks that the worker's statement for many
+// movements runs a generic plan that reads the stock levels by index,
+// rather than planning it at every call.
+func TestMovementListPlannedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := oneConnWorld(t)
+	const calls = 10
+	for range calls {
+		err := w.db.InTx(ctx, func(tx *postgres.Tx) error {
+			ls, err := tx.LockLevels(ctx, []uuid.UUID{w.book.ID})
+			if err != nil {
+				return err
+			}
+			cs := make([]inventory.Change, postgres.ListFrom)
+			onHand := ls[0].OnHand
+			for i := range cs {
+				cs[i] = inventory.Change{Movement: inventory.Movement{
+					ID: uuid.New(), BookID: w.book.ID, Type: inventory.Purchase, Quantity: 1,
+					StockBefore: onHand, StockAfter: onHand + 1, CreatedAt: time.Now().UTC(),
+				}}
+				onHand++
+			}
+			return tx.AddMovements(ctx, cs)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	generic, custom, err := w.db.PlanCounts(ctx, "AddMovementList")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if custom > 5 || generic+custom != calls {
+		t.Errorf("AddMovementList: %d generic and %d custom plans in %d calls; want at most the first 5 custom", generic, custom, calls)
+	}
+	plan, err := w.db.GenericPlan(ctx, "AddMovementList")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plan, "Seq Scan on stock_levels") || !strings.Contains(plan, "stock_levels_pkey") {
+		t.Errorf("AddMovementList: the generic plan does not read the stock levels by index:\n%s", plan)
 	}
 }

@@ -88,13 +88,20 @@ SELECT salesflow_movement_applied(
 -- sale has the nil uuid, one without a reason the empty text. Unless every
 -- movement was applied, salesflow_movements_applied (migration 00010)
 -- fails the statement for the first one that was not, with its n.
+--
+-- Its plan does not depend on the arrays' lengths, so PostgreSQL keeps a
+-- generic one rather than plan it at each call (0.85 ms, as long as it
+-- ran): the movements come from one unnest WITH ORDINALITY, not from a
+-- generate_series that a generic plan costs at 1,000 rows, and the stock
+-- levels are read by book_id = ANY rather than scanned whole.
 -- name: AddMovementList :exec
 WITH m AS (
-    SELECT unnest(@ids::uuid[]) AS id, unnest(@book_ids::uuid[]) AS book_id, unnest(@types::text[]) AS type,
-           unnest(@quantities::bigint[]) AS quantity, unnest(@stock_befores::bigint[]) AS stock_before,
-           unnest(@stock_afters::bigint[]) AS stock_after, unnest(@sale_ids::uuid[]) AS sale_id,
-           unnest(@reasons::text[]) AS reason, unnest(@created_ats::timestamptz[]) AS created_at,
-           unnest(@reserved_deltas::bigint[]) AS reserved_delta, generate_series(1, cardinality(@ids::uuid[])) AS n
+    SELECT x.id, (@book_ids::uuid[])[x.n] AS book_id, (@types::text[])[x.n] AS type,
+           (@quantities::bigint[])[x.n] AS quantity, (@stock_befores::bigint[])[x.n] AS stock_before,
+           (@stock_afters::bigint[])[x.n] AS stock_after, (@sale_ids::uuid[])[x.n] AS sale_id,
+           (@reasons::text[])[x.n] AS reason, (@created_ats::timestamptz[])[x.n] AS created_at,
+           (@reserved_deltas::bigint[])[x.n] AS reserved_delta, x.n
+    FROM unnest(@ids::uuid[]) WITH ORDINALITY AS x(id, n)
 ), b AS (
     SELECT book_id, (array_agg(stock_before ORDER BY n))[1] AS first_before,
            (array_agg(stock_after ORDER BY n DESC))[1] AS last_after,
@@ -102,6 +109,7 @@ WITH m AS (
     FROM m GROUP BY book_id
 ), ok AS (
     SELECT b.book_id FROM b JOIN stock_levels l ON l.book_id = b.book_id AND l.on_hand = b.first_before
+    WHERE l.book_id = ANY (@book_ids::uuid[])
 ), inserted AS (
     INSERT INTO stock_movements (id, book_id, type, quantity, stock_before, stock_after, sale_id, reason, created_at)
     SELECT id, book_id, type, quantity, stock_before, stock_after,
@@ -113,13 +121,13 @@ WITH m AS (
     UPDATE stock_levels l
     SET on_hand = u.last_after, reserved = l.reserved + u.reserved_delta
     FROM b AS u
-    WHERE l.book_id = u.book_id AND l.on_hand = u.first_before
+    WHERE l.book_id = u.book_id AND l.on_hand = u.first_before AND l.book_id = ANY (@book_ids::uuid[])
       AND u.movements = (SELECT count(*) FROM inserted i WHERE i.book_id = u.book_id)
     RETURNING l.book_id
 )
 SELECT salesflow_movements_applied(
     m.n::integer,
-    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = m.book_id),
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.book_id = m.book_id AND s.book_id = ANY (@book_ids::uuid[])),
     EXISTS (SELECT 1 FROM ok WHERE ok.book_id = m.book_id),
     EXISTS (SELECT 1 FROM inserted i WHERE i.id = m.id),
     EXISTS (SELECT 1 FROM level WHERE level.book_id = m.book_id),
