@@ -60,6 +60,7 @@ func RunStoreTests(t *testing.T, newStores StoreHarness) {
 		{"TxRollback", testTxRollback},
 		{"Outbox", testOutbox},
 		{"IdempotencyKeys", testIdempotencyKeys},
+		{"ClaimNewKey", testClaimNewKey},
 		{"IdempotentChange", testIdempotentChange},
 		{"StaleClaimTakenOver", testStaleClaimTakenOver},
 		{"IdempotencyRace", testIdempotencyRace},
@@ -1110,6 +1111,59 @@ func testIdempotentChange(t *testing.T, f *fixture) {
 
 // testIdempotentInTx checks sales.Idempotent: the key is claimed in the
 // change's transaction, and a known key replays, conflicts or is in flight.
+// testClaimNewKey checks KeyTx.ClaimNewKey in a transaction: a key
+// claimed as new and committed with its response is answered; one
+// committed without a response is in flight; one whose transaction rolled
+// back is free; and a key that exists cannot be claimed as new again.
+func testClaimNewKey(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	errBoom := errors.New("boom")
+	claim := func(k sales.IdempotencyKey, r *sales.Response, fail bool) error {
+		now := f.clock.Now()
+		return f.Sales.InTx(ctx, func(tx sales.Tx) error {
+			if err := tx.ClaimNewKey(ctx, k, now); err != nil {
+				return err
+			}
+			if r != nil {
+				if err := tx.SaveResponse(ctx, k, *r, now); err != nil {
+					return err
+				}
+			}
+			if fail {
+				return errBoom
+			}
+			return nil
+		})
+	}
+	key := func(name string) sales.IdempotencyKey {
+		return sales.IdempotencyKey{Scope: "seller-1", Key: name, Hash: "h-" + name, Claim: "c-" + name}
+	}
+	answered, inFlight, rolledBack := key("answered"), key("in-flight"), key("rolled-back")
+	if err := claim(answered, &sales.Response{Status: 201, Body: []byte(`{"id":"1"}`)}, false); err != nil {
+		t.Fatalf("claim with a response: %v", err)
+	}
+	if err := claim(inFlight, nil, false); err != nil {
+		t.Fatalf("claim without a response: %v", err)
+	}
+	if err := claim(rolledBack, &sales.Response{Status: 201, Body: []byte(`{}`)}, true); !errors.Is(err, errBoom) {
+		t.Fatalf("claim in a failing transaction: %v", err)
+	}
+	for _, k := range []sales.IdempotencyKey{answered, inFlight} {
+		if err := claim(k, nil, false); !errors.Is(err, sales.ErrKeyExists) {
+			t.Errorf("second claim of %s as new: %v; want ErrKeyExists", k.Key, err)
+		}
+	}
+	if r, err := f.sales.ClaimKey(ctx, answered); err != nil || r == nil || r.Status != 201 || string(r.Body) != `{"id":"1"}` {
+		t.Errorf("ClaimKey(answered) = %+v, %v; want the stored 201", r, err)
+	}
+	if _, err := f.sales.ClaimKey(ctx, inFlight); !errors.Is(err, sales.ErrKeyInFlight) {
+		t.Errorf("ClaimKey(in flight) = %v; want ErrKeyInFlight", err)
+	}
+	if r, err := f.sales.ClaimKey(ctx, rolledBack); r != nil || err != nil {
+		t.Errorf("ClaimKey(rolled back) = %+v, %v; want it free", r, err)
+	}
+}
+
 func testIdempotentInTx(t *testing.T, f *fixture) {
 	ctx := t.Context()
 	b := f.book(t, "2.00", 5)

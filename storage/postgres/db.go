@@ -228,7 +228,10 @@ func (d *DB) inTx(ctx context.Context, fn func(*tx) error) error {
 	var t *tx
 	err := runPipe(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(p *pipe) error {
 		t = &tx{q: db.New(p), p: p}
-		return fn(t)
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.claimsLeft(ctx)
 	})
 	// A COMMIT that failed on the way back may have committed: a wake-up
 	// too many costs the relay one pass over nothing.

@@ -16,6 +16,7 @@ import (
 // SQLSTATE codes of the integrity violations that carry domain meaning.
 const (
 	foreignKeyViolation = "23503"
+	uniqueViolation     = "23505"
 	checkViolation      = "23514"
 )
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/salesflow/salesflow/sales"
 	"github.com/salesflow/salesflow/storage/postgres/internal/db"
@@ -15,16 +16,65 @@ import (
 // ClaimNewKey claims a key no request used, in one queued statement (see
 // tx.later); see sales.KeyTx. The transaction holds the key's advisory
 // lock until it ends, so a concurrent claim of the same key finds it in
-// flight at once rather than waiting for this transaction.
+// flight at once rather than waiting for this transaction. The key is
+// written once, when the transaction stores its response (SaveResponse),
+// or at its commit without one (see tx.claimsLeft): the claim itself only
+// takes the lock and checks that the key does not exist.
 func (t *tx) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) error {
-	return t.later(func() error {
-		return t.q.ClaimNewKey(ctx, db.ClaimNewKeyParams(insertKey(k, now)))
+	err := t.later(func() error {
+		return t.q.CheckNewKey(ctx, db.CheckNewKeyParams{Scope: k.Scope, Key: k.Key})
 	}, func(err error) error {
 		if unmet(err) {
 			return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
 		}
 		return fmt.Errorf("claim key %q: %w", k.Key, err)
 	})
+	if err == nil {
+		t.claims = append(t.claims, newClaim{key: k, at: now})
+	}
+	return err
+}
+
+// newClaim is a key this transaction claimed as new and has not written.
+type newClaim struct {
+	key      sales.IdempotencyKey
+	at       time.Time
+	answered bool
+}
+
+// claimOf returns this transaction's unwritten new claim of k, or nil.
+func (t *tx) claimOf(k sales.IdempotencyKey) *newClaim {
+	for i := range t.claims {
+		c := &t.claims[i]
+		if !c.answered && c.key.Scope == k.Scope && c.key.Key == k.Key && c.key.Hash == k.Hash && c.key.Claim == k.Claim {
+			return c
+		}
+	}
+	return nil
+}
+
+// claimsLeft queues the keys this transaction claimed as new and stored
+// no response for, as claims in flight (ClaimNewKey's statement: the lock
+// is this transaction's already); the commit sends them.
+func (t *tx) claimsLeft(ctx context.Context) error {
+	for _, c := range t.claims {
+		if c.answered {
+			continue
+		}
+		err := t.later(func() error {
+			return t.q.ClaimNewKey(ctx, db.ClaimNewKeyParams(insertKey(c.key, c.at)))
+		}, func(err error) error {
+			if unmet(err) {
+				return fmt.Errorf("key %q: %w", c.key.Key, sales.ErrKeyExists)
+			}
+			return fmt.Errorf("claim key %q: %w", c.key.Key, err)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	t.claims = nil
+	return nil
 }
 
 // ClaimKey claims an idempotency key for a new request; see sales.KeyTx.
@@ -73,11 +123,27 @@ func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time
 }
 
 // SaveResponse stores the response of the request that claimed k, queued
-// (see tx.later); see sales.KeyTx.
+// (see tx.later); see sales.KeyTx. A key this transaction claimed as new
+// is inserted with its response, in one write.
 func (t *tx) SaveResponse(ctx context.Context, k sales.IdempotencyKey, r sales.Response, now time.Time) error {
 	body := r.Body
 	if body == nil {
 		body = []byte{}
+	}
+	if c := t.claimOf(k); c != nil {
+		c.answered = true
+		return t.later(func() error {
+			return t.q.InsertKeyResponse(ctx, db.InsertKeyResponseParams{
+				Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, ClaimedAt: c.at, Claim: k.Claim,
+				ResponseStatus: ptr(int32(r.Status)), ResponseBody: body, RespondedAt: &now,
+			})
+		}, func(err error) error {
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == uniqueViolation {
+				// Committed by another transaction since this one's check.
+				return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
+			}
+			return fmt.Errorf("save response for key %q: %w", k.Key, err)
+		})
 	}
 	return t.later(func() error {
 		return t.q.SaveKeyResponse(ctx, db.SaveKeyResponseParams{

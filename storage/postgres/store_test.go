@@ -344,3 +344,49 @@ func TestStatsOfABatch(t *testing.T) {
 		t.Errorf("summary = %+v; want 2 sales, book A 6 units, book B 2", sum)
 	}
 }
+
+// TestNewKeyCommittedMeanwhile checks a key claimed as new that another
+// transaction commits after the claim's check (in PostgreSQL, one whose
+// commit fell between the check's snapshot and its lock; here a raw
+// insert stands for it): writing the key with its response then fails
+// with ErrKeyExists, the transaction changes nothing, and the service
+// replays the stored answer in a second transaction.
+func TestNewKeyCommittedMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := newWorld(t)
+	k := sales.IdempotencyKey{Scope: "seller", Key: "meanwhile", Hash: "h", Claim: "mine"}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	err := w.db.Sales().InTx(ctx, func(tx sales.Tx) error {
+		if err := tx.ClaimNewKey(ctx, k, now); err != nil {
+			return err
+		}
+		// A read sends the queued check before the other commit.
+		if _, err := tx.LockSale(ctx, w.sale.ID); err != nil {
+			return err
+		}
+		err := w.db.ExecCommitted(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim, response_status, response_body, responded_at)
+			VALUES ($1, $2, $3, $4, 'theirs', 201, '{"theirs":true}', $4)`, k.Scope, k.Key, k.Hash, now)
+		if err != nil {
+			t.Fatalf("the other commit: %v", err)
+		}
+		if err := tx.InsertSale(ctx, &sales.Sale{
+			ID: uuid.New(), Status: sales.StatusPending, Version: 1, SellerID: "seller", Currency: sales.USD,
+			Lines:    []sales.Line{{BookID: w.book.ID, Quantity: 1, UnitPrice: 999, Subtotal: 999}},
+			Subtotal: 999, Total: 999, CreatedAt: now, UpdatedAt: now,
+		}); err != nil {
+			return err
+		}
+		return tx.SaveResponse(ctx, k, sales.Response{Status: 201, Body: []byte(`{"mine":true}`)}, now)
+	})
+	if !errors.Is(err, sales.ErrKeyExists) {
+		t.Fatalf("transaction = %v; want ErrKeyExists", err)
+	}
+	if _, total, err := w.db.Sales().Sales(ctx, sales.Filter{}); err != nil || total != 1 {
+		t.Errorf("sales after the failed transaction: %d, %v; want the world's 1", total, err)
+	}
+	r, err := w.svc.ClaimKey(ctx, k)
+	if err != nil || r == nil || string(r.Body) != `{"theirs":true}` {
+		t.Errorf("ClaimKey = %+v, %v; want their stored answer", r, err)
+	}
+}

@@ -23,7 +23,8 @@ import (
 type tx struct {
 	q        *db.Queries
 	p        *pipe
-	enqueued bool // relays are woken after the commit
+	enqueued bool       // relays are woken after the commit
+	claims   []newClaim // idempotency keys claimed as new, to write (see ClaimNewKey)
 }
 
 // later runs fn, a write whose answer the caller does not wait for, queued:

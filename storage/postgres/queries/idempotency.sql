@@ -29,6 +29,24 @@ WITH lock AS (
 )
 SELECT salesflow_expect(EXISTS (SELECT 1 FROM claimed)) FROM lock;
 
+-- CheckNewKey begins the claim of an unknown key by a transaction that
+-- will store it with its response (InsertKeyResponse): it takes the key's
+-- advisory lock, as ClaimNewKey does, and fails with SF001
+-- (salesflow_expect) when another transaction holds it or the key exists.
+-- The key is written once, at the end, rather than inserted here and
+-- updated with the response.
+-- name: CheckNewKey :exec
+SELECT salesflow_expect(
+    pg_try_advisory_xact_lock(hashtext(@scope::text), hashtext(@key::text))
+    AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = @scope::text AND key = @key::text));
+
+-- InsertKeyResponse stores a key that CheckNewKey claimed, with its
+-- response. A key that a transaction committed between CheckNewKey's
+-- snapshot and its lock fails it with a unique violation.
+-- name: InsertKeyResponse :exec
+INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim, response_status, response_body, responded_at)
+VALUES (@scope, @key, @request_hash, @claimed_at, @claim, @response_status, @response_body, @responded_at);
+
 -- ReadKey reads a key without locking it.
 -- name: ReadKey :one
 SELECT request_hash, claimed_at, response_status, response_body

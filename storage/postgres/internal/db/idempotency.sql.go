@@ -10,6 +10,28 @@ import (
 	"time"
 )
 
+const checkNewKey = `-- name: CheckNewKey :exec
+SELECT salesflow_expect(
+    pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text))
+    AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = $1::text AND key = $2::text))
+`
+
+type CheckNewKeyParams struct {
+	Scope string
+	Key   string
+}
+
+// CheckNewKey begins the claim of an unknown key by a transaction that
+// will store it with its response (InsertKeyResponse): it takes the key's
+// advisory lock, as ClaimNewKey does, and fails with SF001
+// (salesflow_expect) when another transaction holds it or the key exists.
+// The key is written once, at the end, rather than inserted here and
+// updated with the response.
+func (q *Queries) CheckNewKey(ctx context.Context, arg CheckNewKeyParams) error {
+	_, err := q.db.Exec(ctx, checkNewKey, arg.Scope, arg.Key)
+	return err
+}
+
 const claimNewKey = `-- name: ClaimNewKey :exec
 WITH lock AS (
     SELECT pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text)) AS free
@@ -86,6 +108,39 @@ func (q *Queries) InsertKey(ctx context.Context, arg InsertKeyParams) (InsertKey
 	var i InsertKeyRow
 	err := row.Scan(&i.Free, &i.Claimed)
 	return i, err
+}
+
+const insertKeyResponse = `-- name: InsertKeyResponse :exec
+INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim, response_status, response_body, responded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+`
+
+type InsertKeyResponseParams struct {
+	Scope          string
+	Key            string
+	RequestHash    string
+	ClaimedAt      time.Time
+	Claim          string
+	ResponseStatus *int32
+	ResponseBody   []byte
+	RespondedAt    *time.Time
+}
+
+// InsertKeyResponse stores a key that CheckNewKey claimed, with its
+// response. A key that a transaction committed between CheckNewKey's
+// snapshot and its lock fails it with a unique violation.
+func (q *Queries) InsertKeyResponse(ctx context.Context, arg InsertKeyResponseParams) error {
+	_, err := q.db.Exec(ctx, insertKeyResponse,
+		arg.Scope,
+		arg.Key,
+		arg.RequestHash,
+		arg.ClaimedAt,
+		arg.Claim,
+		arg.ResponseStatus,
+		arg.ResponseBody,
+		arg.RespondedAt,
+	)
+	return err
 }
 
 const lockKey = `-- name: LockKey :one
