@@ -44,8 +44,12 @@
 // claim; then the reservations, the sale, its event and the key's
 // response, with the COMMIT. Completing or cancelling one takes two,
 // reading a sale one, and the worker's transaction for a sale.completed
-// event three (the event's record and the sale's progress; the stock
-// levels; the movements, the statistics, the progress and the COMMIT).
+// event three (the event's record and the sale's progress; the
+// statistics, the progress and the stock levels, locked last because the
+// API waits for them; the movements and the COMMIT).
+// A key claimed as new (ClaimNewKey) takes its advisory lock and is only
+// checked at first; SaveResponse inserts it with its response, one write
+// of the row rather than an insert and an update.
 // WithTracer sees them. A queued write's error comes back from that later
 // call or from InTx, and the server skips the rest of the batch, COMMIT
 // included: a guarded write that matches too few rows raises SQLSTATE
