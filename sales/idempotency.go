@@ -69,7 +69,9 @@ type KeyTx interface {
 	// exists, or another transaction is claiming it, it fails with an
 	// error wrapping ErrKeyExists; like the other writes of a Tx, it may
 	// report that with the transaction's next read or its commit, after
-	// which the transaction is lost.
+	// which the transaction is lost. A store may write the key only with
+	// its response (SaveResponse) or at the commit, so the error may come
+	// from those too.
 	ClaimNewKey(ctx context.Context, k IdempotencyKey, now time.Time) error
 	// ClaimKey claims k for a new request at now. It returns (nil, nil) when
 	// the caller now owns the key: it was unknown, its stored response

@@ -61,6 +61,8 @@ func RunStoreTests(t *testing.T, newStores StoreHarness) {
 		{"Outbox", testOutbox},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"ClaimNewKey", testClaimNewKey},
+		{"ClaimNewKeyInOneTx", testClaimNewKeyInOneTx},
+		{"IdempotentCompleteRace", testIdempotentCompleteRace},
 		{"IdempotentChange", testIdempotentChange},
 		{"StaleClaimTakenOver", testStaleClaimTakenOver},
 		{"IdempotencyRace", testIdempotencyRace},
@@ -1109,8 +1111,116 @@ func testIdempotentChange(t *testing.T, f *fixture) {
 	}
 }
 
-// testIdempotentInTx checks sales.Idempotent: the key is claimed in the
-// change's transaction, and a known key replays, conflicts or is in flight.
+// testClaimNewKeyInOneTx checks the other key methods on a key that the
+// same transaction claimed as new and gave no response: it is in flight
+// (or reused, with another hash), and released or swept keys are free
+// once the transaction commits.
+func testClaimNewKeyInOneTx(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	key := func(name string) sales.IdempotencyKey {
+		return sales.IdempotencyKey{Scope: "seller-1", Key: name, Hash: "h-" + name, Claim: "c-" + name}
+	}
+	inTx := func(name string, fn func(tx sales.Tx, k sales.IdempotencyKey, now time.Time) error) {
+		t.Helper()
+		now := f.clock.Now()
+		err := f.Sales.InTx(ctx, func(tx sales.Tx) error {
+			if err := tx.ClaimNewKey(ctx, key(name), now); err != nil {
+				return err
+			}
+			return fn(tx, key(name), now)
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	// A second claim fails, at once or with the transaction.
+	err := f.Sales.InTx(ctx, func(tx sales.Tx) error {
+		now := f.clock.Now()
+		if err := tx.ClaimNewKey(ctx, key("twice"), now); err != nil {
+			return err
+		}
+		return tx.ClaimNewKey(ctx, key("twice"), now)
+	})
+	if !errors.Is(err, sales.ErrKeyExists) {
+		t.Errorf("ClaimNewKey twice in a transaction: %v; want ErrKeyExists", err)
+	}
+	inTx("claimed", func(tx sales.Tx, k sales.IdempotencyKey, now time.Time) error {
+		if _, err := tx.ClaimKey(ctx, k, now); !errors.Is(err, sales.ErrKeyInFlight) {
+			t.Errorf("ClaimKey of the key claimed in the transaction: %v; want ErrKeyInFlight", err)
+		}
+		other := k
+		other.Hash, other.Claim = "h-other", "c-other"
+		if _, err := tx.ClaimKey(ctx, other, now); !errors.Is(err, sales.ErrKeyReused) {
+			t.Errorf("ClaimKey of the key with another hash: %v; want ErrKeyReused", err)
+		}
+		return nil
+	})
+	inTx("released", func(tx sales.Tx, k sales.IdempotencyKey, _ time.Time) error {
+		return tx.ReleaseKey(ctx, k)
+	})
+	if r, err := f.sales.ClaimKey(ctx, key("released")); r != nil || err != nil {
+		t.Errorf("ClaimKey(released in its transaction) = %+v, %v; want it free", r, err)
+	}
+	f.clock.Set(f.clock.Now().Add(time.Hour))
+	inTx("swept", func(tx sales.Tx, k sales.IdempotencyKey, now time.Time) error {
+		n, err := tx.SweepKeys(ctx, now.Add(time.Second))
+		if err != nil || n < 1 {
+			t.Errorf("SweepKeys after the claim = %d, %v; want it counted", n, err)
+		}
+		return err
+	})
+	if r, err := f.sales.ClaimKey(ctx, key("swept")); r != nil || err != nil {
+		t.Errorf("ClaimKey(swept in its transaction) = %+v, %v; want it free", r, err)
+	}
+}
+
+// testIdempotentCompleteRace completes pending sales, each with one key
+// from several clients at once that retry while the key is in flight, as
+// clients do: exactly one call changes each sale, and every other one gets
+// its answer replayed, never an error of the change itself (a sale already
+// completed, for a retry that ran the change again after the first
+// committed).
+func testIdempotentCompleteRace(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	b := f.book(t, "1.00", 1_000_000)
+	encode := func(s *sales.Sale) (sales.Response, error) {
+		return sales.Response{Status: 200, Body: fmt.Appendf(nil, `{"version":%d}`, s.Version)}, nil
+	}
+	const rounds, clients = 60, 6
+	var changed, replayed atomic.Int64
+	for i := range rounds {
+		s := f.buy(t, b, 1)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for c := range clients {
+			k := sales.IdempotencyKey{Scope: "seller-1", Key: fmt.Sprintf("k-%d", i), Hash: "h", Claim: fmt.Sprintf("c-%d-%d", i, c)}
+			wg.Go(func() {
+				<-start
+				for {
+					_, err := f.sales.Complete(ctx, s.ID, sales.Payment{Method: sales.PaymentCash}, sales.Idempotent(k, encode))
+					var rp *sales.Replay
+					switch {
+					case errors.Is(err, sales.ErrKeyInFlight):
+						continue
+					case err == nil:
+						changed.Add(1)
+					case errors.As(err, &rp):
+						replayed.Add(1)
+					default:
+						t.Errorf("round %d: %v; want the change or its replay", i, err)
+					}
+					return
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	if changed.Load() != rounds || replayed.Load() != rounds*(clients-1) {
+		t.Errorf("%d changes and %d replays; want %d and %d", changed.Load(), replayed.Load(), rounds, rounds*(clients-1))
+	}
+}
+
 // testClaimNewKey checks KeyTx.ClaimNewKey in a transaction: a key
 // claimed as new and committed with its response is answered; one
 // committed without a response is in flight; one whose transaction rolled
@@ -1164,6 +1274,8 @@ func testClaimNewKey(t *testing.T, f *fixture) {
 	}
 }
 
+// testIdempotentInTx checks sales.Idempotent: the key is claimed in the
+// change's transaction, and a known key replays, conflicts or is in flight.
 func testIdempotentInTx(t *testing.T, f *fixture) {
 	ctx := t.Context()
 	b := f.book(t, "2.00", 5)

@@ -48,8 +48,9 @@
 // statistics, the progress and the stock levels, locked last because the
 // API waits for them; the movements and the COMMIT).
 // A key claimed as new (ClaimNewKey) takes its advisory lock and is only
-// checked at first; SaveResponse inserts it with its response, one write
-// of the row rather than an insert and an update.
+// checked to be absent at first, in a second statement so that its
+// snapshot follows the lock; SaveResponse inserts it with its response,
+// one write of the row rather than an insert and an update.
 // WithTracer sees them. A queued write's error comes back from that later
 // call or from InTx, and the server skips the rest of the batch, COMMIT
 // included: a guarded write that matches too few rows raises SQLSTATE

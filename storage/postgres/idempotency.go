@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,16 +14,23 @@ import (
 	"github.com/salesflow/salesflow/storage/postgres/internal/db"
 )
 
-// ClaimNewKey claims a key no request used, in one queued statement (see
-// tx.later); see sales.KeyTx. The transaction holds the key's advisory
-// lock until it ends, so a concurrent claim of the same key finds it in
-// flight at once rather than waiting for this transaction. The key is
-// written once, when the transaction stores its response (SaveResponse),
-// or at its commit without one (see tx.claimsLeft): the claim itself only
-// takes the lock and checks that the key does not exist.
+// ClaimNewKey claims a key no request used, in two queued statements (see
+// tx.later): LockNewKey takes the key's advisory lock, which the
+// transaction holds until it ends, so that a concurrent claim of the same
+// key finds it in flight at once rather than waiting for this transaction;
+// KeyAbsent then checks that the key does not exist. See sales.KeyTx. The
+// key is written once, when the transaction stores its response
+// (SaveResponse), or at its commit without one (see tx.claimsLeft).
 func (t *tx) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) error {
+	if t.claimed(k) {
+		return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
+	}
 	err := t.later(func() error {
-		return t.q.CheckNewKey(ctx, db.CheckNewKeyParams{Scope: k.Scope, Key: k.Key})
+		p := db.LockNewKeyParams{Scope: k.Scope, Key: k.Key}
+		if err := t.q.LockNewKey(ctx, p); err != nil {
+			return err
+		}
+		return t.q.KeyAbsent(ctx, db.KeyAbsentParams(p))
 	}, func(err error) error {
 		if unmet(err) {
 			return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
@@ -35,18 +43,26 @@ func (t *tx) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.T
 	return err
 }
 
-// newClaim is a key this transaction claimed as new and has not written.
+// newClaim is a key this transaction claimed as new (LockNewKey,
+// KeyAbsent): written by SaveResponse with its response, or at the commit
+// as a claim in flight.
 type newClaim struct {
 	key      sales.IdempotencyKey
 	at       time.Time
-	answered bool
+	answered bool // SaveResponse queued its write
 }
 
-// claimOf returns this transaction's unwritten new claim of k, or nil.
-func (t *tx) claimOf(k sales.IdempotencyKey) *newClaim {
+// claimed reports whether this transaction claimed k's key (scope and
+// key) as new, answered or not.
+func (t *tx) claimed(k sales.IdempotencyKey) bool {
+	return slices.ContainsFunc(t.claims, func(c newClaim) bool { return c.key.Scope == k.Scope && c.key.Key == k.Key })
+}
+
+// unwritten returns this transaction's new claim of k's key (scope and
+// key) that has no response queued, or nil.
+func (t *tx) unwritten(k sales.IdempotencyKey) *newClaim {
 	for i := range t.claims {
-		c := &t.claims[i]
-		if !c.answered && c.key.Scope == k.Scope && c.key.Key == k.Key && c.key.Hash == k.Hash && c.key.Claim == k.Claim {
+		if c := &t.claims[i]; !c.answered && c.key.Scope == k.Scope && c.key.Key == k.Key {
 			return c
 		}
 	}
@@ -54,15 +70,15 @@ func (t *tx) claimOf(k sales.IdempotencyKey) *newClaim {
 }
 
 // claimsLeft queues the keys this transaction claimed as new and stored
-// no response for, as claims in flight (ClaimNewKey's statement: the lock
-// is this transaction's already); the commit sends them.
+// no response for, as claims in flight (InsertKeyClaim: the lock is this
+// transaction's already); the commit sends them.
 func (t *tx) claimsLeft(ctx context.Context) error {
 	for _, c := range t.claims {
 		if c.answered {
 			continue
 		}
 		err := t.later(func() error {
-			return t.q.ClaimNewKey(ctx, db.ClaimNewKeyParams(insertKey(c.key, c.at)))
+			return t.q.InsertKeyClaim(ctx, db.InsertKeyClaimParams(insertKey(c.key, c.at)))
 		}, func(err error) error {
 			if unmet(err) {
 				return fmt.Errorf("key %q: %w", c.key.Key, sales.ErrKeyExists)
@@ -78,8 +94,16 @@ func (t *tx) claimsLeft(ctx context.Context) error {
 }
 
 // ClaimKey claims an idempotency key for a new request; see sales.KeyTx.
-// A concurrent claim of the same key finds it in flight (ClaimNewKey).
+// A concurrent claim of the same key finds it in flight (InsertKey takes
+// its advisory lock, as ClaimNewKey does).
 func (t *tx) ClaimKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) (*sales.Response, error) {
+	if c := t.unwritten(k); c != nil {
+		// Claimed as new by this transaction, with no response yet.
+		if c.key.Hash != k.Hash {
+			return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyReused)
+		}
+		return nil, fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyInFlight)
+	}
 	ins, err := t.q.InsertKey(ctx, insertKey(k, now))
 	if err != nil {
 		return nil, fmt.Errorf("claim key %q: %w", k.Key, err)
@@ -130,7 +154,7 @@ func (t *tx) SaveResponse(ctx context.Context, k sales.IdempotencyKey, r sales.R
 	if body == nil {
 		body = []byte{}
 	}
-	if c := t.claimOf(k); c != nil {
+	if c := t.unwritten(k); c != nil && c.key == k {
 		c.answered = true
 		return t.later(func() error {
 			return t.q.InsertKeyResponse(ctx, db.InsertKeyResponseParams{
@@ -138,8 +162,9 @@ func (t *tx) SaveResponse(ctx context.Context, k sales.IdempotencyKey, r sales.R
 				ResponseStatus: ptr(int32(r.Status)), ResponseBody: body, RespondedAt: &now,
 			})
 		}, func(err error) error {
-			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == uniqueViolation {
-				// Committed by another transaction since this one's check.
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == uniqueViolation && pe.ConstraintName == "idempotency_keys_pkey" {
+				// Written by another transaction since this one's check,
+				// without the key's lock.
 				return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
 			}
 			return fmt.Errorf("save response for key %q: %w", k.Key, err)
@@ -161,6 +186,11 @@ func (t *tx) SaveResponse(ctx context.Context, k sales.IdempotencyKey, r sales.R
 // ReleaseKey forgets k's claim if the request still holds it and it has no
 // response.
 func (t *tx) ReleaseKey(ctx context.Context, k sales.IdempotencyKey) error {
+	if c := t.unwritten(k); c != nil && c.key == k {
+		// Claimed as new by this transaction and not written: forgotten.
+		t.claims = slices.DeleteFunc(t.claims, func(o newClaim) bool { return !o.answered && o.key == k })
+		return nil
+	}
 	if err := t.q.ReleaseKey(ctx, db.ReleaseKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, Claim: k.Claim}); err != nil {
 		return fmt.Errorf("release key %q: %w", k.Key, err)
 	}
@@ -173,7 +203,11 @@ func (t *tx) SweepKeys(ctx context.Context, cutoff time.Time) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sweep keys: %w", err)
 	}
-	return n, nil
+	// The keys this transaction claimed as new and will write only at its
+	// commit (those with a response were written before the DELETE ran).
+	before := len(t.claims)
+	t.claims = slices.DeleteFunc(t.claims, func(c newClaim) bool { return !c.answered && c.at.Before(cutoff) })
+	return n + int64(before-len(t.claims)), nil
 }
 
 func ptr[T any](v T) *T { return &v }

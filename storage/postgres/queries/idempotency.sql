@@ -14,10 +14,11 @@ WITH lock AS (
 )
 SELECT lock.free, EXISTS (SELECT 1 FROM claimed) AS claimed FROM lock;
 
--- ClaimNewKey claims an unknown key as InsertKey does, and fails with
+-- InsertKeyClaim claims an unknown key as InsertKey does, and fails with
 -- SF001 (salesflow_expect) unless it did: the key exists, or another
--- transaction is claiming it.
--- name: ClaimNewKey :exec
+-- transaction is claiming it. A transaction whose claim of a new key
+-- (LockNewKey, KeyAbsent) ends without a response writes it so.
+-- name: InsertKeyClaim :exec
 WITH lock AS (
     SELECT pg_try_advisory_xact_lock(hashtext(@scope::text), hashtext(@key::text)) AS free
 ), claimed AS (
@@ -29,20 +30,24 @@ WITH lock AS (
 )
 SELECT salesflow_expect(EXISTS (SELECT 1 FROM claimed)) FROM lock;
 
--- CheckNewKey begins the claim of an unknown key by a transaction that
--- will store it with its response (InsertKeyResponse): it takes the key's
--- advisory lock, as ClaimNewKey does, and fails with SF001
--- (salesflow_expect) when another transaction holds it or the key exists.
--- The key is written once, at the end, rather than inserted here and
--- updated with the response.
--- name: CheckNewKey :exec
-SELECT salesflow_expect(
-    pg_try_advisory_xact_lock(hashtext(@scope::text), hashtext(@key::text))
-    AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = @scope::text AND key = @key::text));
+-- LockNewKey and KeyAbsent begin the claim of an unknown key by a
+-- transaction that will store it with its response (InsertKeyResponse),
+-- so that the key is written once rather than inserted and then updated.
+-- LockNewKey takes the key's advisory lock, as InsertKeyClaim does, and
+-- fails with SF001 (salesflow_expect) when another transaction holds it;
+-- KeyAbsent fails with SF001 when the key exists. They are two statements
+-- (sent in one batch): in READ COMMITTED a statement reads a snapshot
+-- taken before it runs, and a request with the key that committed, and
+-- let go of the lock, between that snapshot and the lock would be missed.
+-- KeyAbsent's snapshot comes after the lock, whose holder's commit it sees.
+-- name: LockNewKey :exec
+SELECT salesflow_expect(pg_try_advisory_xact_lock(hashtext(@scope::text), hashtext(@key::text)));
 
--- InsertKeyResponse stores a key that CheckNewKey claimed, with its
--- response. A key that a transaction committed between CheckNewKey's
--- snapshot and its lock fails it with a unique violation.
+-- name: KeyAbsent :exec
+SELECT salesflow_expect(NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = @scope::text AND key = @key::text));
+
+-- InsertKeyResponse stores a key that LockNewKey and KeyAbsent claimed,
+-- with its response.
 -- name: InsertKeyResponse :exec
 INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim, response_status, response_body, responded_at)
 VALUES (@scope, @key, @request_hash, @claimed_at, @claim, @response_status, @response_body, @responded_at);

@@ -10,63 +10,6 @@ import (
 	"time"
 )
 
-const checkNewKey = `-- name: CheckNewKey :exec
-SELECT salesflow_expect(
-    pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text))
-    AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = $1::text AND key = $2::text))
-`
-
-type CheckNewKeyParams struct {
-	Scope string
-	Key   string
-}
-
-// CheckNewKey begins the claim of an unknown key by a transaction that
-// will store it with its response (InsertKeyResponse): it takes the key's
-// advisory lock, as ClaimNewKey does, and fails with SF001
-// (salesflow_expect) when another transaction holds it or the key exists.
-// The key is written once, at the end, rather than inserted here and
-// updated with the response.
-func (q *Queries) CheckNewKey(ctx context.Context, arg CheckNewKeyParams) error {
-	_, err := q.db.Exec(ctx, checkNewKey, arg.Scope, arg.Key)
-	return err
-}
-
-const claimNewKey = `-- name: ClaimNewKey :exec
-WITH lock AS (
-    SELECT pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text)) AS free
-), claimed AS (
-    INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
-    SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::text
-    FROM lock WHERE lock.free
-    ON CONFLICT (scope, key) DO NOTHING
-    RETURNING 1
-)
-SELECT salesflow_expect(EXISTS (SELECT 1 FROM claimed)) FROM lock
-`
-
-type ClaimNewKeyParams struct {
-	Scope       string
-	Key         string
-	RequestHash string
-	ClaimedAt   time.Time
-	Claim       string
-}
-
-// ClaimNewKey claims an unknown key as InsertKey does, and fails with
-// SF001 (salesflow_expect) unless it did: the key exists, or another
-// transaction is claiming it.
-func (q *Queries) ClaimNewKey(ctx context.Context, arg ClaimNewKeyParams) error {
-	_, err := q.db.Exec(ctx, claimNewKey,
-		arg.Scope,
-		arg.Key,
-		arg.RequestHash,
-		arg.ClaimedAt,
-		arg.Claim,
-	)
-	return err
-}
-
 const insertKey = `-- name: InsertKey :one
 WITH lock AS (
     SELECT pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text)) AS free
@@ -110,6 +53,42 @@ func (q *Queries) InsertKey(ctx context.Context, arg InsertKeyParams) (InsertKey
 	return i, err
 }
 
+const insertKeyClaim = `-- name: InsertKeyClaim :exec
+WITH lock AS (
+    SELECT pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text)) AS free
+), claimed AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim)
+    SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::text
+    FROM lock WHERE lock.free
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING 1
+)
+SELECT salesflow_expect(EXISTS (SELECT 1 FROM claimed)) FROM lock
+`
+
+type InsertKeyClaimParams struct {
+	Scope       string
+	Key         string
+	RequestHash string
+	ClaimedAt   time.Time
+	Claim       string
+}
+
+// InsertKeyClaim claims an unknown key as InsertKey does, and fails with
+// SF001 (salesflow_expect) unless it did: the key exists, or another
+// transaction is claiming it. A transaction whose claim of a new key
+// (LockNewKey, KeyAbsent) ends without a response writes it so.
+func (q *Queries) InsertKeyClaim(ctx context.Context, arg InsertKeyClaimParams) error {
+	_, err := q.db.Exec(ctx, insertKeyClaim,
+		arg.Scope,
+		arg.Key,
+		arg.RequestHash,
+		arg.ClaimedAt,
+		arg.Claim,
+	)
+	return err
+}
+
 const insertKeyResponse = `-- name: InsertKeyResponse :exec
 INSERT INTO idempotency_keys (scope, key, request_hash, claimed_at, claim, response_status, response_body, responded_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -126,9 +105,8 @@ type InsertKeyResponseParams struct {
 	RespondedAt    *time.Time
 }
 
-// InsertKeyResponse stores a key that CheckNewKey claimed, with its
-// response. A key that a transaction committed between CheckNewKey's
-// snapshot and its lock fails it with a unique violation.
+// InsertKeyResponse stores a key that LockNewKey and KeyAbsent claimed,
+// with its response.
 func (q *Queries) InsertKeyResponse(ctx context.Context, arg InsertKeyResponseParams) error {
 	_, err := q.db.Exec(ctx, insertKeyResponse,
 		arg.Scope,
@@ -140,6 +118,20 @@ func (q *Queries) InsertKeyResponse(ctx context.Context, arg InsertKeyResponsePa
 		arg.ResponseBody,
 		arg.RespondedAt,
 	)
+	return err
+}
+
+const keyAbsent = `-- name: KeyAbsent :exec
+SELECT salesflow_expect(NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = $1::text AND key = $2::text))
+`
+
+type KeyAbsentParams struct {
+	Scope string
+	Key   string
+}
+
+func (q *Queries) KeyAbsent(ctx context.Context, arg KeyAbsentParams) error {
+	_, err := q.db.Exec(ctx, keyAbsent, arg.Scope, arg.Key)
 	return err
 }
 
@@ -173,6 +165,30 @@ func (q *Queries) LockKey(ctx context.Context, arg LockKeyParams) (LockKeyRow, e
 		&i.ResponseBody,
 	)
 	return i, err
+}
+
+const lockNewKey = `-- name: LockNewKey :exec
+SELECT salesflow_expect(pg_try_advisory_xact_lock(hashtext($1::text), hashtext($2::text)))
+`
+
+type LockNewKeyParams struct {
+	Scope string
+	Key   string
+}
+
+// LockNewKey and KeyAbsent begin the claim of an unknown key by a
+// transaction that will store it with its response (InsertKeyResponse),
+// so that the key is written once rather than inserted and then updated.
+// LockNewKey takes the key's advisory lock, as InsertKeyClaim does, and
+// fails with SF001 (salesflow_expect) when another transaction holds it;
+// KeyAbsent fails with SF001 when the key exists. They are two statements
+// (sent in one batch): in READ COMMITTED a statement reads a snapshot
+// taken before it runs, and a request with the key that committed, and
+// let go of the lock, between that snapshot and the lock would be missed.
+// KeyAbsent's snapshot comes after the lock, whose holder's commit it sees.
+func (q *Queries) LockNewKey(ctx context.Context, arg LockNewKeyParams) error {
+	_, err := q.db.Exec(ctx, lockNewKey, arg.Scope, arg.Key)
+	return err
 }
 
 const readKey = `-- name: ReadKey :one
