@@ -32,6 +32,7 @@ type bench struct {
 	compare                           bool
 	bOverlay, bDBParams, bServerEnv   string
 	repeat                            int
+	rate                              float64 // with compare: paced lifecycles/s; 0: full load
 	busPublishTime, busConsumeTime    string
 	busCount, summarySales            int
 
@@ -104,7 +105,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 
 	b.phase("2/4 full system: server on PostgreSQL and kfake, load generator at %d clients", b.clients)
 	v := variant{name: "server", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams}
-	if res.Full, res.Half, err = b.runSystem(ctx, v, "full", b.half, b.profile); err != nil {
+	if res.Full, res.Half, err = b.runSystem(ctx, v, "full", b.half, b.profile, 0); err != nil {
 		return err
 	}
 

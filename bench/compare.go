@@ -13,8 +13,8 @@ import (
 
 // -compare measures a proposed change: server A (as the tree builds it,
 // with -overlay, -db-params and -server-env) against server B (with
-// -b-overlay, -b-db-params and -b-server-env), each at full load on a
-// fresh database and a fresh kfake, alternately (A B, B A, ...) -repeat
+// -b-overlay, -b-db-params and -b-server-env), each at full load (or paced
+// at -rate lifecycles/s) on a fresh database and a fresh kfake, alternately (A B, B A, ...) -repeat
 // times, and prints the medians and B's ratio to A. The alternation and
 // the per-lifecycle CPU keep the machine's noise out of the ratio as far
 // as one run can.
@@ -72,7 +72,11 @@ func (b *bench) runCompare(ctx context.Context) error {
 		}
 		for _, v := range order {
 			b.phase("compare round %d of %d: server %s", i, b.repeat, v.name)
-			full, _, err := b.runSystem(ctx, v, fmt.Sprintf("%s%d-full", v.name, i), false, b.profile && i == 1)
+			tag := fmt.Sprintf("%s%d-full", v.name, i)
+			if b.rate > 0 {
+				tag = fmt.Sprintf("%s%d-paced", v.name, i)
+			}
+			full, _, err := b.runSystem(ctx, v, tag, false, b.profile && i == 1, b.rate)
 			if err != nil {
 				return err
 			}
@@ -101,6 +105,9 @@ func (b *bench) runCompare(ctx context.Context) error {
 	}
 	for _, w := range []*os.File{os.Stdout, b.log} {
 		fmt.Fprintf(w, "\nA: %s %s %v\nB: %s %s %v\n", cmp.Or(b.overlay, "(tree)"), a.dbParams, a.env, cmp.Or(b.bOverlay, "(tree)"), bv.dbParams, bv.env)
+		if b.rate > 0 {
+			fmt.Fprintf(w, "both paced at %g lifecycles/s\n", b.rate)
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprint(tw, "metric\t")
 		for i := range res.A.Runs {

@@ -40,6 +40,7 @@
 //
 //	go run ./bench -compare -b-db-params pool_max_conns=16
 //	go run ./bench -compare -b-overlay /tmp/change/overlay.json   # see go help build, -overlay
+//	go run ./bench -compare -rate 200 ...   # both paced at 200 lifecycles/s, for latencies
 //
 // bench/proposals holds the changes measured so far and their numbers.
 package main
@@ -90,6 +91,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.StringVar(&b.bDBParams, "b-db-params", "", "with -compare: the DATABASE_URL parameters of server B")
 	fs.StringVar(&b.bServerEnv, "b-server-env", "", "with -compare: the settings of server B")
 	fs.IntVar(&b.repeat, "repeat", 3, "with -compare: runs of each server")
+	fs.Float64Var(&b.rate, "rate", 0, "with -compare: pace both servers at this many lifecycles/s rather than run them as fast as they go, to compare latencies at one load (such as half the maximum)")
 	fs.BoolVar(&b.bus, "bus", true, "run the bus benchmarks (bus against plain franz-go)")
 	fs.StringVar(&b.busPublishTime, "bus-publish-benchtime", "2s", "-benchtime of BenchmarkPublish")
 	fs.StringVar(&b.busConsumeTime, "bus-consume-benchtime", "10x", "-benchtime of BenchmarkConsume")
@@ -137,6 +139,9 @@ func parseFlags(args []string) (*bench, error) {
 	}
 	if b.compare && (b.repeat < 1 || b.repeat > 20) {
 		return nil, fmt.Errorf("-repeat %d: want 1 to 20", b.repeat)
+	}
+	if b.rate < 0 || (b.rate > 0 && !b.compare) {
+		return nil, fmt.Errorf("-rate %g: want a positive rate, with -compare", b.rate)
 	}
 	return b, nil
 }

@@ -103,9 +103,10 @@ type variant struct {
 }
 
 // runSystem runs the server v on a fresh database and a fresh kfake and
-// drives it as fast as the clients go, then (with half) paced at half that
-// many lifecycles per second. Its files are named after tag.
-func (b *bench) runSystem(ctx context.Context, v variant, tag string, withHalf, profile bool) (full, half *LoadResult, err error) {
+// drives it as fast as the clients go (or, with paced > 0, at paced
+// lifecycles per second), then (with half) paced at half the rate the
+// first load reached. Its files are named after tag.
+func (b *bench) runSystem(ctx context.Context, v variant, tag string, withHalf, profile bool, paced float64) (full, half *LoadResult, err error) {
 	dbURL, err := b.freshDatabase(ctx, "sfbench_load")
 	if err != nil {
 		return nil, nil, err
@@ -177,8 +178,12 @@ func (b *bench) runSystem(ctx context.Context, v variant, tag string, withHalf, 
 		pprof: fmt.Sprintf("http://127.0.0.1:%d", pprofPort), server: v.server, dbURL: dbURL,
 	}
 
-	b.logf("load: %d clients as fast as they go, %v measured after %v of warm-up", b.clients, b.duration, b.warmup)
-	if full, err = b.load(ctx, tag, lg, 0, pids, profile); err != nil {
+	if paced > 0 {
+		b.logf("load: %d clients paced at %g lifecycles/s, %v measured after %v of warm-up", b.clients, paced, b.duration, b.warmup)
+	} else {
+		b.logf("load: %d clients as fast as they go, %v measured after %v of warm-up", b.clients, b.duration, b.warmup)
+	}
+	if full, err = b.load(ctx, tag, lg, paced, pids, profile); err != nil {
 		return nil, nil, err
 	}
 	b.logf("%s: %.1f lifecycles/s", tag, full.Loadgen.Lifecycles.PerSecond)
