@@ -103,6 +103,7 @@ func TestRoundTrips(t *testing.T) {
 	}
 	var s *sales.Sale
 	var evs []eventbus.Delivery // sale.created and sale.completed
+	var pending []int64         // the cancellation's event
 	lifecycle := []step{
 		{"create", 2, func() (err error) {
 			s, err = ss.Create(ctx, "seller", sales.NewSale{Items: books})
@@ -124,7 +125,21 @@ func TestRoundTrips(t *testing.T) {
 		{"cancel", 2, func() error {
 			_, err := ss.Cancel(ctx, s.ID, "changed mind")
 			return err
-		}, func() { events() }},
+		}, func() {
+			recs, err := d.Outbox().Pending(ctx, 100)
+			if err != nil || len(recs) == 0 {
+				t.Fatalf("the cancellation's event: %v, %v", recs, err)
+			}
+			pending = pending[:0]
+			for _, r := range recs {
+				pending = append(pending, r.Seq)
+			}
+		}},
+		{"relay: mark published", 1, func() error { return d.Outbox().MarkPublished(ctx, pending) }, func() {
+			if recs, err := d.Outbox().Pending(ctx, 100); err != nil || len(recs) != 0 {
+				t.Fatalf("pending after the mark: %d, %v", len(recs), err)
+			}
+		}},
 	}
 	for round := range 2 { // the first warms the connection up
 		for _, st := range lifecycle {
