@@ -178,14 +178,11 @@ func (d *DB) GenericPlan(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	defer conn.Release()
-	var stmt string
-	var params int
-	err = conn.QueryRow(ctx, `SELECT name, cardinality(parameter_types) FROM pg_prepared_statements
-		WHERE statement LIKE '-- name: ' || $1::text || ' %'`, name).Scan(&stmt, &params)
+	ps, err := preparedAs(ctx, conn, name)
 	if err != nil {
-		return "", fmt.Errorf("statement %s not prepared: %w", name, err)
+		return "", err
 	}
-	nulls := make([]string, params)
+	nulls := make([]string, ps.params)
 	for i := range nulls {
 		nulls[i] = "NULL"
 	}
@@ -193,7 +190,7 @@ func (d *DB) GenericPlan(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `RESET plan_cache_mode`) //nolint:errcheck // the pool is the test's
-	rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+pgx.Identifier{stmt}.Sanitize()+"("+strings.Join(nulls, ", ")+")", pgx.QueryExecModeSimpleProtocol)
+	rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+pgx.Identifier{ps.name}.Sanitize()+"("+strings.Join(nulls, ", ")+")", pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		return "", err
 	}
@@ -205,10 +202,28 @@ func (d *DB) GenericPlan(ctx context.Context, name string) (string, error) {
 // custom plan of the statement pgx prepared from the query sqlc names name,
 // on the pool's connection (see GenericPlan).
 func (d *DB) PlanCounts(ctx context.Context, name string) (generic, custom int64, err error) {
-	err = d.pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
-		WHERE statement LIKE '-- name: ' || $1::text || ' %'`, name).Scan(&generic, &custom)
+	ps, err := preparedAs(ctx, d.pool, name)
+	return ps.generic, ps.custom, err
+}
+
+// prepared is a row of pg_prepared_statements.
+type prepared struct {
+	name            string
+	params          int
+	generic, custom int64
+}
+
+// preparedAs returns the statement prepared on q's connection from the
+// query sqlc names name.
+func preparedAs(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, name string) (prepared, error) {
+	var ps prepared
+	err := q.QueryRow(ctx, `SELECT name, cardinality(parameter_types), generic_plans, custom_plans
+		FROM pg_prepared_statements WHERE statement LIKE '-- name: ' || $1::text || ' %'`, name).
+		Scan(&ps.name, &ps.params, &ps.generic, &ps.custom)
 	if err != nil {
-		err = fmt.Errorf("statement %s not prepared: %w", name, err)
+		return ps, fmt.Errorf("statement %s not prepared: %w", name, err)
 	}
-	return generic, custom, err
+	return ps, nil
 }

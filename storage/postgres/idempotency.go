@@ -22,7 +22,7 @@ import (
 // key is written once, when the transaction stores its response
 // (SaveResponse), or at its commit without one (see tx.claimsLeft).
 func (t *tx) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.Time) error {
-	if t.claimed(k) {
+	if t.claimOf(k) != nil {
 		return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
 	}
 	err := t.later(func() error {
@@ -52,19 +52,23 @@ type newClaim struct {
 	answered bool // SaveResponse queued its write
 }
 
-// claimed reports whether this transaction claimed k's key (scope and
-// key) as new, answered or not.
-func (t *tx) claimed(k sales.IdempotencyKey) bool {
-	return slices.ContainsFunc(t.claims, func(c newClaim) bool { return c.key.Scope == k.Scope && c.key.Key == k.Key })
-}
-
-// unwritten returns this transaction's new claim of k's key (scope and
-// key) that has no response queued, or nil.
-func (t *tx) unwritten(k sales.IdempotencyKey) *newClaim {
+// claimOf returns this transaction's new claim of k's key (scope and
+// key), answered or not, or nil. ClaimNewKey refuses a second claim of a
+// key, so there is at most one.
+func (t *tx) claimOf(k sales.IdempotencyKey) *newClaim {
 	for i := range t.claims {
-		if c := &t.claims[i]; !c.answered && c.key.Scope == k.Scope && c.key.Key == k.Key {
+		if c := &t.claims[i]; c.key.Scope == k.Scope && c.key.Key == k.Key {
 			return c
 		}
+	}
+	return nil
+}
+
+// unwritten returns this transaction's new claim of k's key that has no
+// response queued, or nil.
+func (t *tx) unwritten(k sales.IdempotencyKey) *newClaim {
+	if c := t.claimOf(k); c != nil && !c.answered {
+		return c
 	}
 	return nil
 }
@@ -188,7 +192,7 @@ func (t *tx) SaveResponse(ctx context.Context, k sales.IdempotencyKey, r sales.R
 func (t *tx) ReleaseKey(ctx context.Context, k sales.IdempotencyKey) error {
 	if c := t.unwritten(k); c != nil && c.key == k {
 		// Claimed as new by this transaction and not written: forgotten.
-		t.claims = slices.DeleteFunc(t.claims, func(o newClaim) bool { return !o.answered && o.key == k })
+		t.claims = slices.DeleteFunc(t.claims, func(o newClaim) bool { return o.key == k })
 		return nil
 	}
 	if err := t.q.ReleaseKey(ctx, db.ReleaseKeyParams{Scope: k.Scope, Key: k.Key, RequestHash: k.Hash, Claim: k.Claim}); err != nil {

@@ -135,7 +135,7 @@ func (s inventoryStore) saleMovements(ctx context.Context, f inventory.MovementF
 	if err != nil {
 		return nil, 0, fmt.Errorf("list movements of sale %s: %w", f.SaleID, err)
 	}
-	var match []inventory.Movement
+	match := []inventory.Movement{}
 	for _, r := range rows {
 		m := movementFromRow(r)
 		if (f.BookID == uuid.Nil || m.BookID == f.BookID) && (f.Type == "" || m.Type == f.Type) {
@@ -144,8 +144,7 @@ func (s inventoryStore) saleMovements(ctx context.Context, f inventory.MovementF
 	}
 	total := int64(len(match))
 	start := min(offset, total)
-	out := match[start : start+min(limit, total-start)]
-	return append([]inventory.Movement{}, out...), total, nil
+	return match[start : start+min(limit, total-start)], total, nil
 }
 
 func movementFromRow(r db.StockMovement) inventory.Movement {
