@@ -14,10 +14,10 @@ import (
 // -compare measures a proposed change: server A (as the tree builds it,
 // with -overlay, -db-params and -server-env) against server B (with
 // -b-overlay, -b-db-params and -b-server-env), each at full load (or paced
-// at -rate lifecycles/s) on a fresh database and a fresh kfake, alternately (A B, B A, ...) -repeat
-// times, and prints the medians and B's ratio to A. The alternation and
-// the per-lifecycle CPU keep the machine's noise out of the ratio as far
-// as one run can.
+// at -rate lifecycles/s) on a fresh database and a fresh kfake,
+// alternately (A B, B A, ...) -repeat times, and prints the medians and
+// B's ratio to A. The alternation and the per-lifecycle CPU keep the
+// machine's noise out of the ratio as far as one run can.
 
 // CompareResult is the outcome of -compare; compare.json holds it.
 type CompareResult struct {
