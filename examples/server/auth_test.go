@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -338,4 +340,121 @@ func TestTokenCommand(t *testing.T) {
 	if err := m.Token(o, Principal{Subject: "ana", Role: RoleUser}, time.Hour); err == nil {
 		t.Error("token without a secret: no error")
 	}
+}
+
+// A verified token is remembered until exp plus the leeway, and only
+// valid tokens are: a token refused once is refused again, and a
+// remembered token's caller is the one its claims name.
+func TestVerifyRemembers(t *testing.T) {
+	t.Parallel()
+	a, err := NewHMACAuth([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(1_800_000_000, 0)
+	a.now = func() time.Time { return clock }
+	tok, err := a.Sign(Principal{Subject: "s-1", Role: RoleUser}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := a.Sign(Principal{Subject: "a-1", Role: RoleAdmin}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // the second time from the cache
+		if p, err := a.Verify(tok); err != nil || p != (Principal{Subject: "s-1", Role: RoleUser}) {
+			t.Fatalf("verify %d: %+v, %v", i, p, err)
+		}
+		if p, err := a.Verify(admin); err != nil || p != (Principal{Subject: "a-1", Role: RoleAdmin}) {
+			t.Fatalf("verify admin %d: %+v, %v", i, p, err)
+		}
+	}
+	if n := len(a.cache.m); n != 2 {
+		t.Fatalf("%d tokens remembered; want 2", n)
+	}
+	// The last instant within the leeway, then the first past it.
+	clock = clock.Add(time.Minute + tokenLeeway - time.Second)
+	if _, err := a.Verify(tok); err != nil {
+		t.Fatalf("within the leeway: %v", err)
+	}
+	clock = clock.Add(time.Second)
+	if _, err := a.Verify(tok); !errors.Is(err, jwt.ErrTokenExpired) {
+		t.Fatalf("past the leeway: %v; want expired", err)
+	}
+	if _, ok := a.cache.m[sha256.Sum256([]byte(tok))]; ok {
+		t.Fatal("an expired token is still remembered")
+	}
+	// A refused token never enters: tampered, it fails every time.
+	bad := tamper(admin)
+	for i := range 2 {
+		if _, err := a.Verify(bad); !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			t.Fatalf("tampered %d: %v; want an invalid signature", i, err)
+		}
+	}
+	if _, err := a.Verify(admin); err != nil {
+		t.Fatalf("admin after the tampered one: %v", err)
+	}
+}
+
+// A full cache drops its expired tokens first, and everything only when
+// none had expired; the token being added is always kept.
+func TestVerifyCacheBound(t *testing.T) {
+	t.Parallel()
+	var c tokenCache
+	now := time.Unix(1_800_000_000, 0)
+	key := func(i int) [sha256.Size]byte { return sha256.Sum256(fmt.Appendf(nil, "t%d", i)) }
+	p := Principal{Subject: "s", Role: RoleUser}
+	for i := range maxCachedTokens {
+		until := now.Add(time.Hour)
+		if i%2 == 0 {
+			until = now.Add(time.Second)
+		}
+		c.put(key(i), cachedToken{p: p, until: until}, now)
+	}
+	if len(c.m) != maxCachedTokens {
+		t.Fatalf("%d remembered; want %d", len(c.m), maxCachedTokens)
+	}
+	later := now.Add(time.Minute)
+	c.put(key(-1), cachedToken{p: p, until: later.Add(time.Hour)}, later)
+	if want := maxCachedTokens/2 + 1; len(c.m) != want {
+		t.Fatalf("after the expired left: %d remembered; want %d", len(c.m), want)
+	}
+	if _, ok := c.get(key(1), later); !ok {
+		t.Fatal("a live token was dropped while expired ones could go")
+	}
+	for i := range maxCachedTokens {
+		c.put(key(maxCachedTokens+i), cachedToken{p: p, until: later.Add(time.Hour)}, later)
+	}
+	if len(c.m) > maxCachedTokens {
+		t.Fatalf("%d remembered; want at most %d", len(c.m), maxCachedTokens)
+	}
+	if _, ok := c.get(key(2*maxCachedTokens-1), later); !ok {
+		t.Fatal("the token just added is not remembered")
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	a, err := NewHMACAuth([]byte(testSecret))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := a.Sign(Principal{Subject: "seller-1", Role: RoleUser}, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("remembered", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := a.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parsed", func(b *testing.B) {
+		for b.Loop() {
+			clear(a.cache.m)
+			if _, err := a.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
