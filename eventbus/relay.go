@@ -38,6 +38,7 @@ type Relay struct {
 	waker  Waker
 	batch  int
 	poll   time.Duration
+	linger time.Duration
 	retry  RetryPolicy
 	log    *slog.Logger
 
@@ -90,6 +91,23 @@ func WithPollInterval(d time.Duration) RelayOption {
 			return fmt.Errorf("eventbus: poll interval %v not positive", d)
 		}
 		r.poll = d
+		return nil
+	}
+}
+
+// WithLinger makes the relay wait d after a wake-up before it reads the
+// outbox, so that the records committed meanwhile share the pass (default
+// 0: at once). Each pass costs a read, a publish and a mark whatever its
+// size: at a low rate, where each wake-up finds one record, a linger of a
+// few milliseconds cuts that work, and the consumers' (fewer, larger
+// fetches), by up to as many times as records share a pass, for as much
+// more latency. A pass that found a full batch goes on at once.
+func WithLinger(d time.Duration) RelayOption {
+	return func(r *Relay) error {
+		if d < 0 {
+			return fmt.Errorf("eventbus: linger %v is negative", d)
+		}
+		r.linger = d
 		return nil
 	}
 }
@@ -239,6 +257,12 @@ func (r *Relay) lead(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-wake:
+			if r.linger > 0 {
+				sleep(ctx, r.linger)
+				if ctx.Err() != nil {
+					return
+				}
+			}
 		case <-timer.C:
 		}
 		n, err := r.Flush(ctx)

@@ -19,6 +19,7 @@ type fakeOutbox struct {
 	mu      sync.Mutex
 	recs    []eventbus.OutboxRecord
 	markErr error
+	reads   int // calls of Pending
 }
 
 var _ eventbus.Outbox = (*fakeOutbox)(nil)
@@ -36,6 +37,7 @@ func (o *fakeOutbox) add(n int) {
 func (o *fakeOutbox) Pending(_ context.Context, limit int) ([]eventbus.OutboxRecord, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.reads++
 	var out []eventbus.OutboxRecord
 	for _, r := range o.recs {
 		if r.PublishedAt.IsZero() && len(out) < limit {
@@ -72,6 +74,7 @@ type fakePublisher struct {
 	mu    sync.Mutex
 	got   []eventbus.Message
 	fails int
+	calls []int // the number of messages of each successful Publish
 }
 
 var _ eventbus.Publisher = (*fakePublisher)(nil)
@@ -84,6 +87,7 @@ func (p *fakePublisher) Publish(_ context.Context, msgs ...eventbus.Message) err
 		return errors.New("broker unavailable")
 	}
 	p.got = append(p.got, msgs...)
+	p.calls = append(p.calls, len(msgs))
 	return nil
 }
 
@@ -163,6 +167,43 @@ func TestRelayRunRetriesAndPolls(t *testing.T) {
 	}
 	if got := len(pub.ids()); got != 7 {
 		t.Errorf("published %d; want 7", got)
+	}
+}
+
+// chanWaker hands out one wake-up channel.
+type chanWaker chan struct{}
+
+func (w chanWaker) Wake(context.Context) (<-chan struct{}, error) { return w, nil }
+
+// With a linger, the records committed after a wake-up and before the
+// linger ends go in the wake-up's pass.
+func TestRelayLinger(t *testing.T) {
+	t.Parallel()
+	ob, pub, wake := &fakeOutbox{}, &fakePublisher{}, make(chanWaker, 1)
+	r, err := eventbus.NewRelay(ob, pub, eventbus.WithWaker(wake), eventbus.WithLinger(200*time.Millisecond),
+		eventbus.WithPollInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	// The first pass, at start, finds nothing.
+	waitFor(t, ctx, func() bool { ob.mu.Lock(); defer ob.mu.Unlock(); return ob.reads == 1 })
+	ob.add(1)
+	wake <- struct{}{}
+	ob.add(2) // within the linger
+	waitFor(t, ctx, func() bool { return r.Published() == 3 })
+	cancel()
+	<-done
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if !slices.Equal(pub.calls, []int{3}) {
+		t.Errorf("published in calls of %v; want one call of 3", pub.calls)
+	}
+	if _, err := eventbus.NewRelay(ob, pub, eventbus.WithLinger(-time.Millisecond)); err == nil {
+		t.Error("a negative linger was accepted")
 	}
 }
 

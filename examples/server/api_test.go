@@ -356,6 +356,8 @@ func TestConfig(t *testing.T) {
 		{"partitions", func(o *Options) { o.KafkaPartitions = 0 }},
 		{"no group", func(o *Options) { o.ConsumerGroup = "" }},
 		{"worker transactions", func(o *Options) { o.WorkerTxs = -1 }},
+		{"negative relay linger", func(o *Options) { o.RelayLinger = -time.Millisecond }},
+		{"relay linger above 1s", func(o *Options) { o.RelayLinger = 2 * time.Second }},
 	} {
 		o := testOptions()
 		tc.edit(&o)

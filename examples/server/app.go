@@ -126,7 +126,7 @@ func Open(ctx context.Context, cfg Config, m mode, log *slog.Logger) (_ *App, er
 		}
 		a.closers = append(a.closers, func() { _ = a.pub.Close() })
 		if a.relay, err = eventbus.NewRelay(outbox, a.pub, eventbus.WithLeader(leader), eventbus.WithWaker(waker),
-			eventbus.WithRelayLogger(log)); err != nil {
+			eventbus.WithLinger(a.cfg.RelayLinger), eventbus.WithRelayLogger(log)); err != nil {
 			return nil, err
 		}
 		a.metrics.watchRelay(a.relay, log)
