@@ -31,7 +31,7 @@ type bench struct {
 	dbParams, serverEnv, overlay      string
 	compare                           bool
 	bOverlay, bDBParams, bServerEnv   string
-	repeat                            int
+	repeat, rounds                    int
 	rate                              float64 // with compare: paced lifecycles/s; 0: full load
 	busPublishTime, busConsumeTime    string
 	busCount, summarySales            int
@@ -52,10 +52,20 @@ type Result struct {
 	// transaction, as the server's were until the fifth session.
 	PgbenchNotify *PgbenchResult `json:"pgbenchNotify,omitempty"`
 	Full          *LoadResult    `json:"full,omitempty"`
-	Half          *LoadResult    `json:"half,omitempty"`
-	Bus           *BusResult     `json:"bus,omitempty"`
-	Summary       *SummaryResult `json:"summary,omitempty"`
-	Goals         []Goal         `json:"goals"`
+	// Rounds are the baseline and the full load of each round, with
+	// -rounds above 1; Pgbench and Full are then the last round's.
+	Rounds  []Round        `json:"rounds,omitempty"`
+	Half    *LoadResult    `json:"half,omitempty"`
+	Bus     *BusResult     `json:"bus,omitempty"`
+	Summary *SummaryResult `json:"summary,omitempty"`
+	Goals   []Goal         `json:"goals"`
+}
+
+// Round is one run of the baseline and the full load after it.
+type Round struct {
+	PgbenchTPS float64 `json:"pgbenchTps"`
+	Lifecycles float64 `json:"lifecyclesPerSecond"`
+	Ratio      float64 `json:"ratio"` // Lifecycles / PgbenchTPS
 }
 
 // Machine describes where the run ran.
@@ -98,15 +108,32 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if b.compare {
 		return b.runCompare(ctx)
 	}
-	b.phase("1/4 baseline: pgbench, %d clients, %v per script", b.clients, b.pgbenchDuration)
-	if res.Pgbench, res.PgbenchNotify, err = b.runPgbench(ctx, b.notify); err != nil {
-		return err
-	}
-
-	b.phase("2/4 full system: server on PostgreSQL and kfake, load generator at %d clients", b.clients)
 	v := variant{name: "server", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams}
-	if res.Full, res.Half, err = b.runSystem(ctx, v, "full", b.half, b.profile, 0); err != nil {
-		return err
+	for i := 1; i <= b.rounds; i++ {
+		round, tag := "", "full"
+		if b.rounds > 1 {
+			round, tag = fmt.Sprintf(", round %d of %d", i, b.rounds), fmt.Sprintf("full-r%d", i)
+		}
+		last := i == b.rounds
+		b.phase("1/4 baseline: pgbench, %d clients, %v per script%s", b.clients, b.pgbenchDuration, round)
+		pg, notified, err := b.runPgbench(ctx, b.notify && i == 1)
+		if err != nil {
+			return err
+		}
+		if i == 1 {
+			res.PgbenchNotify = notified
+		}
+		b.phase("2/4 full system: server on PostgreSQL and kfake, load generator at %d clients%s", b.clients, round)
+		full, half, err := b.runSystem(ctx, v, tag, b.half && last, b.profile && last, 0)
+		if err != nil {
+			return err
+		}
+		res.Pgbench, res.Full, res.Half = pg, full, half
+		if b.rounds > 1 {
+			l := full.Loadgen.Lifecycles.PerSecond
+			res.Rounds = append(res.Rounds, Round{PgbenchTPS: pg.TPS, Lifecycles: l, Ratio: round3(l / pg.TPS)})
+			b.logf("round %d: %.1f lifecycles/s / %.0f transactions/s = %.1f %%", i, l, pg.TPS, 100*l/pg.TPS)
+		}
 	}
 
 	if b.bus {

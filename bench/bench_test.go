@@ -87,4 +87,13 @@ func TestGoals(t *testing.T) {
 	if g := goals(r); *g[0].Met {
 		t.Errorf("15 %% met the 20 %% goal: %+v", g[0])
 	}
+	// With rounds, the median of their ratios decides, not the last one.
+	r.Rounds = []Round{{1000, 210, 0.21}, {1000, 150, 0.15}, {900, 200, 0.222}}
+	if g := goals(r); g[0].Value != 0.21 || !*g[0].Met || !strings.Contains(g[0].Measured, "median of 3 rounds 21.0 %") {
+		t.Errorf("three rounds: %+v", g[0])
+	}
+	r.Rounds = r.Rounds[:2]
+	if g := goals(r); g[0].Value != 0.18 || *g[0].Met {
+		t.Errorf("two rounds: %+v", g[0])
+	}
 }

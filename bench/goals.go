@@ -19,18 +19,43 @@ type Goal struct {
 
 func met(ok bool) *bool { return &ok }
 
+// medianRatio is the median of the rounds' ratios (the mean of the two
+// middle ones for an even count).
+func medianRatio(rounds []Round) float64 {
+	rs := make([]float64, len(rounds))
+	for i, r := range rounds {
+		rs[i] = r.Ratio
+	}
+	slices.Sort(rs)
+	n := len(rs)
+	if n%2 == 1 {
+		return rs[n/2]
+	}
+	return (rs[n/2-1] + rs[n/2]) / 2
+}
+
 // goals computes the goals from the results there are.
 func goals(r *Result) []Goal {
 	var out []Goal
 	if r.Pgbench != nil && r.Full != nil {
 		l := r.Full.Loadgen.Lifecycles.PerSecond
 		ratio := l / r.Pgbench.TPS
-		out = append(out, Goal{
+		g := Goal{
 			Name: fmt.Sprintf("lifecycles/s vs pgbench TPS at %d clients", r.Clients),
 			Measured: fmt.Sprintf("%.1f / %.0f txn/s = %.1f %% (of pgbench's %.0f lifecycles/s: %.1f %%)",
 				l, r.Pgbench.TPS, 100*ratio, r.Pgbench.Lifecycles, 100*l/r.Pgbench.Lifecycles),
-			Value: round3(ratio), Target: "≥ 20 %", Met: met(ratio >= 0.20),
-		})
+		}
+		if len(r.Rounds) > 1 {
+			ratio = medianRatio(r.Rounds)
+			rounds := make([]string, len(r.Rounds))
+			for i, rd := range r.Rounds {
+				rounds[i] = fmt.Sprintf("%.1f / %.0f = %.1f %%", rd.Lifecycles, rd.PgbenchTPS, 100*rd.Ratio)
+			}
+			g.Measured = fmt.Sprintf("median of %d rounds %.1f %% (%s)", len(r.Rounds), 100*ratio, strings.Join(rounds, "; "))
+			l = r.Rounds[0].Lifecycles // the round of the NOTIFY baseline
+		}
+		g.Value, g.Target, g.Met = round3(ratio), "≥ 20 %", met(ratio >= 0.20)
+		out = append(out, g)
 		if p := r.PgbenchNotify; p != nil {
 			ratio := l / p.TPS
 			out = append(out, Goal{

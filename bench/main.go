@@ -81,6 +81,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.BoolVar(&b.notify, "pgbench-notify", true, "also run the baseline's script with a NOTIFY in each transaction, as the server did until the fifth session")
 	fs.DurationVar(&b.duration, "duration", 30*time.Second, "measured time of each load run")
 	fs.DurationVar(&b.warmup, "warmup", 5*time.Second, "warm-up of each load run")
+	fs.IntVar(&b.rounds, "rounds", 1, "rounds of the baseline and the full load, alternately, each on new databases; the throughput goal is the median of the rounds' ratios, as the machine's speed drifts between phases (the half load follows the last round)")
 	fs.BoolVar(&b.half, "half", true, "also run the load paced at half the maximum lifecycles per second")
 	fs.StringVar(&b.dbParams, "db-params", "", "query parameters added to the server's DATABASE_URL, such as pool_max_conns=16&sslmode=disable")
 	fs.StringVar(&b.serverEnv, "server-env", "", "comma-separated NAME=VALUE settings for the server (such as LOG_LEVEL=warn)")
@@ -116,6 +117,8 @@ func parseFlags(args []string) (*bench, error) {
 		return nil, fmt.Errorf("-warmup %v: want 0 to 10m", b.warmup)
 	case b.summarySales < 0 || b.summarySales > 20_000_000:
 		return nil, fmt.Errorf("-summary-sales %d: want 0 to 20,000,000", b.summarySales)
+	case b.rounds < 1 || b.rounds > 10:
+		return nil, fmt.Errorf("-rounds %d: want 1 to 10", b.rounds)
 	case b.busCount < 1 || b.busCount > 20:
 		return nil, fmt.Errorf("-bus-count %d: want 1 to 20", b.busCount)
 	}
