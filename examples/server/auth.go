@@ -59,31 +59,38 @@ const tokenLeeway = 30 * time.Second
 const maxCachedTokens = 10_000
 
 // tokenCache remembers the tokens that passed Verify, by their SHA-256,
-// with their caller, until they expire: parsing and checking a token
-// again was about 5 % of the server's CPU under load, and clients send
-// the same token with every request. Only valid tokens enter it, and a
-// valid token's claims cannot change; the algorithm and keys of an Auth
-// are fixed. When it is full, the expired tokens leave, and if none had,
-// all of them (they are verified again on their next use).
+// with their caller, while their time claims hold: parsing and checking a
+// token again was about 5 % of the server's CPU under load, and clients
+// send the same token with every request. Only valid tokens enter it, and
+// a valid token's claims cannot change; the algorithm and keys of an Auth
+// are fixed. When it is full, the expired tokens leave, and if that does
+// not bring it under three quarters full, all of them do (they are
+// verified again on their next use), so that the sweep under the lock
+// runs once in a quarter of its size of new tokens at most.
 type tokenCache struct {
 	mu sync.Mutex
 	m  map[[sha256.Size]byte]cachedToken
 }
 
+// cachedToken is a verified token's caller and the instants, leeway
+// included, between which it is valid: from notBefore (nbf, when the token
+// has one) until the first instant it is refused (exp).
 type cachedToken struct {
-	p     Principal
-	until time.Time // exp plus the leeway: the first instant it is refused
+	p                Principal
+	notBefore, until time.Time
 }
 
 func (c *tokenCache) get(key [sha256.Size]byte, now time.Time) (Principal, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.m[key]
-	if !ok {
+	switch {
+	case !ok:
 		return Principal{}, false
-	}
-	if !now.Before(t.until) {
+	case !now.Before(t.until):
 		delete(c.m, key)
+		return Principal{}, false
+	case now.Before(t.notBefore): // the clock went back: judge it afresh
 		return Principal{}, false
 	}
 	return t.p, true
@@ -101,7 +108,7 @@ func (c *tokenCache) put(key [sha256.Size]byte, t cachedToken, now time.Time) {
 				delete(c.m, k)
 			}
 		}
-		if len(c.m) >= maxCachedTokens {
+		if len(c.m) > maxCachedTokens*3/4 {
 			clear(c.m)
 		}
 	}
@@ -202,7 +209,7 @@ func checkPrincipal(p Principal) error {
 // Verify checks token's signature with the pinned algorithm (so alg none
 // and HS/RS key confusion fail), requires exp in the future (30 s leeway),
 // and sub and role claims, and returns the caller. A token that passed is
-// remembered until it expires (see tokenCache).
+// remembered while it is valid (see tokenCache).
 func (a *Auth) Verify(token string) (Principal, error) {
 	key := sha256.Sum256([]byte(token))
 	now := a.now()
@@ -223,7 +230,11 @@ func (a *Auth) Verify(token string) (Principal, error) {
 	if err := checkPrincipal(p); err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", errBadClaims, err)
 	}
-	a.cache.put(key, cachedToken{p: p, until: c.ExpiresAt.Add(tokenLeeway)}, now)
+	t := cachedToken{p: p, until: c.ExpiresAt.Add(tokenLeeway)}
+	if c.NotBefore != nil {
+		t.notBefore = c.NotBefore.Add(-tokenLeeway)
+	}
+	a.cache.put(key, t, now)
 	return p, nil
 }
 

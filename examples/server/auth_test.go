@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,7 +373,15 @@ func TestVerifyRemembers(t *testing.T) {
 	if n := len(a.cache.m); n != 2 {
 		t.Fatalf("%d tokens remembered; want 2", n)
 	}
-	// The last instant within the leeway, then the first past it.
+	// Remembered, not verified again: with another key only a fresh token
+	// would fail.
+	key := a.verify
+	a.verify = []byte("another-secret-another-secret-another")
+	if _, err := a.Verify(tok); err != nil {
+		t.Fatalf("a remembered token with another key: %v", err)
+	}
+	a.verify = key
+	// A second before the leeway ends, then its end.
 	clock = clock.Add(time.Minute + tokenLeeway - time.Second)
 	if _, err := a.Verify(tok); err != nil {
 		t.Fatalf("within the leeway: %v", err)
@@ -391,9 +400,64 @@ func TestVerifyRemembers(t *testing.T) {
 			t.Fatalf("tampered %d: %v; want an invalid signature", i, err)
 		}
 	}
+	if n := len(a.cache.m); n != 1 {
+		t.Fatalf("%d tokens remembered after the tampered one; want 1 (admin)", n)
+	}
 	if _, err := a.Verify(admin); err != nil {
 		t.Fatalf("admin after the tampered one: %v", err)
 	}
+
+	// nbf: refused early (and not remembered), valid from nbf less the
+	// leeway, and judged again if the clock then goes back.
+	nbf := clock.Add(time.Hour)
+	early, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "s-2", "role": "user", "nbf": nbf.Unix(), "exp": nbf.Add(time.Hour).Unix(),
+	}).SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Verify(early); !errors.Is(err, jwt.ErrTokenNotValidYet) {
+		t.Fatalf("before nbf: %v; want not valid yet", err)
+	}
+	if _, ok := a.cache.m[sha256.Sum256([]byte(early))]; ok {
+		t.Fatal("a token refused for its nbf is remembered")
+	}
+	clock = nbf.Add(-tokenLeeway)
+	if _, err := a.Verify(early); err != nil {
+		t.Fatalf("at nbf less the leeway: %v", err)
+	}
+	clock = clock.Add(-time.Second)
+	if _, err := a.Verify(early); !errors.Is(err, jwt.ErrTokenNotValidYet) {
+		t.Fatalf("the clock went back before nbf: %v; want not valid yet", err)
+	}
+}
+
+// Verify is safe for concurrent use, remembered tokens or not.
+func TestVerifyConcurrent(t *testing.T) {
+	t.Parallel()
+	a, err := NewHMACAuth([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := make([]string, 8)
+	for i := range toks {
+		if toks[i], err = a.Sign(Principal{Subject: fmt.Sprint("s-", i), Role: RoleUser}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				n := (g + i) % len(toks)
+				if p, err := a.Verify(toks[n]); err != nil || p.Subject != fmt.Sprint("s-", n) {
+					t.Errorf("verify %d: %+v, %v", n, p, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // A full cache drops its expired tokens first, and everything only when
