@@ -98,10 +98,10 @@ func WithPollInterval(d time.Duration) RelayOption {
 // WithLinger makes the relay wait d after a wake-up before it reads the
 // outbox, so that the records committed meanwhile share the pass (default
 // 0: at once). Each pass costs a read, a publish and a mark whatever its
-// size: at a low rate, where each wake-up finds one record, a linger of a
-// few milliseconds cuts that work, and the consumers' (fewer, larger
-// fetches), by up to as many times as records share a pass, for as much
-// more latency. A pass that found a full batch goes on at once.
+// size, and the consumers a fetch and, in the worker, a transaction: where
+// commits come about d apart or closer, a linger cuts that work by as many
+// times as records share a pass, and each record waits up to d longer to
+// be published. A pass that found a full batch goes on at once.
 func WithLinger(d time.Duration) RelayOption {
 	return func(r *Relay) error {
 		if d < 0 {
@@ -261,6 +261,12 @@ func (r *Relay) lead(ctx context.Context) {
 				sleep(ctx, r.linger)
 				if ctx.Err() != nil {
 					return
+				}
+				// The pass will read what the commits that woke the
+				// relay meanwhile wrote: their wake-up is spent.
+				select {
+				case <-wake:
+				default:
 				}
 			}
 		case <-timer.C:

@@ -176,11 +176,13 @@ type chanWaker chan struct{}
 func (w chanWaker) Wake(context.Context) (<-chan struct{}, error) { return w, nil }
 
 // With a linger, the records committed after a wake-up and before the
-// linger ends go in the wake-up's pass.
+// linger ends go in the wake-up's pass, and the wake-ups they sent are
+// spent: one read in all.
 func TestRelayLinger(t *testing.T) {
 	t.Parallel()
+	const linger = 500 * time.Millisecond
 	ob, pub, wake := &fakeOutbox{}, &fakePublisher{}, make(chanWaker, 1)
-	r, err := eventbus.NewRelay(ob, pub, eventbus.WithWaker(wake), eventbus.WithLinger(200*time.Millisecond),
+	r, err := eventbus.NewRelay(ob, pub, eventbus.WithWaker(wake), eventbus.WithLinger(linger),
 		eventbus.WithPollInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -189,18 +191,33 @@ func TestRelayLinger(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
+	reads := func() int { ob.mu.Lock(); defer ob.mu.Unlock(); return ob.reads }
 	// The first pass, at start, finds nothing.
-	waitFor(t, ctx, func() bool { ob.mu.Lock(); defer ob.mu.Unlock(); return ob.reads == 1 })
+	waitFor(t, ctx, func() bool { return reads() == 1 })
+	start := time.Now()
 	ob.add(1)
 	wake <- struct{}{}
-	ob.add(2) // within the linger
+	// Without a linger the relay would publish the first record alone
+	// within these 50 ms.
+	waitFor(t, ctx, func() bool { return len(wake) == 0 })
+	time.Sleep(50 * time.Millisecond)
+	ob.add(2)
+	wake <- struct{}{}
 	waitFor(t, ctx, func() bool { return r.Published() == 3 })
+	took := time.Since(start)
+	time.Sleep(linger + 100*time.Millisecond) // a spurious pass would come by now
 	cancel()
 	<-done
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
 	if !slices.Equal(pub.calls, []int{3}) {
 		t.Errorf("published in calls of %v; want one call of 3", pub.calls)
+	}
+	if took < linger {
+		t.Errorf("published %v after the wake-up; want the linger, %v, at least", took, linger)
+	}
+	if n := reads(); n != 2 {
+		t.Errorf("%d reads; want 2 (at start, after the linger)", n)
 	}
 	if _, err := eventbus.NewRelay(ob, pub, eventbus.WithLinger(-time.Millisecond)); err == nil {
 		t.Error("a negative linger was accepted")
