@@ -53,7 +53,8 @@ type Result struct {
 	PgbenchNotify *PgbenchResult `json:"pgbenchNotify,omitempty"`
 	Full          *LoadResult    `json:"full,omitempty"`
 	// Rounds are the baseline and the full load of each round, with
-	// -rounds above 1; Pgbench and Full are then the last round's.
+	// -rounds above 1; Pgbench, Full and Half are then the last round's,
+	// and PgbenchNotify the first round's.
 	Rounds  []Round        `json:"rounds,omitempty"`
 	Half    *LoadResult    `json:"half,omitempty"`
 	Bus     *BusResult     `json:"bus,omitempty"`
@@ -65,7 +66,7 @@ type Result struct {
 type Round struct {
 	PgbenchTPS float64 `json:"pgbenchTps"`
 	Lifecycles float64 `json:"lifecyclesPerSecond"`
-	Ratio      float64 `json:"ratio"` // Lifecycles / PgbenchTPS
+	Ratio      float64 `json:"ratio"` // Lifecycles / PgbenchTPS, unrounded
 }
 
 // Machine describes where the run ran.
@@ -109,29 +110,48 @@ func (b *bench) run(ctx context.Context) (err error) {
 		return b.runCompare(ctx)
 	}
 	v := variant{name: "server", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams}
+	previous := "" // the database of the phase before, in rounds
 	for i := 1; i <= b.rounds; i++ {
 		round, tag := "", "full"
 		if b.rounds > 1 {
 			round, tag = fmt.Sprintf(", round %d of %d", i, b.rounds), fmt.Sprintf("full-r%d", i)
 		}
 		last := i == b.rounds
-		b.phase("1/4 baseline: pgbench, %d clients, %v per script%s", b.clients, b.pgbenchDuration, round)
-		pg, notified, err := b.runPgbench(ctx, b.notify && i == 1)
-		if err != nil {
+		var pg, notified *PgbenchResult
+		var full, half *LoadResult
+		baseline := func() (err error) {
+			b.between(ctx, previous)
+			b.phase("1/4 baseline: pgbench, %d clients, %v per script%s", b.clients, b.pgbenchDuration, round)
+			pg, notified, err = b.runPgbench(ctx, b.notify && i == 1)
+			previous = "sfbench_pgbench"
+			return err
+		}
+		system := func() (err error) {
+			b.between(ctx, previous)
+			b.phase("2/4 full system: server on PostgreSQL and kfake, load generator at %d clients%s", b.clients, round)
+			full, half, err = b.runSystem(ctx, v, tag, b.half && last, b.profile && last, 0)
+			previous = "sfbench_load"
+			return err
+		}
+		// Even rounds run the system first, so that a drift of the
+		// machine's speed over the run favours neither side.
+		first, second := baseline, system
+		if i%2 == 0 {
+			first, second = system, baseline
+		}
+		if err := first(); err != nil {
+			return err
+		}
+		if err := second(); err != nil {
 			return err
 		}
 		if i == 1 {
 			res.PgbenchNotify = notified
 		}
-		b.phase("2/4 full system: server on PostgreSQL and kfake, load generator at %d clients%s", b.clients, round)
-		full, half, err := b.runSystem(ctx, v, tag, b.half && last, b.profile && last, 0)
-		if err != nil {
-			return err
-		}
 		res.Pgbench, res.Full, res.Half = pg, full, half
 		if b.rounds > 1 {
 			l := full.Loadgen.Lifecycles.PerSecond
-			res.Rounds = append(res.Rounds, Round{PgbenchTPS: pg.TPS, Lifecycles: l, Ratio: round3(l / pg.TPS)})
+			res.Rounds = append(res.Rounds, Round{PgbenchTPS: pg.TPS, Lifecycles: l, Ratio: l / pg.TPS})
 			b.logf("round %d: %.1f lifecycles/s / %.0f transactions/s = %.1f %%", i, l, pg.TPS, 100*l/pg.TPS)
 		}
 	}
@@ -290,6 +310,25 @@ func (b *bench) freshDatabase(ctx context.Context, dbname string) (string, error
 	}
 	b.dbs = append(b.dbs, dbname)
 	return u, nil
+}
+
+// between readies the machine for a phase of -rounds that follows another
+// one: the phase before's database (previous, if any) is dropped unless
+// -keep, so that nothing vacuums it meanwhile, and a CHECKPOINT starts
+// the next phase's WAL distance afresh (the phases before wrote up to
+// about 500 MB of WAL). The run's first phase needs neither.
+func (b *bench) between(ctx context.Context, previous string) {
+	if previous == "" {
+		return
+	}
+	if !b.keep {
+		if err := harness.DropDatabase(ctx, b.pgURL, previous); err != nil {
+			b.logf("dropping %s between the phases failed: %v", previous, err)
+		}
+	}
+	if err := b.execSQL(ctx, b.pgURL, `CHECKPOINT`); err != nil {
+		b.logf("CHECKPOINT between the phases failed (%v): the next phase may include one that PostgreSQL starts", err)
+	}
 }
 
 // dropDatabases drops the databases the run made, unless -keep.

@@ -88,12 +88,29 @@ func TestGoals(t *testing.T) {
 		t.Errorf("15 %% met the 20 %% goal: %+v", g[0])
 	}
 	// With rounds, the median of their ratios decides, not the last one.
-	r.Rounds = []Round{{1000, 210, 0.21}, {1000, 150, 0.15}, {900, 200, 0.222}}
+	round := func(tps, l float64) Round { return Round{PgbenchTPS: tps, Lifecycles: l, Ratio: l / tps} }
+	r.Rounds = []Round{round(1000, 210), round(1000, 150), round(900, 200)}
 	if g := goals(r); g[0].Value != 0.21 || !*g[0].Met || !strings.Contains(g[0].Measured, "median of 3 rounds 21.0 %") {
 		t.Errorf("three rounds: %+v", g[0])
 	}
 	r.Rounds = r.Rounds[:2]
 	if g := goals(r); g[0].Value != 0.18 || *g[0].Met {
 		t.Errorf("two rounds: %+v", g[0])
+	}
+	// Judged on the ratio itself, not on its rounding.
+	r.Rounds = []Round{round(10000, 1999.6), round(10000, 1999.6), round(10000, 1999.6)}
+	if g := goals(r); *g[0].Met {
+		t.Errorf("19.996 %% met the 20 %% goal: %+v", g[0])
+	}
+}
+
+func TestParseRounds(t *testing.T) {
+	for _, args := range [][]string{{"-rounds", "0"}, {"-rounds", "11"}, {"-compare", "-rounds", "3"}} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+	if b, err := parseFlags([]string{"-rounds", "3"}); err != nil || b.rounds != 3 {
+		t.Errorf("-rounds 3: %+v, %v", b, err)
 	}
 }

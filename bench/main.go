@@ -2,6 +2,7 @@
 // run and prints the ratios of issue 6's goals:
 //
 //	go run ./bench                      # about 4 minutes with the defaults
+//	go run ./bench -rounds 3            # about 7 minutes: the goal's median of three rounds
 //	go run ./bench -clients 32 -duration 60s -out /tmp/bench
 //
 // It runs, one after another, on the same PostgreSQL (-pg, default the
@@ -30,7 +31,13 @@
 // makes (sfbench_*) are dropped at the end unless -keep.
 //
 // The machine is shared and noisy: compare only numbers of one run, which
-// is what the ratios do.
+// is what the ratios do. Its speed also drifts within minutes, so that one
+// baseline against one full load can miss by several points either way:
+// -rounds N runs phases 1 and 2 N times, alternately (the even rounds the
+// system first), each on a new database after a CHECKPOINT, and judges
+// the throughput goal by the median of the rounds' ratios. The NOTIFY
+// baseline runs in the first round, the half load and the profiles in the
+// last.
 //
 // -compare measures a proposed change instead: server A (the tree, or
 // -overlay, with -db-params and -server-env) against server B (-b-overlay,
@@ -139,6 +146,9 @@ func parseFlags(args []string) (*bench, error) {
 				return nil, err
 			}
 		}
+	}
+	if b.compare && b.rounds != 1 {
+		return nil, fmt.Errorf("-rounds %d: not with -compare, which has -repeat", b.rounds)
 	}
 	if b.compare && (b.repeat < 1 || b.repeat > 20) {
 		return nil, fmt.Errorf("-repeat %d: want 1 to 20", b.repeat)
