@@ -225,9 +225,7 @@ func (b *bench) settle(ctx context.Context, dbURL string) error {
 	if err := b.execSQL(ctx, dbURL, `VACUUM ANALYZE`); err != nil {
 		return fmt.Errorf("settle the database between phases: %w", err)
 	}
-	if err := b.execSQL(ctx, dbURL, `CHECKPOINT`); err != nil {
-		b.logf("CHECKPOINT between the phases failed (%v): the next phase may include one that PostgreSQL starts", err)
-	}
+	b.checkpoint(ctx, dbURL)
 	b.logf("VACUUM ANALYZE and CHECKPOINT between the phases took %v", time.Since(start).Round(time.Millisecond))
 	return nil
 }
