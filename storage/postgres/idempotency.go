@@ -31,16 +31,22 @@ func (t *tx) ClaimNewKey(ctx context.Context, k sales.IdempotencyKey, now time.T
 			return err
 		}
 		return t.q.KeyAbsent(ctx, db.KeyAbsentParams(p))
-	}, func(err error) error {
-		if unmet(err) {
-			return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
-		}
-		return fmt.Errorf("claim key %q: %w", k.Key, err)
-	})
+	}, claimCheck(k))
 	if err == nil {
 		t.claims = append(t.claims, newClaim{key: k, at: now})
 	}
 	return err
+}
+
+// claimCheck is the check of a queued statement that claims k as new: a
+// guard that matched nothing (salesflow_expect) means the key exists.
+func claimCheck(k sales.IdempotencyKey) func(error) error {
+	return func(err error) error {
+		if unmet(err) {
+			return fmt.Errorf("key %q: %w", k.Key, sales.ErrKeyExists)
+		}
+		return fmt.Errorf("claim key %q: %w", k.Key, err)
+	}
 }
 
 // newClaim is a key this transaction claimed as new (LockNewKey,
@@ -83,12 +89,7 @@ func (t *tx) claimsLeft(ctx context.Context) error {
 		}
 		err := t.later(func() error {
 			return t.q.InsertKeyClaim(ctx, db.InsertKeyClaimParams(insertKey(c.key, c.at)))
-		}, func(err error) error {
-			if unmet(err) {
-				return fmt.Errorf("key %q: %w", c.key.Key, sales.ErrKeyExists)
-			}
-			return fmt.Errorf("claim key %q: %w", c.key.Key, err)
-		})
+		}, claimCheck(c.key))
 		if err != nil {
 			return err
 		}

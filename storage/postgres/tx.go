@@ -365,8 +365,9 @@ func (t *tx) AddMovements(ctx context.Context, cs []inventory.Change) error {
 // (AddMovementList). It was chosen when that statement was planned anew
 // at every run (0.8 ms), so that the movements of one or two sales, as a
 // worker that is not busy applies them, went one statement each. The
-// statement is now planned once per connection; a lower threshold, or
-// the list alone, has not been measured since.
+// statement is now planned once per connection; a threshold of 2,
+// measured since at 120 lifecycles/s (where most worker transactions
+// hold one sale), changed nothing (PostgreSQL CPU per lifecycle ×1.00).
 const listFrom = 7
 
 // addMovementList is AddMovements for several changes, in one statement;
