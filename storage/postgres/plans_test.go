@@ -35,6 +35,34 @@ func oneConnWorld(t *testing.T) *world {
 	return newWorldOn(t, db)
 }
 
+// wantIndexPlan fails t unless the generic plan of the statement sqlc
+// names name reads table by index: it names index and has no sequential
+// scan of table.
+func wantIndexPlan(t *testing.T, d *postgres.DB, name, table, index string) {
+	t.Helper()
+	plan, err := d.GenericPlan(t.Context(), name)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if strings.Contains(plan, "Seq Scan on "+table) || !strings.Contains(plan, index) {
+		t.Errorf("%s: the generic plan does not read %s by %s:\n%s", name, table, index, plan)
+	}
+}
+
+// wantPlannedOnce fails t unless PostgreSQL planned the statement sqlc
+// names name for its values at most the first 5 of calls times, and ran
+// its generic plan the others.
+func wantPlannedOnce(t *testing.T, d *postgres.DB, name string, calls int64) {
+	t.Helper()
+	generic, custom, err := d.PlanCounts(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if custom > 5 || generic+custom != calls {
+		t.Errorf("%s: %d generic and %d custom plans in %d calls; want at most the first 5 custom", name, generic, custom, calls)
+	}
+}
+
 // TestGenericPlansOfProgress checks that the generic plans of the worker's
 // progress statements use sale_progress's index. One that scans the table
 // whole costs a call more as the history grows: 2.6 ms at 5,000 sales with
@@ -55,13 +83,7 @@ func TestGenericPlansOfProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"LockProgress", "SaveProgress"} {
-		plan, err := w.db.GenericPlan(ctx, name)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if strings.Contains(plan, "Seq Scan on sale_progress") || !strings.Contains(plan, "sale_progress_pkey") {
-			t.Errorf("%s: the generic plan does not use sale_progress's index:\n%s", name, plan)
-		}
+		wantIndexPlan(t, w.db, name, "sale_progress", "sale_progress_pkey")
 	}
 }
 
@@ -79,22 +101,8 @@ func TestSaleMovementsPlannedOnce(t *testing.T) {
 			t.Fatalf("Movements of the sale = %+v, %d, %v; want its SALE movement", ms, n, err)
 		}
 	}
-	for _, name := range []string{"SaleMovements"} {
-		generic, custom, err := w.db.PlanCounts(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if custom > 5 || generic+custom != calls {
-			t.Errorf("%s: %d generic and %d custom plans in %d calls; want at most the first 5 custom", name, generic, custom, calls)
-		}
-		plan, err := w.db.GenericPlan(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(plan, "stock_movements_sale_idx") {
-			t.Errorf("%s: the generic plan does not use the sale's index:\n%s", name, plan)
-		}
-	}
+	wantPlannedOnce(t, w.db, "SaleMovements", calls)
+	wantIndexPlan(t, w.db, "SaleMovements", "stock_movements", "stock_movements_sale_idx")
 }
 
 // TestMovementListPlannedOnce checks that the worker's statement for many
@@ -126,18 +134,6 @@ func TestMovementListPlannedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	generic, custom, err := w.db.PlanCounts(ctx, "AddMovementList")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if custom > 5 || generic+custom != calls {
-		t.Errorf("AddMovementList: %d generic and %d custom plans in %d calls; want at most the first 5 custom", generic, custom, calls)
-	}
-	plan, err := w.db.GenericPlan(ctx, "AddMovementList")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(plan, "Seq Scan on stock_levels") || !strings.Contains(plan, "stock_levels_pkey") {
-		t.Errorf("AddMovementList: the generic plan does not read the stock levels by index:\n%s", plan)
-	}
+	wantPlannedOnce(t, w.db, "AddMovementList", calls)
+	wantIndexPlan(t, w.db, "AddMovementList", "stock_levels", "stock_levels_pkey")
 }
