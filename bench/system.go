@@ -251,6 +251,12 @@ func (b *bench) load(ctx context.Context, name string, a loadArgs, rate float64,
 	if rate > 0 {
 		args = append(args, "-rate", strconv.FormatFloat(rate, 'f', 2, 64))
 	}
+	loadgenProfile := filepath.Join(b.out, name+"-loadgen-cpu.pprof")
+	if profile {
+		// The load generator shares the machine: its own cost is part of
+		// what the system's run pays, and pgbench's is much smaller.
+		args = append(args, "-cpuprofile", loadgenProfile)
+	}
 	logf, err := os.Create(filepath.Join(b.out, "loadgen-"+name+".log"))
 	if err != nil {
 		return nil, err
@@ -348,6 +354,9 @@ func (b *bench) load(ctx context.Context, name string, a loadArgs, rate float64,
 		}
 		b.logf("%s: per lifecycle: server %.2f CPU ms, postgres %.2f CPU ms, %.1f database commits", name, res.ServerCPUMs, res.PostgresCPUMs, res.Commits)
 	}
+	if profile {
+		b.topLoadgenProfile(ctx, name, loadgenProfile)
+	}
 	if len(res.Profiles) > 0 {
 		b.topProfiles(ctx, name, a.server, res.Profiles)
 	} else {
@@ -391,6 +400,23 @@ func (b *bench) topProfiles(ctx context.Context, name, bin string, profiles map[
 				fmt.Println("  " + line)
 			}
 		}
+	}
+}
+
+// topLoadgenProfile writes the pprof -top listings of the load
+// generator's CPU profile next to it.
+func (b *bench) topLoadgenProfile(ctx context.Context, name, profile string) {
+	for file, args := range map[string][]string{
+		"loadgen-cpu.top.txt": {"-top", "-nodecount=40"},
+		"loadgen-cpu.cum.txt": {"-top", "-cum", "-nodecount=60"},
+	} {
+		args = append(append([]string{"tool", "pprof"}, args...), b.bins.loadgen, profile)
+		out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+		if err != nil {
+			b.logf("pprof %s: %v", file, err)
+			return
+		}
+		_ = os.WriteFile(filepath.Join(b.out, name+"-"+file), out, 0o644)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -30,6 +31,7 @@ func TestLoadEmbedded(t *testing.T) {
 	bin := buildServer(t)
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.svg")
+	profPath := filepath.Join(dir, "loadgen.pprof")
 	args := []string{
 		"-server", bin,
 		// The embedded default, whatever the environment says.
@@ -37,11 +39,20 @@ func TestLoadEmbedded(t *testing.T) {
 		"-server-log", filepath.Join(dir, "server.log"),
 		"-clients", "4", "-warmup", "1s", "-duration", "3s", "-books", "200", "-sample-every", "3",
 		"-cancel-rate", "0.2", "-return-rate", "0.1", "-seed", "7",
-		"-json", jsonPath, "-svg", svgPath,
+		"-json", jsonPath, "-svg", svgPath, "-cpuprofile", profPath,
 	}
 	var stdout, stderr bytes.Buffer
 	if code := command(t.Context(), args, noEnv, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	// The load generator's own CPU profile, written whole: a profile is
+	// a gzipped protocol buffer.
+	if data, err := os.ReadFile(profPath); err != nil {
+		t.Error(err)
+	} else if zr, err := gzip.NewReader(bytes.NewReader(data)); err != nil {
+		t.Errorf("-cpuprofile: %v", err)
+	} else if n, err := io.Copy(io.Discard, zr); err != nil || n == 0 {
+		t.Errorf("-cpuprofile: %d bytes, %v", n, err)
 	}
 
 	data, err := os.ReadFile(jsonPath)

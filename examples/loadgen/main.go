@@ -51,6 +51,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -86,6 +87,14 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	if !files.quiet {
 		cfg.Progress = stderr
 	}
+	if files.cpuProfile != "" {
+		stop, err := startCPUProfile(files.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 2
+		}
+		defer stop()
+	}
 	rep, err := Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
@@ -109,8 +118,24 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 
 // outputs are the flags about where things go.
 type outputs struct {
-	json, svg, serverLog string
-	quiet                bool
+	json, svg, serverLog, cpuProfile string
+	quiet                            bool
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Config, outputs, error) {
@@ -147,6 +172,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&o.json, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.svg, "svg", "", "draw latency over time as SVG into this file")
 	fs.BoolVar(&o.quiet, "q", false, "no progress lines")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile of the whole run to this file (it shares the machine with what it measures)")
 	if err := fs.Parse(args); err != nil {
 		return c, o, err
 	}
