@@ -27,7 +27,8 @@ type bench struct {
 	clients, cpus    int
 
 	pgbenchDuration, duration, warmup time.Duration
-	half, profile, bus, keep, notify  bool
+	half, profile, bus, keep          bool
+	references                        []string // of the baseline, run in the first round
 	dbParams, serverEnv, overlay      string
 	compare                           bool
 	bOverlay, bDBParams, bServerEnv   string
@@ -48,13 +49,12 @@ type Result struct {
 	Clients   int       `json:"clients"`
 
 	Pgbench *PgbenchResult `json:"pgbench,omitempty"`
-	// PgbenchNotify is the baseline's script with a NOTIFY in each
-	// transaction, as the server's were until the fifth session.
-	PgbenchNotify *PgbenchResult `json:"pgbenchNotify,omitempty"`
-	Full          *LoadResult    `json:"full,omitempty"`
+	// References are the variants of the baseline's script, by name (see
+	// references in pgbench.go), run in the first round.
+	References map[string]*PgbenchResult `json:"references,omitempty"`
+	Full       *LoadResult               `json:"full,omitempty"`
 	// Rounds are the baseline and the full load of each round, with
-	// -rounds above 1; Pgbench, Full and Half are then the last round's,
-	// and PgbenchNotify the first round's.
+	// -rounds above 1; Pgbench, Full and Half are then the last round's.
 	Rounds  []Round        `json:"rounds,omitempty"`
 	Half    *LoadResult    `json:"half,omitempty"`
 	Bus     *BusResult     `json:"bus,omitempty"`
@@ -117,12 +117,17 @@ func (b *bench) run(ctx context.Context) (err error) {
 			round, tag = fmt.Sprintf(", round %d of %d", i, b.rounds), fmt.Sprintf("full-r%d", i)
 		}
 		last := i == b.rounds
-		var pg, notified *PgbenchResult
+		var pg *PgbenchResult
+		var refs map[string]*PgbenchResult
 		var full, half *LoadResult
 		baseline := func() (err error) {
 			b.between(ctx, previous)
 			b.phase("1/4 baseline: pgbench, %d clients, %v per script%s", b.clients, b.pgbenchDuration, round)
-			pg, notified, err = b.runPgbench(ctx, b.notify && i == 1)
+			var names []string
+			if i == 1 {
+				names = b.references
+			}
+			pg, refs, err = b.runPgbench(ctx, names)
 			previous = "sfbench_pgbench"
 			return err
 		}
@@ -146,7 +151,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 			return err
 		}
 		if i == 1 {
-			res.PgbenchNotify = notified
+			res.References = refs
 		}
 		res.Pgbench, res.Full, res.Half = pg, full, half
 		if b.rounds > 1 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -64,14 +65,64 @@ PASS
 }
 
 func TestPgbenchScripts(t *testing.T) {
-	if n := strings.Count(pgbenchScript, "BEGIN;"); n != 2 {
-		t.Errorf("the script has %d transactions, want 2 (its tps is doubled)", n)
+	base := script{}.text()
+	for _, tc := range []struct {
+		name, text                       string
+		notifies, keys, pipelines, gsets int
+	}{
+		{"the baseline", base, 0, 0, 0, 1},
+		{"keys", references["keys"].text(), 0, 2, 0, 1},
+		{"pipelined", references["pipelined"].text(), 0, 2, 4, 0},
+		{"notify", references["notify"].text(), 2, 0, 0, 1},
+	} {
+		count := func(s string) int { return strings.Count(tc.text, s) }
+		if n := count("BEGIN;"); n != 2 {
+			t.Errorf("%s: %d transactions, want 2 (its tps is doubled)", tc.name, n)
+		}
+		if n := count("INSERT INTO outbox"); n != 2 {
+			t.Errorf("%s: %d outbox inserts, want 2", tc.name, n)
+		}
+		if n := count("pg_notify"); n != tc.notifies {
+			t.Errorf("%s: %d NOTIFYs, want %d", tc.name, n, tc.notifies)
+		}
+		// A key is claimed (its lock, its absence) and stored with the
+		// response, in each transaction.
+		for _, stmt := range []string{"pg_try_advisory_xact_lock", "NOT EXISTS (SELECT 1 FROM idempotency_keys", "INSERT INTO idempotency_keys"} {
+			if n := count(stmt); n != tc.keys {
+				t.Errorf("%s: %d of %q, want %d", tc.name, n, stmt, tc.keys)
+			}
+		}
+		// Two round trips per transaction, as the server's; \gset cannot
+		// be used in a pipeline.
+		if n, m := count(`\startpipeline`), count(`\endpipeline`); n != tc.pipelines || m != tc.pipelines {
+			t.Errorf("%s: %d pipelines started and %d ended, want %d", tc.name, n, m, tc.pipelines)
+		}
+		if n := count(`\gset`); n != tc.gsets {
+			t.Errorf("%s: %d \\gset, want %d", tc.name, n, tc.gsets)
+		}
+		if !strings.HasPrefix(tc.text, "-- salesflow's create and complete transactions") || !strings.HasSuffix(tc.text, "COMMIT;\n") && tc.pipelines == 0 {
+			t.Errorf("%s: the script's head or tail changed:\n%s", tc.name, tc.text)
+		}
 	}
-	if strings.Contains(pgbenchScript, "pg_notify") || strings.Count(pgbenchScript, "SELECT seq FROM inserted;") != 2 {
-		t.Errorf("the script notifies, as the server no longer does, or lost an outbox insert:\n%s", pgbenchScript)
+	// The notify variant is the baseline with a NOTIFY instead of each
+	// outbox insert's result.
+	if got := strings.ReplaceAll(references["notify"].text(), "SELECT pg_notify('salesflow_outbox', '') FROM inserted;", "SELECT seq FROM inserted;"); got != base {
+		t.Errorf("the notify script differs from the baseline elsewhere:\n%s", got)
 	}
-	if n := strings.Count(pgbenchNotifyScript, "pg_notify"); n != 2 {
-		t.Errorf("the NOTIFY script notifies %d times, want 2 (once per transaction)", n)
+}
+
+func TestParseReferences(t *testing.T) {
+	for in, want := range map[string][]string{
+		"": nil, "keys": {"keys"}, " keys , pipelined,notify": {"keys", "pipelined", "notify"}, "keys,": {"keys"},
+	} {
+		if got, err := parseReferences(in); err != nil || !slices.Equal(got, want) {
+			t.Errorf("parseReferences(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"bogus", "keys,keys", "KEYS"} {
+		if got, err := parseReferences(in); err == nil {
+			t.Errorf("parseReferences(%q) = %q, want an error", in, got)
+		}
 	}
 }
 

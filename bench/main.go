@@ -35,9 +35,9 @@
 // baseline against one full load can miss by several points either way:
 // -rounds N runs phases 1 and 2 N times, alternately (the even rounds the
 // system first), each on a new database after a CHECKPOINT, and judges
-// the throughput goal by the median of the rounds' ratios. The NOTIFY
-// baseline runs in the first round, the half load and the profiles in the
-// last.
+// the throughput goal by the median of the rounds' ratios. The baseline's
+// references (-pgbench-references) run in the first round, the half load
+// and the profiles in the last.
 //
 // -compare measures a proposed change instead: server A (the tree, or
 // -overlay, with -db-params and -server-env) against server B (-b-overlay,
@@ -61,6 +61,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -85,7 +87,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.StringVar(&b.pgURL, "pg", cmp.Or(os.Getenv("BENCH_PG_URL"), "postgres://postgres@127.0.0.1:5432/postgres"), "a PostgreSQL URL of a role that may create databases (env BENCH_PG_URL)")
 	fs.IntVar(&b.clients, "clients", 16, "clients of pgbench and of the load generator")
 	fs.DurationVar(&b.pgbenchDuration, "pgbench-duration", 20*time.Second, "how long pgbench runs each script")
-	fs.BoolVar(&b.notify, "pgbench-notify", true, "also run the baseline's script with a NOTIFY in each transaction, as the server did until the fifth session")
+	refs := fs.String("pgbench-references", "keys,pipelined", "comma-separated variants of the baseline's script to run too, in the first round, as references: keys, pipelined, notify (see bench/pgbench.go; empty: none)")
 	fs.DurationVar(&b.duration, "duration", 30*time.Second, "measured time of each load run")
 	fs.DurationVar(&b.warmup, "warmup", 5*time.Second, "warm-up of each load run")
 	fs.IntVar(&b.rounds, "rounds", 1, "rounds of the baseline and the full load, alternately, each on new databases; the throughput goal is the median of the rounds' ratios, as the machine's speed drifts between phases (the half load follows the last round)")
@@ -107,7 +109,8 @@ func parseFlags(args []string) (*bench, error) {
 	fs.IntVar(&b.summarySales, "summary-sales", 1_000_000, "completed sales in the summary's history (0: skip the summary)")
 	fs.StringVar(&b.out, "out", "", "directory for the results (default bench/out/<time>)")
 	fs.BoolVar(&b.keep, "keep", false, "keep the sfbench_* databases")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -128,6 +131,9 @@ func parseFlags(args []string) (*bench, error) {
 		return nil, fmt.Errorf("-rounds %d: want 1 to 10", b.rounds)
 	case b.busCount < 1 || b.busCount > 20:
 		return nil, fmt.Errorf("-bus-count %d: want 1 to 20", b.busCount)
+	}
+	if b.references, err = parseReferences(*refs); err != nil {
+		return nil, err
 	}
 	root, err := moduleRoot()
 	if err != nil {
@@ -157,4 +163,23 @@ func parseFlags(args []string) (*bench, error) {
 		return nil, fmt.Errorf("-rate %g: want a positive rate, with -compare", b.rate)
 	}
 	return b, nil
+}
+
+// parseReferences reads -pgbench-references: names of references, each
+// once.
+func parseReferences(list string) ([]string, error) {
+	var out []string
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		switch _, ok := references[name]; {
+		case name == "":
+		case !ok:
+			return nil, fmt.Errorf("-pgbench-references: unknown %q (want keys, pipelined or notify)", name)
+		case slices.Contains(out, name):
+			return nil, fmt.Errorf("-pgbench-references: %q twice", name)
+		default:
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
