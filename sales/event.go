@@ -1,7 +1,6 @@
 package sales
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -38,7 +37,9 @@ func eventType(st Status) string {
 // newEvent builds the outbox record of the change that brought s to its
 // current status, in the trace of traceparent (W3C; empty for none).
 func (svc *Service) newEvent(s *Sale, traceparent string) (eventbus.OutboxRecord, error) {
-	data, err := json.Marshal(s)
+	// MarshalJSON itself: through json.Marshal its output would be
+	// scanned and copied again.
+	data, err := s.MarshalJSON()
 	if err != nil {
 		return eventbus.OutboxRecord{}, fmt.Errorf("encode sale event: %w", err)
 	}
@@ -78,8 +79,10 @@ func DecodeEvent(m eventbus.Message) (eventbus.Event, *Sale, error) {
 // error wrapping eventbus.ErrMalformed when the type is not a sale event or
 // the data is not a sale whose status matches the type.
 func SaleFromEvent(ev eventbus.Event) (*Sale, error) {
+	// UnmarshalJSON itself: through json.Unmarshal the data would be
+	// scanned twice.
 	var s Sale
-	if err := json.Unmarshal(ev.Data, &s); err != nil {
+	if err := s.UnmarshalJSON(ev.Data); err != nil {
 		return nil, fmt.Errorf("%w: data: %v", eventbus.ErrMalformed, err)
 	}
 	want := map[string]Status{EventCreated: StatusPending, EventCompleted: StatusCompleted, EventCancelled: StatusCancelled}

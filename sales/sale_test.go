@@ -155,3 +155,71 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestEventValue checks that an event carries the sale's JSON, byte for
+// byte what json.Marshal makes of it, and that the worker's decoding
+// gives the sale back.
+func TestEventValue(t *testing.T) {
+	t.Parallel()
+	svc := &Service{source: DefaultSource}
+	s := goldenSale()
+	rec, err := svc.newEvent(&s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rec.Message.Value, want) {
+		t.Errorf("event value:\n%s\nwant json.Marshal's\n%s", rec.Message.Value, want)
+	}
+	ev, err := eventbus.Decode(rec.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := SaleFromEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := json.Marshal(got); !bytes.Equal(again, want) {
+		t.Errorf("decoded sale:\n%s\nwant\n%s", again, want)
+	}
+	for _, data := range []string{"null", "{", `{"id":1}`, `{}`, "[]", `{"currency":"USD"}garbage`} {
+		ev.Data = []byte(data)
+		if _, err := SaleFromEvent(ev); !errors.Is(err, eventbus.ErrMalformed) {
+			t.Errorf("SaleFromEvent(%s) = %v, want ErrMalformed", data, err)
+		}
+	}
+}
+
+// BenchmarkEventCodec encodes a sale's event as the service does in each
+// change, and decodes it as the worker does.
+func BenchmarkEventCodec(b *testing.B) {
+	svc := &Service{source: DefaultSource}
+	s := goldenSale()
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := svc.newEvent(&s, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	rec, err := svc.newEvent(&s, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev, err := eventbus.Decode(rec.Message)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := SaleFromEvent(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
