@@ -311,12 +311,7 @@ func (b *bench) load(ctx context.Context, name string, a loadArgs, rate float64,
 			cpuEnd = takeCPU(pids)
 			dbEnd = dbCommits(ctx, a.dbURL)
 			if profile {
-				for _, kind := range []string{"heap", "allocs", "mutex", "block", "goroutine"} {
-					path := filepath.Join(b.out, name+"-"+kind+".pprof")
-					if err := fetch(ctx, a.pprof+"/debug/pprof/"+kind, path); err == nil {
-						res.Profiles[kind] = path
-					}
-				}
+				b.fetchProfiles(ctx, name, a.pprof, res.Profiles)
 			}
 		}
 	}
@@ -332,6 +327,9 @@ func (b *bench) load(ctx context.Context, name string, a loadArgs, rate float64,
 	if cpuStart != nil && cpuEnd == nil {
 		cpuEnd = takeCPU(pids) // no drain line: the run ended within a second
 		dbEnd = dbCommits(ctx, a.dbURL)
+		if profile {
+			b.fetchProfiles(ctx, name, a.pprof, res.Profiles)
+		}
 	}
 	if cpuStart != nil {
 		res.CPU = cpuStart.use(cpuEnd)
@@ -400,6 +398,19 @@ func (b *bench) topProfiles(ctx context.Context, name, bin string, profiles map[
 				fmt.Println("  " + line)
 			}
 		}
+	}
+}
+
+// fetchProfiles takes the server's memory, lock and goroutine profiles
+// into profiles, by kind.
+func (b *bench) fetchProfiles(ctx context.Context, name, pprofURL string, profiles map[string]string) {
+	for _, kind := range []string{"heap", "allocs", "mutex", "block", "goroutine"} {
+		path := filepath.Join(b.out, name+"-"+kind+".pprof")
+		if err := fetch(ctx, pprofURL+"/debug/pprof/"+kind, path); err != nil {
+			b.logf("%s profile: %v", kind, err)
+			continue
+		}
+		profiles[kind] = path
 	}
 }
 
