@@ -128,7 +128,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 				names = b.references
 			}
 			pg, refs, err = b.runPgbench(ctx, names)
-			previous = "sfbench_pgbench"
+			previous = pgbenchDB
 			return err
 		}
 		system := func() (err error) {

@@ -1,8 +1,8 @@
 // Command bench measures salesflow against this machine's limits in one
 // run and prints the ratios of issue 6's goals:
 //
-//	go run ./bench                      # about 4 minutes with the defaults
-//	go run ./bench -rounds 3            # about 7 minutes: the goal's median of three rounds
+//	go run ./bench                      # about 5 minutes with the defaults
+//	go run ./bench -rounds 3            # about 8 minutes: the goal's median of three rounds
 //	go run ./bench -clients 32 -duration 60s -out /tmp/bench
 //
 // It runs, one after another, on the same PostgreSQL (-pg, default the
@@ -10,14 +10,17 @@
 //
 //  1. the baseline: pgbench with a script that does the server's create and
 //     complete transactions (bench/pgbench.go), at -clients clients, in a
-//     fresh database with salesflow's schema;
+//     fresh database with salesflow's schema, and its references
+//     (-pgbench-references: the same with idempotency keys, and pipelined
+//     in the server's round trips), each in a fresh database too;
 //  2. the full system: the server binary (built here, with a pprof listener
 //     added through a build overlay, so no file of the repository changes)
 //     on a fresh database and on kfake run as a broker process of its own
 //     (examples/kfake), driven by the load generator (examples/loadgen) at
 //     -clients clients as fast as they go, then paced at half the
-//     lifecycles per second that reached; a CPU profile of the server is
-//     taken during the first run, a heap profile after it;
+//     lifecycles per second that reached; CPU profiles of the server and
+//     of the load generator are taken during the last full load, the
+//     server's heap profiles after it;
 //  3. the bus alone against plain franz-go on kfake: the benchmarks of
 //     eventbus/kafka (go test -bench);
 //  4. the summary over a large history: -summary-sales completed sales
@@ -57,6 +60,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -94,7 +98,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.BoolVar(&b.half, "half", true, "also run the load paced at half the maximum lifecycles per second")
 	fs.StringVar(&b.dbParams, "db-params", "", "query parameters added to the server's DATABASE_URL, such as pool_max_conns=16&sslmode=disable")
 	fs.StringVar(&b.serverEnv, "server-env", "", "comma-separated NAME=VALUE settings for the server (such as LOG_LEVEL=warn)")
-	fs.BoolVar(&b.profile, "profile", true, "take a CPU profile of the server under the full load, and a heap profile after it")
+	fs.BoolVar(&b.profile, "profile", true, "take CPU profiles of the server (20 s of the measured window) and of the load generator (its whole run) in the last full load, and the server's heap profiles after it; the profilers' cost falls on that run")
 	fs.StringVar(&b.overlay, "overlay", "", "a go build -overlay file for the server (replaced files of the tree, see go help build)")
 	fs.BoolVar(&b.compare, "compare", false, "compare two servers instead of the four phases: A (-overlay, -db-params, -server-env) and B (-b-overlay, -b-db-params, -b-server-env), at full load, alternately -repeat times each")
 	fs.StringVar(&b.bOverlay, "b-overlay", "", "with -compare: the overlay of server B")
@@ -174,7 +178,7 @@ func parseReferences(list string) ([]string, error) {
 		switch _, ok := references[name]; {
 		case name == "":
 		case !ok:
-			return nil, fmt.Errorf("-pgbench-references: unknown %q (want keys, pipelined or notify)", name)
+			return nil, fmt.Errorf("-pgbench-references: unknown %q (want %s)", name, strings.Join(slices.Sorted(maps.Keys(references)), ", "))
 		case slices.Contains(out, name):
 			return nil, fmt.Errorf("-pgbench-references: %q twice", name)
 		default:
