@@ -79,8 +79,8 @@ func DecodeEvent(m eventbus.Message) (eventbus.Event, *Sale, error) {
 // error wrapping eventbus.ErrMalformed when the type is not a sale event or
 // the data is not a sale whose status matches the type.
 func SaleFromEvent(ev eventbus.Event) (*Sale, error) {
-	// UnmarshalJSON itself: through json.Unmarshal the data would be
-	// scanned twice.
+	// UnmarshalJSON itself: json.Unmarshal would validate the data once
+	// more before calling it.
 	var s Sale
 	if err := s.UnmarshalJSON(ev.Data); err != nil {
 		return nil, fmt.Errorf("%w: data: %v", eventbus.ErrMalformed, err)

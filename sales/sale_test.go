@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,6 +164,9 @@ func TestEventValue(t *testing.T) {
 	t.Parallel()
 	svc := &Service{source: DefaultSource}
 	s := goldenSale()
+	// What json.Marshal escapes or mends: HTML, the JavaScript line
+	// separators, bytes that are not UTF-8.
+	s.CustomerName, s.Notes = "A & <B>", "x\u2028y\u2029z\xff"
 	rec, err := svc.newEvent(&s, "")
 	if err != nil {
 		t.Fatal(err)
@@ -182,15 +186,30 @@ func TestEventValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := json.Marshal(got); !bytes.Equal(again, want) {
-		t.Errorf("decoded sale:\n%s\nwant\n%s", again, want)
+	// Encoding mended the byte that is not UTF-8 into U+FFFD.
+	back := s
+	back.Notes = strings.ToValidUTF8(s.Notes, "\uFFFD")
+	if again, wantBack := mustJSON(t, got), mustJSON(t, back); !bytes.Equal(again, wantBack) {
+		t.Errorf("decoded sale:\n%s\nwant\n%s", again, wantBack)
 	}
-	for _, data := range []string{"null", "{", `{"id":1}`, `{}`, "[]", `{"currency":"USD"}garbage`} {
+	for name, data := range map[string]string{
+		"null": "null", "cut short": "{", "id a number": `{"id":1}`, "empty object": `{}`, "array": "[]",
+		"trailing bytes": string(want) + "garbage", "two values": string(want) + " {}",
+	} {
 		ev.Data = []byte(data)
 		if _, err := SaleFromEvent(ev); !errors.Is(err, eventbus.ErrMalformed) {
-			t.Errorf("SaleFromEvent(%s) = %v, want ErrMalformed", data, err)
+			t.Errorf("%s: SaleFromEvent = %v, want ErrMalformed", name, err)
 		}
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // BenchmarkEventCodec encodes a sale's event as the service does in each
