@@ -35,7 +35,7 @@ type Options struct {
 	TopicPrefix       string        `name:"topic-prefix" doc:"Prefix of the sale topics"`
 	ConsumerGroup     string        `name:"consumer-group" default:"analytics-group" doc:"Consumer group of the worker"`
 	WorkerTxs         int           `name:"worker-transactions" default:"4" doc:"Transactions the worker runs at once (lanes of partitions); events that arrive while their lane is busy share its next transaction. Fewer: less database work under load; more: less waiting. 0: one transaction per event or partition batch"`
-	RelayLinger       time.Duration `name:"relay-linger" default:"0s" doc:"How long the outbox relay waits after a commit wakes it, so that the events committed meanwhile are published together; 0: at once"`
+	RelayLinger       time.Duration `name:"relay-linger" default:"5ms" doc:"How long the outbox relay waits after a commit wakes it, so that the events committed meanwhile are published together; 0: at once"`
 	LogLevel          string        `name:"log-level" default:"info" doc:"debug, info, warn or error"`
 	LogFormat         string        `name:"log-format" default:"text" doc:"text or json"`
 	ShutdownTimeout   time.Duration `name:"shutdown-timeout" default:"30s" doc:"How long shutdown waits for requests in flight"`
