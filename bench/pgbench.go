@@ -85,9 +85,10 @@ func (sc script) text() string {
 			b.WriteByte('\n')
 		}
 	}
-	// The sale's id: returned by its insert, or, in a pipeline, which
-	// cannot pass a result on (\gset), made from a random number.
-	sale := ":sale_id"
+	// The sale's id: made by PostgreSQL and returned by its insert, or,
+	// in a pipeline, which cannot pass a result on (\gset), made from a
+	// random number.
+	newSale, sale := "gen_random_uuid()", ":sale_id"
 	w(`-- salesflow's create and complete transactions (bench/pgbench.go)`,
 		`\set b1 random(1, 333)`, `\set b2 random(334, 666)`, `\set b3 random(667, 1000)`,
 		`\set q1 random(1, 3)`, `\set q2 random(1, 3)`, `\set q3 random(1, 3)`)
@@ -96,7 +97,7 @@ func (sc script) text() string {
 	}
 	if sc.pipelined {
 		w(`\set sale random(1, 9007199254740991)`)
-		sale = "md5(:sale::text)::uuid"
+		newSale, sale = "md5(:sale::text)::uuid", "md5(:sale::text)::uuid"
 	}
 	begin := func() {
 		if sc.pipelined {
@@ -154,11 +155,7 @@ func (sc script) text() string {
 		w(fmt.Sprintf(`UPDATE stock_levels SET reserved = reserved + :q%d::bigint`, i),
 			fmt.Sprintf(`WHERE book_id = md5(:b%d::text)::uuid AND :q%d::bigint > 0 AND on_hand - reserved >= :q%d::bigint;`, i, i, i))
 	}
-	id := "gen_random_uuid()"
-	if sc.pipelined {
-		id = sale
-	}
-	values := `VALUES (` + id + `, 'PENDING', 1, 'pgbench', 'Customer', 1999 * (:q1::bigint + :q2::bigint + :q3::bigint), 0, 0, 1999 * (:q1::bigint + :q2::bigint + :q3::bigint), 'USD', now(), now())`
+	values := `VALUES (` + newSale + `, 'PENDING', 1, 'pgbench', 'Customer', 1999 * (:q1::bigint + :q2::bigint + :q3::bigint), 0, 0, 1999 * (:q1::bigint + :q2::bigint + :q3::bigint), 'USD', now(), now())`
 	w(`INSERT INTO sales (id, status, version, seller_id, customer_name, subtotal, discount, tax, total, currency, created_at, updated_at)`)
 	if sc.pipelined {
 		w(values + ";")

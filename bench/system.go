@@ -353,6 +353,7 @@ func (b *bench) load(ctx context.Context, name string, a loadArgs, rate float64,
 		b.logf("%s: per lifecycle: server %.2f CPU ms, postgres %.2f CPU ms, %.1f database commits", name, res.ServerCPUMs, res.PostgresCPUMs, res.Commits)
 	}
 	if profile {
+		res.Profiles["loadgen-cpu"] = loadgenProfile
 		b.topLoadgenProfile(ctx, name, loadgenProfile)
 	}
 	if len(res.Profiles) > 0 {
@@ -383,14 +384,10 @@ func (b *bench) topProfiles(ctx context.Context, name, bin string, profiles map[
 		if !ok {
 			continue
 		}
-		args := append([]string{"tool", "pprof"}, l.args...)
-		args = append(args, bin, p)
-		out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+		out, err := b.pprofTop(ctx, bin, p, name+"-"+l.file, l.args...)
 		if err != nil {
-			b.logf("pprof %s: %v", l.file, err)
 			continue
 		}
-		_ = os.WriteFile(filepath.Join(b.out, name+"-"+l.file), out, 0o644)
 		if l.file == "cpu.top.txt" {
 			lines := strings.Split(string(out), "\n")
 			b.logf("server CPU profile, top 20 by flat time (all in %s):", filepath.Join(b.out, name+"-cpu.*.txt"))
@@ -417,18 +414,23 @@ func (b *bench) fetchProfiles(ctx context.Context, name, pprofURL string, profil
 // topLoadgenProfile writes the pprof -top listings of the load
 // generator's CPU profile next to it.
 func (b *bench) topLoadgenProfile(ctx context.Context, name, profile string) {
-	for file, args := range map[string][]string{
-		"loadgen-cpu.top.txt": {"-top", "-nodecount=40"},
-		"loadgen-cpu.cum.txt": {"-top", "-cum", "-nodecount=60"},
-	} {
-		args = append(append([]string{"tool", "pprof"}, args...), b.bins.loadgen, profile)
-		out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
-		if err != nil {
-			b.logf("pprof %s: %v", file, err)
-			return
-		}
-		_ = os.WriteFile(filepath.Join(b.out, name+"-"+file), out, 0o644)
+	if _, err := b.pprofTop(ctx, b.bins.loadgen, profile, name+"-loadgen-cpu.top.txt", "-top", "-nodecount=40"); err != nil {
+		return
 	}
+	_, _ = b.pprofTop(ctx, b.bins.loadgen, profile, name+"-loadgen-cpu.cum.txt", "-top", "-cum", "-nodecount=60")
+}
+
+// pprofTop writes go tool pprof's listing (args) of bin's profile into
+// file in the results, and returns it; a failure is logged.
+func (b *bench) pprofTop(ctx context.Context, bin, profile, file string, args ...string) ([]byte, error) {
+	args = append(append([]string{"tool", "pprof"}, args...), bin, profile)
+	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+	if err != nil {
+		b.logf("pprof %s: %v", file, err)
+		return nil, err
+	}
+	_ = os.WriteFile(filepath.Join(b.out, file), out, 0o644)
+	return out, nil
 }
 
 // dbCommits is the database's committed and rolled-back transactions
