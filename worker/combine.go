@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/salesflow/salesflow/eventbus"
 )
@@ -18,12 +19,20 @@ import (
 // fewer, larger transactions, which is what bounds it (each costs a commit
 // and its fixed statements).
 //
+// A call whose deliveries all change no projection (sales' creations,
+// see quiet) does not lead at once: for up to wait it stays queued for a
+// transaction that other events need anyway, and leads only when none
+// took it. Nobody waits for those events' effects, and a commit of their
+// own would be most of their cost.
+//
 // A shared transaction that fails (or panics) applies nothing; each call
 // then runs alone, as it would have without the combiner, one transaction
 // at a time still, so one bad event fails only its own call. A delivery
 // tried before always runs alone.
 type combiner struct {
 	max   int
+	wait  time.Duration                                           // how long a quiet call waits to be taken
+	quiet func(eventbus.Delivery) bool                            // the delivery changes no projection
 	slot  chan struct{}                                           // holds a token while a transaction runs
 	alone func(ctx context.Context, ds []eventbus.Delivery) error // one call's deliveries in a transaction of their own
 	batch func(ctx context.Context, ds []eventbus.Delivery) error // several calls' deliveries in one transaction
@@ -46,8 +55,8 @@ type outcome struct {
 	alone bool // the shared transaction failed: run alone
 }
 
-func newCombiner(max int, alone, batch func(context.Context, []eventbus.Delivery) error, log *slog.Logger) *combiner {
-	return &combiner{max: max, slot: make(chan struct{}, 1), alone: alone, batch: batch, log: log}
+func newCombiner(max int, wait time.Duration, quiet func(eventbus.Delivery) bool, alone, batch func(context.Context, []eventbus.Delivery) error, log *slog.Logger) *combiner {
+	return &combiner{max: max, wait: wait, quiet: quiet, slot: make(chan struct{}, 1), alone: alone, batch: batch, log: log}
 }
 
 // do handles ds, in a transaction of its own or shared with other calls.
@@ -61,6 +70,21 @@ func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
 	c.mu.Lock()
 	c.queue = append(c.queue, me)
 	c.mu.Unlock()
+	if c.wait > 0 && !slices.ContainsFunc(ds, func(d eventbus.Delivery) bool { return !c.quiet(d) }) {
+		t := time.NewTimer(c.wait)
+		select {
+		case o := <-me.done:
+			t.Stop()
+			return c.finish(ctx, me, o)
+		case <-t.C: // nobody took it: lead as any call
+		case <-ctx.Done():
+			t.Stop()
+			if c.drop(me) {
+				return ctx.Err()
+			}
+			return c.finish(ctx, me, <-me.done)
+		}
+	}
 	for {
 		select { // an outcome already told wins over a free lane
 		case o := <-me.done:

@@ -83,12 +83,20 @@ func (s *spyTx) run(ctx context.Context, ds []eventbus.Delivery, shared bool) er
 	return nil
 }
 
-func (s *spyTx) combiner(max int) *combiner {
-	return newCombiner(max,
+func (s *spyTx) combiner(max int) *combiner { return s.waitingCombiner(max, 0) }
+
+// waitingCombiner is a combiner whose quiet deliveries (offsets from
+// quietFrom on) wait up to wait to be taken.
+func (s *spyTx) waitingCombiner(max int, wait time.Duration) *combiner {
+	return newCombiner(max, wait, func(d eventbus.Delivery) bool { return d.Offset >= quietFrom },
 		func(ctx context.Context, ds []eventbus.Delivery) error { return s.run(ctx, ds, false) },
 		func(ctx context.Context, ds []eventbus.Delivery) error { return s.run(ctx, ds, true) },
 		slog.New(slog.DiscardHandler))
 }
+
+// quietFrom is the first offset of the deliveries that spy combiners take
+// for events that change no projection.
+const quietFrom = 1000
 
 func deliveries(from, n int) []eventbus.Delivery {
 	ds := make([]eventbus.Delivery, n)
@@ -332,5 +340,53 @@ func TestCombinerRetriedAlone(t *testing.T) {
 	}
 	if !slices.ContainsFunc(s.alone, func(tx []int64) bool { return slices.Equal(tx, []int64{20}) }) {
 		t.Errorf("alone %v; want the retried delivery alone", s.alone)
+	}
+}
+
+// A quiet call does not run while the lane is free: it waits, queued, and
+// the next call that leads takes it into its transaction, in the order
+// they came. A call with any delivery that is not quiet runs at once.
+func TestCombinerQuietRides(t *testing.T) {
+	s := newSpy()
+	c := s.waitingCombiner(64, time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- c.do(t.Context(), deliveries(quietFrom, 2)) }()
+	queued(t, c, 1)
+	mixed := append(deliveries(quietFrom+10, 1), deliveries(20, 1)...)
+	if err := c.do(t.Context(), mixed); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int64{{quietFrom, quietFrom + 1, quietFrom + 10, 20}}; !slices.EqualFunc(s.shared, want, slices.Equal) || len(s.alone) != 0 {
+		t.Errorf("alone %v, shared %v; want none alone, shared %v", s.alone, s.shared, want)
+	}
+}
+
+// A quiet call that no transaction takes within the wait runs alone, and
+// one whose context ends while it waits returns without running.
+func TestCombinerQuietAlone(t *testing.T) {
+	s := newSpy()
+	c := s.waitingCombiner(64, 20*time.Millisecond)
+	if err := c.do(t.Context(), deliveries(quietFrom, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int64{{quietFrom, quietFrom + 1}}; !slices.EqualFunc(s.alone, want, slices.Equal) || len(s.shared) != 0 {
+		t.Errorf("alone %v, shared %v; want alone %v", s.alone, s.shared, want)
+	}
+
+	c = s.waitingCombiner(64, time.Hour)
+	ctx, cancel := context.WithCancel(t.Context())
+	canceled := make(chan error, 1)
+	go func() { canceled <- c.do(ctx, deliveries(quietFrom+10, 1)) }()
+	queued(t, c, 1)
+	cancel()
+	if err := <-canceled; !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled quiet call = %v; want context.Canceled", err)
+	}
+	queued(t, c, 0)
+	if len(s.alone) != 1 || len(s.shared) != 0 {
+		t.Errorf("alone %v, shared %v; the canceled call ran", s.alone, s.shared)
 	}
 }

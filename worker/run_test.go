@@ -194,3 +194,56 @@ func TestHandlerSharesTransactions(t *testing.T) {
 		t.Error("WithTransactions(-1) accepted")
 	}
 }
+
+// A sale's creation waits, with WithCreatedWait, for a transaction it can
+// share and applies nothing meanwhile; its completion, which moves stock,
+// never waits; with no wait the creation runs at once.
+func TestCreatedWait(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store, inv, book := soldBook(t, 1)
+	recs, err := store.Outbox().Pending(ctx, 10)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("outbox: %d records, %v; want 2", len(recs), err)
+	}
+	created, completed := eventbus.Delivery{Message: recs[0].Message}, eventbus.Delivery{Message: recs[1].Message, Offset: 1}
+	if got := created.Message.Headers.Get(eventbus.HeaderType); got != sales.EventCreated {
+		t.Fatalf("first record is %q; want %q", got, sales.EventCreated)
+	}
+	w, err := worker.New(store.InTx, worker.WithTransactions(1), worker.WithCreatedWait(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := w.Handler()(waitCtx, created); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("creation alone = %v; want it waiting until its context ends", err)
+	}
+	ev, err := eventbus.Decode(created.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sales.SaleFromEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := store.Progress(ctx, s.ID); p.Version != 0 || w.Applied() != 0 {
+		t.Fatalf("progress %+v, applied %d after a creation that waited; want nothing applied", p, w.Applied())
+	}
+	if err := w.Handler()(ctx, completed); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := inv.Level(ctx, book.ID); l.OnHand != 99 || w.Applied() != 1 {
+		t.Errorf("after the completion: level %+v, applied %d; want 99 on hand, 1 applied", l, w.Applied())
+	}
+	now, err := worker.New(store.InTx, worker.WithTransactions(1), worker.WithCreatedWait(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := now.Handler()(ctx, created); err != nil || now.Stale() != 1 {
+		t.Errorf("creation with no wait = %v, stale %d; want it applied at once, stale behind its completion", err, now.Stale())
+	}
+	if _, err := worker.New(store.InTx, worker.WithCreatedWait(-time.Second)); err == nil {
+		t.Error("WithCreatedWait(-1s) accepted")
+	}
+}

@@ -31,6 +31,10 @@ const DefaultBatch = 64
 // a transaction, but an event waits longer behind its lane's transaction.
 const DefaultTransactions = 4
 
+// DefaultCreatedWait is how long a sale's creation waits to share a
+// transaction unless told otherwise (WithCreatedWait).
+const DefaultCreatedWait = 50 * time.Millisecond
+
 // Topics returns the topics the worker consumes, each after prefix.
 func Topics(prefix string) []string {
 	out := make([]string, len(sales.EventTypes))
@@ -83,6 +87,7 @@ type config struct {
 	group string
 	batch int
 	txs   int
+	wait  time.Duration
 	loc   *time.Location
 	now   func() time.Time
 	log   *slog.Logger
@@ -136,6 +141,24 @@ func WithTransactions(n int) Option {
 	}
 }
 
+// WithCreatedWait sets how long the deliveries of sale.created events wait
+// for a transaction of their lane that other events need, before their
+// lane runs one for them (default DefaultCreatedWait; 0: they run as any
+// other). A creation changes no projection (its stock was reserved in the
+// sale's own transaction): the worker only records the event and the
+// sale's version, so nobody waits for it, and a transaction of its own
+// would cost most of what the worker spends on a sale at light load. It
+// has no effect without lanes (WithTransactions(0)).
+func WithCreatedWait(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("worker: created wait %v", d)
+		}
+		c.wait = d
+		return nil
+	}
+}
+
 // WithLocation sets the time zone whose calendar days the daily rollups
 // count (default UTC); it must be the zone the summary is asked in.
 func WithLocation(loc *time.Location) Option {
@@ -176,7 +199,7 @@ func New[T Tx](inTx func(context.Context, func(T) error) error, opts ...Option) 
 	if inTx == nil {
 		return nil, errors.New("worker: nil transaction runner")
 	}
-	c := config{group: DefaultGroup, batch: DefaultBatch, txs: DefaultTransactions, loc: time.UTC, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	c := config{group: DefaultGroup, batch: DefaultBatch, txs: DefaultTransactions, wait: DefaultCreatedWait, loc: time.UTC, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
@@ -185,7 +208,7 @@ func New[T Tx](inTx func(context.Context, func(T) error) error, opts ...Option) 
 	w := &Worker[T]{inTx: inTx, group: c.group, batch: c.batch, loc: c.loc, now: c.now, log: c.log}
 	if c.txs > 0 {
 		for range c.txs {
-			w.lanes = append(w.lanes, newCombiner(c.batch, w.alone, w.batchTx, c.log))
+			w.lanes = append(w.lanes, newCombiner(c.batch, c.wait, created, w.alone, w.batchTx, c.log))
 		}
 	}
 	return w, nil
@@ -229,6 +252,13 @@ func (w *Worker[T]) BatchHandler() eventbus.BatchHandler {
 	return func(ctx context.Context, ds []eventbus.Delivery) error {
 		return w.lane(ds[0]).do(ctx, ds)
 	}
+}
+
+// created reports whether d is a sale.created event, which changes no
+// projection: a creation is PENDING (sales.SaleFromEvent refuses any
+// other), so it has no completion or return to apply.
+func created(d eventbus.Delivery) bool {
+	return d.Message.Headers.Get(eventbus.HeaderType) == sales.EventCreated
 }
 
 // lane returns the combiner of d's partition.

@@ -356,6 +356,8 @@ func TestConfig(t *testing.T) {
 		{"partitions", func(o *Options) { o.KafkaPartitions = 0 }},
 		{"no group", func(o *Options) { o.ConsumerGroup = "" }},
 		{"worker transactions", func(o *Options) { o.WorkerTxs = -1 }},
+		{"negative created wait", func(o *Options) { o.WorkerCreatedWait = -time.Millisecond }},
+		{"created wait above 1m", func(o *Options) { o.WorkerCreatedWait = 2 * time.Minute }},
 		{"negative relay linger", func(o *Options) { o.RelayLinger = -time.Millisecond }},
 		{"relay linger above 1s", func(o *Options) { o.RelayLinger = 2 * time.Second }},
 	} {

@@ -35,6 +35,7 @@ type Options struct {
 	TopicPrefix       string        `name:"topic-prefix" doc:"Prefix of the sale topics"`
 	ConsumerGroup     string        `name:"consumer-group" default:"analytics-group" doc:"Consumer group of the worker"`
 	WorkerTxs         int           `name:"worker-transactions" default:"4" doc:"Transactions the worker runs at once (lanes of partitions); events that arrive while their lane is busy share its next transaction. Fewer: less database work under load; more: less waiting. 0: one transaction per event or partition batch"`
+	WorkerCreatedWait time.Duration `name:"worker-created-wait" default:"50ms" doc:"How long a sale.created event, which changes no projection, waits to share a worker transaction that other events need before its lane runs one for it; 0: at once"`
 	RelayLinger       time.Duration `name:"relay-linger" default:"5ms" doc:"How long the outbox relay waits after a commit wakes it, so that the events committed meanwhile are published together; 0: at once"`
 	LogLevel          string        `name:"log-level" default:"info" doc:"debug, info, warn or error"`
 	LogFormat         string        `name:"log-format" default:"text" doc:"text or json"`
@@ -110,6 +111,7 @@ type Config struct {
 	TopicPrefix      string
 	ConsumerGroup    string
 	WorkerTxs        int
+	CreatedWait      time.Duration
 	RelayLinger      time.Duration
 	ShutdownTimeout  time.Duration
 	EventRetention   time.Duration
@@ -120,7 +122,7 @@ type Config struct {
 func (o Options) Config(generate bool) (Config, error) {
 	c := Config{
 		Port: o.Port, DatabaseURL: strings.TrimSpace(o.DatabaseURL), TopicPrefix: o.TopicPrefix,
-		ConsumerGroup: o.ConsumerGroup, WorkerTxs: o.WorkerTxs, RelayLinger: o.RelayLinger, ShutdownTimeout: o.ShutdownTimeout, EventRetention: o.EventRetention,
+		ConsumerGroup: o.ConsumerGroup, WorkerTxs: o.WorkerTxs, CreatedWait: o.WorkerCreatedWait, RelayLinger: o.RelayLinger, ShutdownTimeout: o.ShutdownTimeout, EventRetention: o.EventRetention,
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -138,6 +140,9 @@ func (o Options) Config(generate bool) (Config, error) {
 	c.KafkaPartitions = int32(o.KafkaPartitions)
 	if o.WorkerTxs < 0 || o.WorkerTxs > 1000 {
 		bad("WORKER_TRANSACTIONS %d: want 0 to 1000", o.WorkerTxs)
+	}
+	if o.WorkerCreatedWait < 0 || o.WorkerCreatedWait > time.Minute {
+		bad("WORKER_CREATED_WAIT %v: want 0 to 1m", o.WorkerCreatedWait)
 	}
 	if o.RelayLinger < 0 || o.RelayLinger > time.Second {
 		bad("RELAY_LINGER %v: want 0 to 1s", o.RelayLinger)
