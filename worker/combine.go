@@ -15,15 +15,17 @@ import (
 // share transactions. It runs one transaction at a time; a call that finds
 // it busy queues its deliveries, and the next call to get the lane takes
 // the queue (up to max events) into one transaction. A call that finds the
-// lane free runs at once, so an idle worker adds no wait; a busy one runs
+// lane free runs at once, so it waits for no other call; a busy lane runs
 // fewer, larger transactions, which is what bounds it (each costs a commit
 // and its fixed statements).
 //
-// A call whose deliveries all change no projection (sales' creations,
-// see quiet) does not lead at once: for up to wait it stays queued for a
-// transaction that other events need anyway, and leads only when none
-// took it. Nobody waits for those events' effects, and a commit of their
-// own would be most of their cost.
+// A call whose deliveries all change no projection (sales' creations, see
+// quiet) does not run at once, even in a free lane: for up to wait it
+// stays on a list of its own, and each transaction that a call of the
+// queue leads takes such calls along, after the queue's, while they fit in
+// max. Only a quiet call that none took joins the queue, as any call.
+// Nobody waits for those events' effects, and a commit of their own would
+// be most of their cost; the calls of the queue never wait for them.
 //
 // A shared transaction that fails (or panics) applies nothing; each call
 // then runs alone, as it would have without the combiner, one transaction
@@ -31,15 +33,16 @@ import (
 // tried before always runs alone.
 type combiner struct {
 	max   int
-	wait  time.Duration                                           // how long a quiet call waits to be taken
+	wait  time.Duration                                           // how long a quiet call waits to be taken along
 	quiet func(eventbus.Delivery) bool                            // the delivery changes no projection
 	slot  chan struct{}                                           // holds a token while a transaction runs
 	alone func(ctx context.Context, ds []eventbus.Delivery) error // one call's deliveries in a transaction of their own
 	batch func(ctx context.Context, ds []eventbus.Delivery) error // several calls' deliveries in one transaction
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	queue []*call
+	mu      sync.Mutex
+	queue   []*call // calls waiting for the lane, oldest first
+	waiting []*call // quiet calls waiting to be taken along, oldest first
 }
 
 // call is one handler call waiting in the queue.
@@ -67,22 +70,30 @@ func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
 		return c.solo(ctx, ds)
 	}
 	me := &call{ds: ds, done: make(chan outcome, 1)}
+	quiet := c.wait > 0 && !slices.ContainsFunc(ds, func(d eventbus.Delivery) bool { return !c.quiet(d) })
 	c.mu.Lock()
-	c.queue = append(c.queue, me)
+	if quiet {
+		c.waiting = append(c.waiting, me)
+	} else {
+		c.queue = append(c.queue, me)
+	}
 	c.mu.Unlock()
-	if c.wait > 0 && !slices.ContainsFunc(ds, func(d eventbus.Delivery) bool { return !c.quiet(d) }) {
+	if quiet {
 		t := time.NewTimer(c.wait)
 		select {
 		case o := <-me.done:
 			t.Stop()
 			return c.finish(ctx, me, o)
-		case <-t.C: // nobody took it: lead as any call
+		case <-t.C:
+			if !c.enqueue(me) { // taken as the time ran out
+				return c.finish(ctx, me, <-me.done)
+			}
 		case <-ctx.Done():
 			t.Stop()
 			if c.drop(me) {
 				return ctx.Err()
 			}
-			return c.finish(ctx, me, <-me.done)
+			return c.finish(ctx, me, <-me.done) // taken: its transaction decides
 		}
 	}
 	for {
@@ -131,7 +142,8 @@ func (c *combiner) solo(ctx context.Context, ds []eventbus.Delivery) error {
 }
 
 // take removes from the queue the calls of the next transaction: the
-// oldest, and those after it while the events fit in max.
+// oldest, and those after it while the events fit in max; then, while
+// they fit too, the quiet calls waiting to be taken along.
 func (c *combiner) take() []*call {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -143,7 +155,31 @@ func (c *combiner) take() []*call {
 	}
 	calls := slices.Clone(c.queue[:n])
 	c.queue = slices.Delete(c.queue, 0, n)
+	if n == 0 {
+		return nil
+	}
+	w := 0
+	for w < len(c.waiting) && events+len(c.waiting[w].ds) <= c.max {
+		c.waiting[w].taken = true
+		events += len(c.waiting[w].ds)
+		w++
+	}
+	calls = append(calls, c.waiting[:w]...)
+	c.waiting = slices.Delete(c.waiting, 0, w)
 	return calls
+}
+
+// enqueue moves the quiet call me, whose wait ran out, from the waiting
+// calls to the queue, and reports whether it was still waiting.
+func (c *combiner) enqueue(me *call) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if me.taken {
+		return false
+	}
+	c.waiting = slices.DeleteFunc(c.waiting, func(q *call) bool { return q == me })
+	c.queue = append(c.queue, me)
+	return true
 }
 
 // taken reports whether a leader took me off the queue.
@@ -153,7 +189,8 @@ func (c *combiner) taken(me *call) bool {
 	return me.taken
 }
 
-// drop removes me from the queue and reports whether it was still there.
+// drop removes me from the queue, or from the waiting calls, and reports
+// whether it was still there.
 func (c *combiner) drop(me *call) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -161,6 +198,7 @@ func (c *combiner) drop(me *call) bool {
 		return false
 	}
 	c.queue = slices.DeleteFunc(c.queue, func(q *call) bool { return q == me })
+	c.waiting = slices.DeleteFunc(c.waiting, func(q *call) bool { return q == me })
 	return true
 }
 

@@ -343,50 +343,151 @@ func TestCombinerRetriedAlone(t *testing.T) {
 	}
 }
 
-// A quiet call does not run while the lane is free: it waits, queued, and
-// the next call that leads takes it into its transaction, in the order
-// they came. A call with any delivery that is not quiet runs at once.
+// waiting waits until n quiet calls wait in c to be taken along.
+func waiting(t *testing.T, c *combiner, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		l := len(c.waiting)
+		c.mu.Unlock()
+		if l == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d quiet calls waiting; want %d", l, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// within is the test's context, ended after 10 s: a call that should not
+// wait fails the test rather than hang it.
+func within(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// A quiet call does not run while the lane is free: it waits, and the
+// next call that leads takes it into its transaction, after the queue's
+// calls. A call with any delivery that is not quiet runs at once.
 func TestCombinerQuietRides(t *testing.T) {
 	s := newSpy()
 	c := s.waitingCombiner(64, time.Hour)
 	done := make(chan error, 1)
-	go func() { done <- c.do(t.Context(), deliveries(quietFrom, 2)) }()
-	queued(t, c, 1)
+	go func() { done <- c.do(within(t), deliveries(quietFrom, 2)) }()
+	waiting(t, c, 1)
 	mixed := append(deliveries(quietFrom+10, 1), deliveries(20, 1)...)
-	if err := c.do(t.Context(), mixed); err != nil {
+	if err := c.do(within(t), mixed); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if want := [][]int64{{quietFrom, quietFrom + 1, quietFrom + 10, 20}}; !slices.EqualFunc(s.shared, want, slices.Equal) || len(s.alone) != 0 {
+	if want := [][]int64{{quietFrom + 10, 20, quietFrom, quietFrom + 1}}; !slices.EqualFunc(s.shared, want, slices.Equal) || len(s.alone) != 0 {
 		t.Errorf("alone %v, shared %v; want none alone, shared %v", s.alone, s.shared, want)
 	}
 }
 
-// A quiet call that no transaction takes within the wait runs alone, and
-// one whose context ends while it waits returns without running.
+// Quiet calls never delay the queue's: a call that leads takes along only
+// the waiting quiet calls that fit in max after its own events.
+func TestCombinerQuietDoesNotDelay(t *testing.T) {
+	s := newSpy()
+	c := s.waitingCombiner(64, time.Hour)
+	first := make(chan error, 1)
+	go func() { first <- c.do(within(t), deliveries(quietFrom, 30)) }()
+	waiting(t, c, 1)
+	ctx, cancel := context.WithCancel(within(t))
+	second := make(chan error, 1)
+	go func() { second <- c.do(ctx, deliveries(quietFrom+100, 30)) }()
+	waiting(t, c, 2)
+	if err := c.do(within(t), deliveries(0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if len(s.shared) != 1 || len(s.shared[0]) != 35 || s.shared[0][0] != 0 || s.shared[0][5] != quietFrom || len(s.alone) != 0 {
+		t.Fatalf("alone %v, shared %v; want one transaction of the 5 events, then the first quiet call's 30", s.alone, s.shared)
+	}
+	waiting(t, c, 1) // 5 + 30 + 30 > 64: the second still waits
+	cancel()
+	if err := <-second; !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled quiet call = %v; want context.Canceled", err)
+	}
+	if len(s.shared) != 1 || len(s.alone) != 0 {
+		t.Errorf("alone %v, shared %v; the canceled call ran", s.alone, s.shared)
+	}
+}
+
+// A quiet call that no transaction takes within the wait runs alone, after
+// the wait; one whose context ends while it waits returns without running.
 func TestCombinerQuietAlone(t *testing.T) {
 	s := newSpy()
-	c := s.waitingCombiner(64, 20*time.Millisecond)
-	if err := c.do(t.Context(), deliveries(quietFrom, 2)); err != nil {
+	const wait = 20 * time.Millisecond
+	c := s.waitingCombiner(64, wait)
+	start := time.Now()
+	if err := c.do(within(t), deliveries(quietFrom, 2)); err != nil {
 		t.Fatal(err)
+	}
+	if took := time.Since(start); took < wait {
+		t.Errorf("a quiet call alone ran after %v; want it to wait %v first", took, wait)
 	}
 	if want := [][]int64{{quietFrom, quietFrom + 1}}; !slices.EqualFunc(s.alone, want, slices.Equal) || len(s.shared) != 0 {
 		t.Errorf("alone %v, shared %v; want alone %v", s.alone, s.shared, want)
 	}
 
 	c = s.waitingCombiner(64, time.Hour)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(within(t))
 	canceled := make(chan error, 1)
 	go func() { canceled <- c.do(ctx, deliveries(quietFrom+10, 1)) }()
-	queued(t, c, 1)
+	waiting(t, c, 1)
 	cancel()
 	if err := <-canceled; !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled quiet call = %v; want context.Canceled", err)
 	}
-	queued(t, c, 0)
+	waiting(t, c, 0)
 	if len(s.alone) != 1 || len(s.shared) != 0 {
 		t.Errorf("alone %v, shared %v; the canceled call ran", s.alone, s.shared)
+	}
+}
+
+// A quiet call taken along gets its transaction's outcome, even when its
+// context ends while the transaction runs; when the transaction fails, it
+// runs alone like every call in it.
+func TestCombinerQuietTaken(t *testing.T) {
+	s := newSpy()
+	s.block[0] = true
+	c := s.waitingCombiner(64, time.Hour)
+	ctx, cancel := context.WithCancel(within(t))
+	quiet := make(chan error, 1)
+	go func() { quiet <- c.do(ctx, deliveries(quietFrom, 1)) }()
+	waiting(t, c, 1)
+	lead := make(chan error, 1)
+	go func() { lead <- c.do(within(t), deliveries(0, 1)) }()
+	<-s.started
+	cancel()
+	close(s.release)
+	if err := <-lead; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-quiet; err != nil {
+		t.Errorf("quiet call canceled after it was taken = %v; want its transaction's nil", err)
+	}
+
+	s = newSpy()
+	s.fail[0] = true
+	c = s.waitingCombiner(64, time.Hour)
+	go func() { quiet <- c.do(within(t), deliveries(quietFrom, 1)) }()
+	waiting(t, c, 1)
+	if err := c.do(within(t), deliveries(0, 1)); err == nil {
+		t.Error("the failing call succeeded")
+	}
+	if err := <-quiet; err != nil {
+		t.Errorf("quiet call in a failed transaction = %v; want it run alone, successfully", err)
+	}
+	if want := [][]int64{{0, quietFrom}}; !slices.EqualFunc(s.shared, want, slices.Equal) || len(s.alone) != 2 {
+		t.Errorf("alone %v, shared %v; want shared %v, then each alone", s.alone, s.shared, want)
 	}
 }

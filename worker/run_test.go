@@ -210,11 +210,11 @@ func TestCreatedWait(t *testing.T) {
 	if got := created.Message.Headers.Get(eventbus.HeaderType); got != sales.EventCreated {
 		t.Fatalf("first record is %q; want %q", got, sales.EventCreated)
 	}
-	w, err := worker.New(store.InTx, worker.WithTransactions(1), worker.WithCreatedWait(time.Hour))
+	w, err := worker.New(store.InTx, worker.WithTransactions(1), worker.WithCreatedWait(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	waitCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond) // a tenth of the wait
 	defer cancel()
 	if err := w.Handler()(waitCtx, created); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("creation alone = %v; want it waiting until its context ends", err)
@@ -243,7 +243,9 @@ func TestCreatedWait(t *testing.T) {
 	if err := now.Handler()(ctx, created); err != nil || now.Stale() != 1 {
 		t.Errorf("creation with no wait = %v, stale %d; want it applied at once, stale behind its completion", err, now.Stale())
 	}
-	if _, err := worker.New(store.InTx, worker.WithCreatedWait(-time.Second)); err == nil {
-		t.Error("WithCreatedWait(-1s) accepted")
+	for _, d := range []time.Duration{-time.Second, 2 * time.Second} {
+		if _, err := worker.New(store.InTx, worker.WithCreatedWait(d)); err == nil {
+			t.Errorf("WithCreatedWait(%v) accepted", d)
+		}
 	}
 }

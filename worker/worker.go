@@ -127,8 +127,9 @@ func WithBatch(n int) Option {
 // topics have as many partitions), and a lane runs one transaction at a
 // time: calls of Handler and BatchHandler that arrive while it is busy
 // wait, and its next transaction applies all of them that fit in a batch
-// (WithBatch). So a busy worker commits less often, and an idle one waits
-// for nothing. A shared transaction that fails applies nothing, and each
+// (WithBatch). So a busy worker commits less often, and in an idle one a
+// call waits for no other call (sales' creations wait for company, see
+// WithCreatedWait). A shared transaction that fails applies nothing, and each
 // call in it then runs alone, so an event that fails fails only its own
 // call.
 func WithTransactions(n int) Option {
@@ -141,18 +142,25 @@ func WithTransactions(n int) Option {
 	}
 }
 
-// WithCreatedWait sets how long the deliveries of sale.created events wait
-// for a transaction of their lane that other events need, before their
-// lane runs one for them (default DefaultCreatedWait; 0: they run as any
-// other). A creation changes no projection (its stock was reserved in the
-// sale's own transaction): the worker only records the event and the
-// sale's version, so nobody waits for it, and a transaction of its own
-// would cost most of what the worker spends on a sale at light load. It
-// has no effect without lanes (WithTransactions(0)).
+// WithCreatedWait sets how long a handler call whose deliveries are all
+// sale.created events waits for a transaction that its lane runs for
+// other calls, which takes it along if it fits in the batch (WithBatch),
+// before its lane runs one for it (default DefaultCreatedWait; 0: it runs
+// as any other call; at most a second). A creation changes no projection
+// (its stock was reserved in the sale's own transaction): the worker only
+// records the event and the sale's version, so nobody waits for it, and a
+// transaction of its own would cost most of what the worker spends on a
+// sale at light load. The other calls never wait for it. Meanwhile its
+// events are neither applied nor acknowledged, so a subscriber's shutdown
+// or rebalance, which waits for the handlers in flight, may take up to
+// the wait longer; and a partition whose creations come one call at a
+// time with nothing else in their lane (a batch that failed, replayed one
+// by one) handles one call per wait. It has no effect without lanes
+// (WithTransactions(0)).
 func WithCreatedWait(d time.Duration) Option {
 	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("worker: created wait %v", d)
+		if d < 0 || d > time.Second {
+			return fmt.Errorf("worker: created wait %v: want 0 to 1s", d)
 		}
 		c.wait = d
 		return nil
@@ -229,8 +237,9 @@ func (w *Worker[T]) Stale() int64 { return w.stale.Load() }
 // Handler returns the subscriber handler: it decodes each delivery, skips
 // events the group processed before, and applies the rest. A malformed
 // event fails with an error wrapping eventbus.ErrMalformed. Concurrent
-// calls of it and of BatchHandler share transactions when more than
-// WithTransactions of them run (see there).
+// calls of it and of BatchHandler share transactions when their lane is
+// busy (see WithTransactions), and a call of creations alone waits for a
+// transaction to share (see WithCreatedWait).
 func (w *Worker[T]) Handler() eventbus.Handler {
 	if len(w.lanes) == 0 {
 		return w.single

@@ -357,7 +357,7 @@ func TestConfig(t *testing.T) {
 		{"no group", func(o *Options) { o.ConsumerGroup = "" }},
 		{"worker transactions", func(o *Options) { o.WorkerTxs = -1 }},
 		{"negative created wait", func(o *Options) { o.WorkerCreatedWait = -time.Millisecond }},
-		{"created wait above 1m", func(o *Options) { o.WorkerCreatedWait = 2 * time.Minute }},
+		{"created wait above 1s", func(o *Options) { o.WorkerCreatedWait = 2 * time.Second }},
 		{"negative relay linger", func(o *Options) { o.RelayLinger = -time.Millisecond }},
 		{"relay linger above 1s", func(o *Options) { o.RelayLinger = 2 * time.Second }},
 	} {

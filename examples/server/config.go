@@ -141,8 +141,8 @@ func (o Options) Config(generate bool) (Config, error) {
 	if o.WorkerTxs < 0 || o.WorkerTxs > 1000 {
 		bad("WORKER_TRANSACTIONS %d: want 0 to 1000", o.WorkerTxs)
 	}
-	if o.WorkerCreatedWait < 0 || o.WorkerCreatedWait > time.Minute {
-		bad("WORKER_CREATED_WAIT %v: want 0 to 1m", o.WorkerCreatedWait)
+	if o.WorkerCreatedWait < 0 || o.WorkerCreatedWait > time.Second {
+		bad("WORKER_CREATED_WAIT %v: want 0 to 1s", o.WorkerCreatedWait)
 	}
 	if o.RelayLinger < 0 || o.RelayLinger > time.Second {
 		bad("RELAY_LINGER %v: want 0 to 1s", o.RelayLinger)
