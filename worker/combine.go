@@ -20,12 +20,15 @@ import (
 // and its fixed statements).
 //
 // A call whose deliveries all change no projection (sales' creations, see
-// quiet) does not run at once, even in a free lane: for up to wait it
-// stays on a list of its own, and each transaction that a call of the
-// queue leads takes such calls along, after the queue's, while they fit in
-// max. Only a quiet call that none took joins the queue, as any call.
-// Nobody waits for those events' effects, and a commit of their own would
-// be most of their cost; the calls of the queue never wait for them.
+// quiet) that finds its lane idle (no transaction running, no call
+// queued) does not run at once: for up to wait it stays on a list of its
+// own, and each transaction that a call of the queue leads takes such
+// calls along, after the queue's, while they fit in max. Only a quiet call
+// that none took joins the queue, as any call. Nobody waits for those
+// events' effects, and a commit of their own would be most of their cost;
+// the calls of the queue never wait for them. In a busy lane a quiet call
+// queues as any call: the next transaction runs anyway and takes it in its
+// turn, so under load nothing waits.
 //
 // A shared transaction that fails (or panics) applies nothing; each call
 // then runs alone, as it would have without the combiner, one transaction
@@ -72,7 +75,9 @@ func (c *combiner) do(ctx context.Context, ds []eventbus.Delivery) error {
 	me := &call{ds: ds, done: make(chan outcome, 1)}
 	quiet := c.wait > 0 && !slices.ContainsFunc(ds, func(d eventbus.Delivery) bool { return !c.quiet(d) })
 	c.mu.Lock()
-	if quiet {
+	// Only in an idle lane: in a busy one the call is taken, in its turn,
+	// by the next transaction, which runs anyway.
+	if quiet = quiet && len(c.queue) == 0 && len(c.slot) == 0; quiet {
 		c.waiting = append(c.waiting, me)
 	} else {
 		c.queue = append(c.queue, me)

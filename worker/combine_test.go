@@ -491,3 +491,21 @@ func TestCombinerQuietTaken(t *testing.T) {
 		t.Errorf("alone %v, shared %v; want shared %v, then each alone", s.alone, s.shared, want)
 	}
 }
+
+// A quiet call that finds its lane busy queues as any call, and the next
+// transaction takes it in its turn.
+func TestCombinerQuietBusy(t *testing.T) {
+	s := newSpy()
+	s.block[0] = true
+	c := s.waitingCombiner(64, time.Hour)
+	errs := behindBlocked(t, s, c, func(int) context.Context { return within(t) },
+		deliveries(0, 1), deliveries(10, 1), deliveries(quietFrom, 2), deliveries(20, 1))
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	if want := [][]int64{{10, quietFrom, quietFrom + 1, 20}}; !slices.EqualFunc(s.shared, want, slices.Equal) {
+		t.Errorf("shared %v; want %v", s.shared, want)
+	}
+}

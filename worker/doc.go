@@ -12,9 +12,10 @@
 // while their lane is busy go together into its next transaction. A shared
 // transaction that fails applies nothing, and each call in it then runs
 // alone. A sale's creation changes no projection (its stock was reserved
-// with the sale): a call holding only sale.created events waits up to
-// DefaultCreatedWait (WithCreatedWait) for a transaction its lane runs for
-// other events, and runs one of its own only when none came. Effects
+// with the sale): a call holding only sale.created events that finds its
+// lane idle waits up to DefaultCreatedWait (WithCreatedWait) for a
+// transaction its lane runs for other events, and runs one of its own only
+// when none came. Effects
 // follow from the sale's state, not from the event alone: each event
 // carries the whole sale at its version, and the worker keeps per sale the
 // highest version applied and whether its completion (SALE movements,

@@ -31,8 +31,9 @@ const DefaultBatch = 64
 // a transaction, but an event waits longer behind its lane's transaction.
 const DefaultTransactions = 4
 
-// DefaultCreatedWait is how long a sale's creation waits to share a
-// transaction unless told otherwise (WithCreatedWait).
+// DefaultCreatedWait is how long a sale's creation that finds its lane
+// idle waits to share a transaction unless told otherwise
+// (WithCreatedWait).
 const DefaultCreatedWait = 50 * time.Millisecond
 
 // Topics returns the topics the worker consumes, each after prefix.
@@ -143,10 +144,11 @@ func WithTransactions(n int) Option {
 }
 
 // WithCreatedWait sets how long a handler call whose deliveries are all
-// sale.created events waits for a transaction that its lane runs for
-// other calls, which takes it along if it fits in the batch (WithBatch),
-// before its lane runs one for it (default DefaultCreatedWait; 0: it runs
-// as any other call; at most a second). A creation changes no projection
+// sale.created events, when it finds its lane idle, waits for a
+// transaction that its lane runs for other calls, which takes it along if
+// it fits in the batch (WithBatch), before its lane runs one for it
+// (default DefaultCreatedWait; 0: it runs as any other call; at most a
+// second). In a busy lane it queues as any call. A creation changes no projection
 // (its stock was reserved in the sale's own transaction): the worker only
 // records the event and the sale's version, so nobody waits for it, and a
 // transaction of its own would cost most of what the worker spends on a
