@@ -179,10 +179,9 @@ func (c *combiner) take() []*call {
 func (c *combiner) enqueue(me *call) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if me.taken {
+	if !c.remove(me) {
 		return false
 	}
-	c.waiting = slices.DeleteFunc(c.waiting, func(q *call) bool { return q == me })
 	c.queue = append(c.queue, me)
 	return true
 }
@@ -199,6 +198,11 @@ func (c *combiner) taken(me *call) bool {
 func (c *combiner) drop(me *call) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.remove(me)
+}
+
+// remove is drop with c.mu held.
+func (c *combiner) remove(me *call) bool {
 	if me.taken {
 		return false
 	}

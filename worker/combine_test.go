@@ -109,16 +109,28 @@ func deliveries(from, n int) []eventbus.Delivery {
 // queued waits until n calls wait in c's queue.
 func queued(t *testing.T, c *combiner, n int) {
 	t.Helper()
+	awaitLen(t, c, n, "calls queued", func() int { return len(c.queue) })
+}
+
+// waiting waits until n quiet calls wait in c to be taken along.
+func waiting(t *testing.T, c *combiner, n int) {
+	t.Helper()
+	awaitLen(t, c, n, "quiet calls waiting", func() int { return len(c.waiting) })
+}
+
+// awaitLen waits until length, read under c.mu, is n.
+func awaitLen(t *testing.T, c *combiner, n int, what string, length func() int) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c.mu.Lock()
-		l := len(c.queue)
+		l := length()
 		c.mu.Unlock()
 		if l == n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d calls queued; want %d", l, n)
+			t.Fatalf("%d %s; want %d", l, what, n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -340,24 +352,6 @@ func TestCombinerRetriedAlone(t *testing.T) {
 	}
 	if !slices.ContainsFunc(s.alone, func(tx []int64) bool { return slices.Equal(tx, []int64{20}) }) {
 		t.Errorf("alone %v; want the retried delivery alone", s.alone)
-	}
-}
-
-// waiting waits until n quiet calls wait in c to be taken along.
-func waiting(t *testing.T, c *combiner, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c.mu.Lock()
-		l := len(c.waiting)
-		c.mu.Unlock()
-		if l == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d quiet calls waiting; want %d", l, n)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
