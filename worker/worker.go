@@ -148,17 +148,18 @@ func WithTransactions(n int) Option {
 // transaction that its lane runs for other calls, which takes it along if
 // it fits in the batch (WithBatch), before its lane runs one for it
 // (default DefaultCreatedWait; 0: it runs as any other call; at most a
-// second). In a busy lane it queues as any call. A creation changes no projection
-// (its stock was reserved in the sale's own transaction): the worker only
-// records the event and the sale's version, so nobody waits for it, and a
-// transaction of its own would cost most of what the worker spends on a
-// sale at light load. The other calls never wait for it. Meanwhile its
-// events are neither applied nor acknowledged, so a subscriber's shutdown
-// or rebalance, which waits for the handlers in flight, may take up to
-// the wait longer; and a partition whose creations come one call at a
-// time with nothing else in their lane (a batch that failed, replayed one
-// by one) handles one call per wait. It has no effect without lanes
-// (WithTransactions(0)).
+// second). In a busy lane it queues as any call.
+//
+// A creation changes no projection (its stock was reserved in the sale's
+// own transaction): the worker only records the event and the sale's
+// version, so nobody waits for it, and a transaction of its own would cost
+// most of what the worker spends on a sale at light load. The other calls
+// never wait for it. Meanwhile its events are neither applied nor
+// acknowledged, so a subscriber's shutdown or rebalance, which waits for
+// the handlers in flight, may take up to the wait longer; and a partition
+// whose creations come one call at a time with nothing else in their lane
+// (a batch that failed, replayed one by one) handles one call per wait.
+// It has no effect without lanes (WithTransactions(0)).
 func WithCreatedWait(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 || d > time.Second {

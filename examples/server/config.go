@@ -35,7 +35,7 @@ type Options struct {
 	TopicPrefix       string        `name:"topic-prefix" doc:"Prefix of the sale topics"`
 	ConsumerGroup     string        `name:"consumer-group" default:"analytics-group" doc:"Consumer group of the worker"`
 	WorkerTxs         int           `name:"worker-transactions" default:"4" doc:"Transactions the worker runs at once (lanes of partitions); events that arrive while their lane is busy share its next transaction. Fewer: less database work under load; more: less waiting. 0: one transaction per event or partition batch"`
-	WorkerCreatedWait time.Duration `name:"worker-created-wait" default:"50ms" doc:"How long a sale.created event, which changes no projection, waits to share a worker transaction that other events need before its lane runs one for it; 0: at once"`
+	WorkerCreatedWait time.Duration `name:"worker-created-wait" default:"50ms" doc:"How long the worker's call of sale.created events alone, which change no projection, waits when its lane is idle for a transaction that other events need, before its lane runs one for it (in a busy lane it queues as any call); 0: at once, up to 1s"`
 	RelayLinger       time.Duration `name:"relay-linger" default:"5ms" doc:"How long the outbox relay waits after a commit wakes it, so that the events committed meanwhile are published together; 0: at once"`
 	LogLevel          string        `name:"log-level" default:"info" doc:"debug, info, warn or error"`
 	LogFormat         string        `name:"log-format" default:"text" doc:"text or json"`
@@ -97,24 +97,24 @@ func bridgeEnv() error {
 
 // Config is the checked form of Options.
 type Config struct {
-	Port             int
-	DatabaseURL      string
-	KafkaBrokers     []string
-	KafkaPartitions  int32
-	KafkaReplication int16
-	KafkaSession     time.Duration
-	Auth             *Auth
-	GeneratedSecret  bool // no key was configured: Auth has a random secret
-	TaxRate          sales.Rate
-	Currency         sales.Currency
-	Location         *time.Location
-	TopicPrefix      string
-	ConsumerGroup    string
-	WorkerTxs        int
-	CreatedWait      time.Duration
-	RelayLinger      time.Duration
-	ShutdownTimeout  time.Duration
-	EventRetention   time.Duration
+	Port              int
+	DatabaseURL       string
+	KafkaBrokers      []string
+	KafkaPartitions   int32
+	KafkaReplication  int16
+	KafkaSession      time.Duration
+	Auth              *Auth
+	GeneratedSecret   bool // no key was configured: Auth has a random secret
+	TaxRate           sales.Rate
+	Currency          sales.Currency
+	Location          *time.Location
+	TopicPrefix       string
+	ConsumerGroup     string
+	WorkerTxs         int
+	WorkerCreatedWait time.Duration
+	RelayLinger       time.Duration
+	ShutdownTimeout   time.Duration
+	EventRetention    time.Duration
 }
 
 // Config checks the options. Without JWT_SECRET or JWT_PUBLIC_KEY_FILE it
@@ -122,7 +122,7 @@ type Config struct {
 func (o Options) Config(generate bool) (Config, error) {
 	c := Config{
 		Port: o.Port, DatabaseURL: strings.TrimSpace(o.DatabaseURL), TopicPrefix: o.TopicPrefix,
-		ConsumerGroup: o.ConsumerGroup, WorkerTxs: o.WorkerTxs, CreatedWait: o.WorkerCreatedWait, RelayLinger: o.RelayLinger, ShutdownTimeout: o.ShutdownTimeout, EventRetention: o.EventRetention,
+		ConsumerGroup: o.ConsumerGroup, WorkerTxs: o.WorkerTxs, WorkerCreatedWait: o.WorkerCreatedWait, RelayLinger: o.RelayLinger, ShutdownTimeout: o.ShutdownTimeout, EventRetention: o.EventRetention,
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

@@ -23,7 +23,7 @@ type workerWiring struct {
 func wireWorker(a *App) (workerWiring, error) {
 	opts := []worker.Option{
 		worker.WithGroup(a.cfg.ConsumerGroup), worker.WithLogger(a.log), worker.WithLocation(a.cfg.Location),
-		worker.WithTransactions(a.cfg.WorkerTxs), worker.WithCreatedWait(a.cfg.CreatedWait),
+		worker.WithTransactions(a.cfg.WorkerTxs), worker.WithCreatedWait(a.cfg.WorkerCreatedWait),
 	}
 	topics := worker.Topics(a.cfg.TopicPrefix)
 	if a.pg != nil {
