@@ -29,6 +29,7 @@ type bench struct {
 	pgbenchDuration, duration, warmup time.Duration
 	half, profile, bus, keep          bool
 	references                        []string // of the baseline, run in the first round
+	machineRef                        bool     // run the machine reference in the first round
 	dbParams, serverEnv, overlay      string
 	compare                           bool
 	bOverlay, bDBParams, bServerEnv   string
@@ -52,7 +53,10 @@ type Result struct {
 	// References are the variants of the baseline's script, by name (see
 	// references in pgbench.go), run in the first round.
 	References map[string]*PgbenchResult `json:"references,omitempty"`
-	Full       *LoadResult               `json:"full,omitempty"`
+	// MachineRef is pgbench's built-in TPC-B-like script, run in the
+	// first round (see runMachine): how fast this machine's PostgreSQL is.
+	MachineRef *MachineResult `json:"machineReference,omitempty"`
+	Full       *LoadResult    `json:"full,omitempty"`
 	// Rounds are the baseline and the full load of each round, with
 	// -rounds above 1; Pgbench, Full and Half are then the last round's.
 	Rounds  []Round        `json:"rounds,omitempty"`
@@ -129,7 +133,21 @@ func (b *bench) run(ctx context.Context) (err error) {
 			}
 			pg, refs, err = b.runPgbench(ctx, names)
 			previous = pgbenchDB
-			return err
+			if err != nil || i != 1 || !b.machineRef {
+				return err
+			}
+			b.between(ctx, previous)
+			if res.MachineRef, err = b.runMachine(ctx); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				b.logf("pgbench, the machine reference: %v (left out of the results)", err)
+			} else {
+				b.logf("pgbench, the machine reference: %.0f TPC-B-like transactions/s (latency %.1f ms, %d failed)",
+					res.MachineRef.TPS, res.MachineRef.Latency, res.MachineRef.Failed)
+			}
+			previous = machineDB
+			return nil
 		}
 		system := func() (err error) {
 			b.between(ctx, previous)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -293,5 +295,43 @@ func TestParseRounds(t *testing.T) {
 	}
 	if b, err := parseFlags([]string{"-rounds", "3"}); err != nil || b.rounds != 3 {
 		t.Errorf("-rounds 3: %+v, %v", b, err)
+	}
+}
+
+func TestMachineReference(t *testing.T) {
+	if _, err := exec.LookPath("pgbench"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("pgbench is missing (it comes with PostgreSQL's server package)")
+		}
+		t.Skip("no pgbench")
+	}
+	url := testkit.PostgresURL(t)
+	b := &bench{out: t.TempDir(), clients: 2, cpus: 2}
+	b.log, _ = os.Create(filepath.Join(b.out, "bench.log"))
+	defer b.log.Close()
+	m, err := b.tpcb(t.Context(), url, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Scale != 2 || m.Clients != 2 || m.Seconds != 1 || m.TPS <= 0 || m.Latency <= 0 || m.Failed != 0 {
+		t.Errorf("machine reference = %+v", m)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var accounts, history int
+	if err := conn.QueryRow(t.Context(), "SELECT (SELECT count(*) FROM pgbench_accounts), (SELECT count(*) FROM pgbench_history)").Scan(&accounts, &history); err != nil {
+		t.Fatal(err)
+	}
+	if accounts != 200_000 || history == 0 {
+		t.Errorf("pgbench_accounts %d rows, pgbench_history %d; want 200000 at scale 2, and some", accounts, history)
+	}
+
+	var out strings.Builder
+	printGoals(&out, &Result{MachineRef: m})
+	if want := fmt.Sprintf("scale 2, 2 clients: %.0f transactions/s", m.TPS); !strings.Contains(out.String(), want) {
+		t.Errorf("printed %q; want it to hold %q", out.String(), want)
 	}
 }

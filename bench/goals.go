@@ -163,4 +163,8 @@ func printGoals(w io.Writer, r *Result) {
 		p := r.References[name]
 		fmt.Fprintf(w, "           %s: %.0f scripts/s = %.0f transactions/s, %.1f ms per script\n", references[name].about, p.Scripts, p.TPS, p.Latency)
 	}
+	if m := r.MachineRef; m != nil {
+		fmt.Fprintf(w, "machine:   pgbench's built-in TPC-B-like script, scale %d, %d clients: %.0f transactions/s, %.1f ms each (issue 6's machine: about 5,000 to 6,000 such small write transactions/s at 8 to 32 clients; this one does %.0f to %.0f %% of that)\n",
+			m.Scale, m.Clients, m.TPS, m.Latency, 100*m.TPS/6000, 100*m.TPS/5000)
+	}
 }

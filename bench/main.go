@@ -12,7 +12,10 @@
 //     complete transactions (bench/pgbench.go), at -clients clients, in a
 //     fresh database with salesflow's schema, and its references
 //     (-pgbench-references: the same with idempotency keys, and pipelined
-//     in the server's round trips), each in a fresh database too;
+//     in the server's round trips), each in a fresh database too; and
+//     the machine reference (-machine-reference): pgbench's built-in
+//     TPC-B-like script on its own tables, which says how this machine's
+//     PostgreSQL compares with the one issue 6 quotes;
 //  2. the full system: the server binary (built here, with a pprof listener
 //     added through a build overlay, so no file of the repository changes)
 //     on a fresh database and on kfake run as a broker process of its own
@@ -39,7 +42,7 @@
 // -rounds N runs phases 1 and 2 N times, alternately (the even rounds the
 // system first), each on a new database after a CHECKPOINT, and judges
 // the throughput goal by the median of the rounds' ratios. The baseline's
-// references (-pgbench-references) run in the first round, the half load
+// references and the machine reference run in the first round, the half load
 // and the profiles in the last.
 //
 // -compare measures a proposed change instead: server A (the tree, or
@@ -91,6 +94,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.StringVar(&b.pgURL, "pg", cmp.Or(os.Getenv("BENCH_PG_URL"), "postgres://postgres@127.0.0.1:5432/postgres"), "a PostgreSQL URL of a role that may create databases (env BENCH_PG_URL)")
 	fs.IntVar(&b.clients, "clients", 16, "clients of pgbench and of the load generator")
 	fs.DurationVar(&b.pgbenchDuration, "pgbench-duration", 20*time.Second, "how long pgbench runs each script")
+	fs.BoolVar(&b.machineRef, "machine-reference", true, "also run pgbench's built-in TPC-B-like script, in the first round, on its own tables: how fast this machine's PostgreSQL is at the small write transactions issue 6 quotes for its machine (see bench/pgbench.go)")
 	refs := fs.String("pgbench-references", "keys,pipelined", "comma-separated variants of the baseline's script to run too, in the first round, as references: keys, pipelined, notify (see bench/pgbench.go; empty: none)")
 	fs.DurationVar(&b.duration, "duration", 30*time.Second, "measured time of each load run")
 	fs.DurationVar(&b.warmup, "warmup", 5*time.Second, "warm-up of each load run")
