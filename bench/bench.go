@@ -66,11 +66,38 @@ type Result struct {
 	Goals   []Goal         `json:"goals"`
 }
 
-// Round is one run of the baseline and the full load after it.
+// Round is one run of the baseline and the full load after it, and of the
+// half load after that.
 type Round struct {
-	PgbenchTPS float64 `json:"pgbenchTps"`
-	Lifecycles float64 `json:"lifecyclesPerSecond"`
-	Ratio      float64 `json:"ratio"` // Lifecycles / PgbenchTPS, unrounded
+	PgbenchTPS float64    `json:"pgbenchTps"`
+	Lifecycles float64    `json:"lifecyclesPerSecond"`
+	Ratio      float64    `json:"ratio"` // Lifecycles / PgbenchTPS, unrounded
+	Half       *HalfRound `json:"half,omitempty"`
+}
+
+// HalfRound is what the half-load goals read of one round's half load.
+type HalfRound struct {
+	Rate          float64 `json:"lifecyclesPerSecond"`
+	APIP99Ms      float64 `json:"apiP99Ms"` // of the slower write route
+	APIRoute      string  `json:"apiRoute"`
+	ProjectionP99 float64 `json:"projectionP99Ms"`
+	ProjectionOK  bool    `json:"projectionObserved"` // some sampled, none timed out
+}
+
+// halfRound reads h (nil: none).
+func halfRound(h *LoadResult) *HalfRound {
+	if h == nil {
+		return nil
+	}
+	out := &HalfRound{Rate: h.Rate}
+	for _, route := range []string{routeCreateSale, routeStatus} {
+		if q, ok := h.Loadgen.Routes[route]; ok && q.P99Ms >= out.APIP99Ms {
+			out.APIP99Ms, out.APIRoute = q.P99Ms, route
+		}
+	}
+	p := h.Loadgen.Projection
+	out.ProjectionP99, out.ProjectionOK = p.Lag.P99Ms, p.Observed > 0 && p.TimedOut == 0
+	return out
 }
 
 // Machine describes where the run ran.
@@ -152,7 +179,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		system := func() (err error) {
 			b.between(ctx, previous)
 			b.phase("2/4 full system: server on PostgreSQL and kfake, load generator at %d clients%s", b.clients, round)
-			full, half, err = b.runSystem(ctx, v, tag, b.half && last, b.profile && last, 0)
+			full, half, err = b.runSystem(ctx, v, tag, b.half, b.profile && last, 0)
 			previous = "sfbench_load"
 			return err
 		}
@@ -174,7 +201,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		res.Pgbench, res.Full, res.Half = pg, full, half
 		if b.rounds > 1 {
 			l := full.Loadgen.Lifecycles.PerSecond
-			res.Rounds = append(res.Rounds, Round{PgbenchTPS: pg.TPS, Lifecycles: l, Ratio: l / pg.TPS})
+			res.Rounds = append(res.Rounds, Round{PgbenchTPS: pg.TPS, Lifecycles: l, Ratio: l / pg.TPS, Half: halfRound(half)})
 			b.logf("round %d: %.1f lifecycles/s / %.0f transactions/s = %.1f %%", i, l, pg.TPS, 100*l/pg.TPS)
 		}
 	}

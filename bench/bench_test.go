@@ -287,6 +287,64 @@ func TestGoals(t *testing.T) {
 	}
 }
 
+func TestHalfLoadGoals(t *testing.T) {
+	half := func(rate, post, patch, proj float64) *LoadResult {
+		h := &LoadResult{Rate: rate}
+		h.Loadgen.Routes = map[string]quantiles{routeCreateSale: {P99Ms: post}, routeStatus: {P99Ms: patch}}
+		h.Loadgen.Projection.Sampled, h.Loadgen.Projection.Observed = 10, 10
+		h.Loadgen.Projection.Lag.P99Ms = proj
+		return h
+	}
+	find := func(gs []Goal, prefix string) Goal {
+		for _, g := range gs {
+			if strings.HasPrefix(g.Name, prefix) {
+				return g
+			}
+		}
+		t.Fatalf("no goal %q in %+v", prefix, gs)
+		return Goal{}
+	}
+	// One run: its half load decides, by the slower write route.
+	r := &Result{Half: half(100, 20, 30, 90)}
+	if api, proj := find(goals(r), "API p99"), find(goals(r), "completion"); api.Value != 30 || *api.Met || proj.Value != 90 || !*proj.Met {
+		t.Errorf("one run: API %+v, projection %+v", api, proj)
+	}
+	// Rounds: the median of their half loads decides, not the last one.
+	rounds := []*LoadResult{half(100, 30, 10, 95), half(110, 20, 22, 80), half(90, 21, 5, 130)}
+	r.Rounds = nil
+	for _, h := range rounds {
+		r.Rounds = append(r.Rounds, Round{Half: halfRound(h)})
+	}
+	r.Half = rounds[2]
+	api, proj := find(goals(r), "API p99"), find(goals(r), "completion")
+	if api.Value != 22 || !*api.Met || !strings.Contains(api.Measured, "median of 3 rounds 22.0 ms (30.0, 22.0, 21.0)") ||
+		!strings.Contains(api.Name, "100.0, 110.0, 90.0") {
+		t.Errorf("three rounds, API: %+v", api)
+	}
+	if proj.Value != 95 || !*proj.Met || !strings.Contains(proj.Measured, "median of 3 rounds 95.0 ms (95.0, 80.0, 130.0)") {
+		t.Errorf("three rounds, projection: %+v", proj)
+	}
+	// A round whose projections were not all seen fails the goal.
+	r.Rounds[0].Half.ProjectionOK = false
+	if proj := find(goals(r), "completion"); *proj.Met {
+		t.Errorf("a round with unseen projections met the goal: %+v", proj)
+	}
+	// Two rounds: the higher decides.
+	r.Rounds = r.Rounds[1:]
+	if api := find(goals(r), "API p99"); api.Value != 22 || !*api.Met {
+		t.Errorf("two rounds, API: %+v", api)
+	}
+	r.Rounds[0].Half.APIP99Ms = 26
+	if api := find(goals(r), "API p99"); api.Value != 26 || *api.Met {
+		t.Errorf("two rounds, one above: %+v", api)
+	}
+	// A round without a half load (-half=false in it): the last half load alone.
+	r.Rounds[0].Half = nil
+	if api := find(goals(r), "API p99"); api.Value != 21 || strings.Contains(api.Measured, "median") {
+		t.Errorf("a round without a half load: %+v", api)
+	}
+}
+
 func TestParseRounds(t *testing.T) {
 	for _, args := range [][]string{{"-rounds", "0"}, {"-rounds", "11"}, {"-compare", "-rounds", "3"}} {
 		if _, err := parseFlags(args); err == nil {

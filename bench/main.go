@@ -2,7 +2,7 @@
 // run and prints the ratios of issue 6's goals:
 //
 //	go run ./bench                      # about 5 minutes with the defaults
-//	go run ./bench -rounds 3            # about 8 minutes: the goal's median of three rounds
+//	go run ./bench -rounds 3            # about 9 minutes: the goals' medians of three rounds
 //	go run ./bench -clients 32 -duration 60s -out /tmp/bench
 //
 // It runs, one after another, on the same PostgreSQL (-pg, default the
@@ -41,9 +41,11 @@
 // baseline against one full load can miss by several points either way:
 // -rounds N runs phases 1 and 2 N times, alternately (the even rounds the
 // system first), each on a new database after a CHECKPOINT, and judges
-// the throughput goal by the median of the rounds' ratios. The baseline's
-// references and the machine reference run in the first round, the half load
-// and the profiles in the last.
+// the throughput goal by the median of the rounds' ratios; each round's
+// half load follows its full load, and the half-load goals are judged by
+// the median of the rounds' p99s (the higher of two). The baseline's
+// references and the machine reference run in the first round, the
+// profiles in the last.
 //
 // -compare measures a proposed change instead: server A (the tree, or
 // -overlay, with -db-params and -server-env) against server B (-b-overlay,
@@ -98,7 +100,7 @@ func parseFlags(args []string) (*bench, error) {
 	refs := fs.String("pgbench-references", "keys,pipelined", "comma-separated variants of the baseline's script to run too, in the first round, as references: keys, pipelined, notify (see bench/pgbench.go; empty: none)")
 	fs.DurationVar(&b.duration, "duration", 30*time.Second, "measured time of each load run")
 	fs.DurationVar(&b.warmup, "warmup", 5*time.Second, "warm-up of each load run")
-	fs.IntVar(&b.rounds, "rounds", 1, "rounds of the baseline and the full load, alternately, each on new databases; the throughput goal is the median of the rounds' ratios, as the machine's speed drifts between phases (the half load follows the last round)")
+	fs.IntVar(&b.rounds, "rounds", 1, "rounds of the baseline and the full load, alternately, each on new databases; the throughput goal is the median of the rounds' ratios, and the half-load goals the median of the rounds' p99s, as the machine's speed drifts between phases")
 	fs.BoolVar(&b.half, "half", true, "also run the load paced at half the maximum lifecycles per second")
 	fs.StringVar(&b.dbParams, "db-params", "", "query parameters added to the server's DATABASE_URL, such as pool_max_conns=16&sslmode=disable")
 	fs.StringVar(&b.serverEnv, "server-env", "", "comma-separated NAME=VALUE settings for the server (such as LOG_LEVEL=warn)")
