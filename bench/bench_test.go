@@ -28,14 +28,11 @@ latency average = 29.117 ms
 initial connection time = 40.001 ms
 tps = 548.123456 (without initial connection time)
 `
-	if m := reTPS.FindStringSubmatch(out); m == nil || m[1] != "548.123456" {
-		t.Errorf("tps: %q", m)
+	if tps, latency, failed, ok := parsePgbench(out); !ok || tps != 548.123456 || latency != 29.117 || failed != 0 {
+		t.Errorf("parsePgbench = %v, %v, %v, %v", tps, latency, failed, ok)
 	}
-	if m := reLatency.FindStringSubmatch(out); m == nil || m[1] != "29.117" {
-		t.Errorf("latency: %q", m)
-	}
-	if m := reFailed.FindStringSubmatch(out); m == nil || m[1] != "0" {
-		t.Errorf("failed: %q", m)
+	if _, _, _, ok := parsePgbench("pgbench: error: connection refused\n"); ok {
+		t.Error("parsePgbench read a tps from an error")
 	}
 }
 

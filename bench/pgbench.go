@@ -286,20 +286,30 @@ func (b *bench) pgbench(ctx context.Context, url, name, text string) (*PgbenchRe
 		return nil, fmt.Errorf("pgbench: %w (see %s)", err, filepath.Join(b.out, "pgbench.log"))
 	}
 	res := &PgbenchResult{Clients: b.clients, Seconds: b.pgbenchDuration.Seconds(), Output: out}
-	m := reTPS.FindStringSubmatch(out)
-	if m == nil {
+	var ok bool
+	if res.Scripts, res.Latency, res.Failed, ok = parsePgbench(out); !ok {
 		return nil, fmt.Errorf("pgbench: no tps in its output (see %s)", filepath.Join(b.out, "pgbench.log"))
 	}
-	res.Scripts, _ = strconv.ParseFloat(m[1], 64)
 	res.TPS = 2 * res.Scripts
 	res.Lifecycles = res.Scripts
+	return res, nil
+}
+
+// parsePgbench reads pgbench's summary: its tps, the average latency in
+// milliseconds and the failed transactions; ok is false without a tps.
+func parsePgbench(out string) (tps, latency float64, failed int64, ok bool) {
+	m := reTPS.FindStringSubmatch(out)
+	if m == nil {
+		return 0, 0, 0, false
+	}
+	tps, _ = strconv.ParseFloat(m[1], 64)
 	if m := reLatency.FindStringSubmatch(out); m != nil {
-		res.Latency, _ = strconv.ParseFloat(m[1], 64)
+		latency, _ = strconv.ParseFloat(m[1], 64)
 	}
 	if m := reFailed.FindStringSubmatch(out); m != nil {
-		res.Failed, _ = strconv.ParseInt(m[1], 10, 64)
+		failed, _ = strconv.ParseInt(m[1], 10, 64)
 	}
-	return res, nil
+	return tps, latency, failed, true
 }
 
 // The machine reference: pgbench's built-in TPC-B-like script (a SELECT,
@@ -340,26 +350,20 @@ func (b *bench) tpcb(ctx context.Context, url string, d time.Duration) (*Machine
 	if _, err := b.command(ctx, "pgbench.log", "pgbench", "-i", "-q", "-s", strconv.Itoa(scale), url); err != nil {
 		return nil, fmt.Errorf("pgbench -i: %w (see %s)", err, filepath.Join(b.out, "pgbench.log"))
 	}
+	secs := max(int(d/time.Second), 1)
 	args := []string{
 		"-n", "-M", "prepared", "-b", "tpcb-like", "-c", strconv.Itoa(b.clients), "-j", strconv.Itoa(min(b.clients, b.cpus)),
-		"-T", strconv.Itoa(max(int(d/time.Second), 1)), url,
+		"-T", strconv.Itoa(secs), url,
 	}
 	b.logf("pgbench %v", args[:len(args)-1])
 	out, err := b.command(ctx, "pgbench.log", "pgbench", args...)
 	if err != nil {
 		return nil, fmt.Errorf("pgbench: %w (see %s)", err, filepath.Join(b.out, "pgbench.log"))
 	}
-	m := reTPS.FindStringSubmatch(out)
-	if m == nil {
+	res := &MachineResult{Scale: scale, Clients: b.clients, Seconds: float64(secs)}
+	var ok bool
+	if res.TPS, res.Latency, res.Failed, ok = parsePgbench(out); !ok {
 		return nil, fmt.Errorf("pgbench: no tps in its output (see %s)", filepath.Join(b.out, "pgbench.log"))
-	}
-	res := &MachineResult{Scale: scale, Clients: b.clients, Seconds: float64(max(int(d/time.Second), 1))}
-	res.TPS, _ = strconv.ParseFloat(m[1], 64)
-	if m := reLatency.FindStringSubmatch(out); m != nil {
-		res.Latency, _ = strconv.ParseFloat(m[1], 64)
-	}
-	if m := reFailed.FindStringSubmatch(out); m != nil {
-		res.Failed, _ = strconv.ParseInt(m[1], 10, 64)
 	}
 	return res, nil
 }
