@@ -57,8 +57,9 @@ type Result struct {
 	// first round (see runMachine): how fast this machine's PostgreSQL is.
 	MachineRef *MachineResult `json:"machineReference,omitempty"`
 	Full       *LoadResult    `json:"full,omitempty"`
-	// Rounds are the baseline and the full load of each round, with
-	// -rounds above 1; Pgbench, Full and Half are then the last round's.
+	// Rounds are the baseline, the full load and the half load of each
+	// round, with -rounds above 1; Pgbench, Full and Half are then the
+	// last round's.
 	Rounds  []Round        `json:"rounds,omitempty"`
 	Half    *LoadResult    `json:"half,omitempty"`
 	Bus     *BusResult     `json:"bus,omitempty"`
@@ -77,11 +78,13 @@ type Round struct {
 
 // HalfRound is what the half-load goals read of one round's half load.
 type HalfRound struct {
-	Rate          float64 `json:"lifecyclesPerSecond"`
-	APIP99Ms      float64 `json:"apiP99Ms"` // of the slower write route
-	APIRoute      string  `json:"apiRoute"`
-	ProjectionP99 float64 `json:"projectionP99Ms"`
-	ProjectionOK  bool    `json:"projectionObserved"` // some sampled, none timed out
+	Rate            float64 `json:"pacedLifecyclesPerSecond"`
+	APIP99Ms        float64 `json:"apiP99Ms"` // of the slower write route
+	APIRoute        string  `json:"apiRoute"`
+	ProjectionP99Ms float64 `json:"projectionP99Ms"`
+	// ProjectionComplete: some completions were observed projected, and
+	// none timed out.
+	ProjectionComplete bool `json:"projectionComplete"`
 }
 
 // halfRound reads h (nil: none).
@@ -96,7 +99,7 @@ func halfRound(h *LoadResult) *HalfRound {
 		}
 	}
 	p := h.Loadgen.Projection
-	out.ProjectionP99, out.ProjectionOK = p.Lag.P99Ms, p.Observed > 0 && p.TimedOut == 0
+	out.ProjectionP99Ms, out.ProjectionComplete = p.Lag.P99Ms, p.Observed > 0 && p.TimedOut == 0
 	return out
 }
 
@@ -156,25 +159,17 @@ func (b *bench) run(ctx context.Context) (err error) {
 			b.phase("1/4 baseline: pgbench, %d clients, %v per script%s", b.clients, b.pgbenchDuration, round)
 			var names []string
 			if i == 1 {
+				// The references first, so that the baseline runs next
+				// to the full load it is compared with.
 				names = b.references
+				if b.machineRef {
+					b.machineReference(ctx, res)
+					b.between(ctx, machineDB)
+				}
 			}
 			pg, refs, err = b.runPgbench(ctx, names)
 			previous = pgbenchDB
-			if err != nil || i != 1 || !b.machineRef {
-				return err
-			}
-			b.between(ctx, previous)
-			if res.MachineRef, err = b.runMachine(ctx); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				b.logf("pgbench, the machine reference: %v (left out of the results)", err)
-			} else {
-				b.logf("pgbench, the machine reference: %.0f TPC-B-like transactions/s (latency %.1f ms, %d failed)",
-					res.MachineRef.TPS, res.MachineRef.Latency, res.MachineRef.Failed)
-			}
-			previous = machineDB
-			return nil
+			return err
 		}
 		system := func() (err error) {
 			b.between(ctx, previous)
@@ -224,6 +219,19 @@ func (b *bench) run(ctx context.Context) (err error) {
 	printGoals(b.log, res)
 	b.logf("all results: %s", b.out)
 	return nil
+}
+
+// machineReference runs the machine reference into res; a failure is logged and
+// leaves it out, as no goal depends on it.
+func (b *bench) machineReference(ctx context.Context, res *Result) {
+	m, err := b.runMachine(ctx)
+	if err != nil {
+		b.logf("pgbench, the machine reference: %v (left out of the results)", err)
+		return
+	}
+	res.MachineRef = m
+	b.logf("pgbench, the machine reference: %.0f TPC-B-like transactions/s over %s (latency %.1f ms, %d failed)",
+		m.TPS, m.Connection, m.Latency, m.Failed)
 }
 
 // build compiles the server (with the pprof overlay and -overlay; with

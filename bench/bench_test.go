@@ -23,12 +23,12 @@ import (
 func TestParsePgbench(t *testing.T) {
 	out := `transaction type: pgbench_lifecycle.sql
 number of clients: 16
-number of failed transactions: 0 (0.000%)
+number of failed transactions: 3 (0.500%)
 latency average = 29.117 ms
 initial connection time = 40.001 ms
 tps = 548.123456 (without initial connection time)
 `
-	if tps, latency, failed, ok := parsePgbench(out); !ok || tps != 548.123456 || latency != 29.117 || failed != 0 {
+	if tps, latency, failed, ok := parsePgbench(out); !ok || tps != 548.123456 || latency != 29.117 || failed != 3 {
 		t.Errorf("parsePgbench = %v, %v, %v, %v", tps, latency, failed, ok)
 	}
 	if _, _, _, ok := parsePgbench("pgbench: error: connection refused\n"); ok {
@@ -314,7 +314,7 @@ func TestHalfLoadGoals(t *testing.T) {
 	}
 	r.Half = rounds[2]
 	api, proj := find(goals(r), "API p99"), find(goals(r), "completion")
-	if api.Value != 22 || !*api.Met || !strings.Contains(api.Measured, "median of 3 rounds 22.0 ms (30.0, 22.0, 21.0)") ||
+	if api.Value != 22 || !*api.Met || !strings.Contains(api.Measured, "median of 3 rounds 22.0 ms (30.0 POST, 22.0 PATCH, 21.0 POST)") ||
 		!strings.Contains(api.Name, "100.0, 110.0, 90.0") {
 		t.Errorf("three rounds, API: %+v", api)
 	}
@@ -322,8 +322,8 @@ func TestHalfLoadGoals(t *testing.T) {
 		t.Errorf("three rounds, projection: %+v", proj)
 	}
 	// A round whose projections were not all seen fails the goal.
-	r.Rounds[0].Half.ProjectionOK = false
-	if proj := find(goals(r), "completion"); *proj.Met {
+	r.Rounds[0].Half.ProjectionComplete = false
+	if proj := find(goals(r), "completion"); *proj.Met || !strings.Contains(proj.Measured, "seen projected in round 1") {
 		t.Errorf("a round with unseen projections met the goal: %+v", proj)
 	}
 	// Two rounds: the higher decides.
@@ -335,7 +335,8 @@ func TestHalfLoadGoals(t *testing.T) {
 	if api := find(goals(r), "API p99"); api.Value != 26 || *api.Met {
 		t.Errorf("two rounds, one above: %+v", api)
 	}
-	// A round without a half load (-half=false in it): the last half load alone.
+	// A round without a half load (its full load reached nothing): the
+	// last half load alone.
 	r.Rounds[0].Half = nil
 	if api := find(goals(r), "API p99"); api.Value != 21 || strings.Contains(api.Measured, "median") {
 		t.Errorf("a round without a half load: %+v", api)
@@ -368,7 +369,7 @@ func TestMachineReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Scale != 2 || m.Clients != 2 || m.Seconds != 1 || m.TPS <= 0 || m.Latency <= 0 || m.Failed != 0 {
+	if m.Scale != 2 || m.Clients != 2 || m.Seconds != 1 || m.TPS <= 0 || m.Latency <= 0 || m.Failed != 0 || m.Connection != connection(url) {
 		t.Errorf("machine reference = %+v", m)
 	}
 	conn, err := pgx.Connect(t.Context(), url)
@@ -386,7 +387,20 @@ func TestMachineReference(t *testing.T) {
 
 	var out strings.Builder
 	printGoals(&out, &Result{MachineRef: m})
-	if want := fmt.Sprintf("scale 2, 2 clients: %.0f transactions/s", m.TPS); !strings.Contains(out.String(), want) {
+	if want := fmt.Sprintf("scale 2, 2 clients, %s: %.0f transactions/s", m.Connection, m.TPS); !strings.Contains(out.String(), want) {
 		t.Errorf("printed %q; want it to hold %q", out.String(), want)
+	}
+}
+
+func TestConnection(t *testing.T) {
+	for url, want := range map[string]string{
+		"postgres://postgres@127.0.0.1:5432/db":                      "TCP with TLS if the server offers it",
+		"postgres://postgres@127.0.0.1:5432/db?sslmode=disable":      "TCP without TLS",
+		"postgres://postgres@/db?host=/var/run/postgresql":           "Unix socket",
+		"postgres://postgres@127.0.0.1:5432/db?sslmode=no-such-mode": "unknown",
+	} {
+		if got := connection(url); got != want {
+			t.Errorf("connection(%q) = %q; want %q", url, got, want)
+		}
 	}
 }

@@ -43,9 +43,9 @@
 // system first), each on a new database after a CHECKPOINT, and judges
 // the throughput goal by the median of the rounds' ratios; each round's
 // half load follows its full load, and the half-load goals are judged by
-// the median of the rounds' p99s (the higher of two). The baseline's
-// references and the machine reference run in the first round, the
-// profiles in the last.
+// the median of the rounds' p99s (the upper middle of an even count: the
+// higher of two). The baseline's references and the machine reference
+// run in the first round, before its baseline; the profiles in the last.
 //
 // -compare measures a proposed change instead: server A (the tree, or
 // -overlay, with -db-params and -server-env) against server B (-b-overlay,
@@ -100,7 +100,7 @@ func parseFlags(args []string) (*bench, error) {
 	refs := fs.String("pgbench-references", "keys,pipelined", "comma-separated variants of the baseline's script to run too, in the first round, as references: keys, pipelined, notify (see bench/pgbench.go; empty: none)")
 	fs.DurationVar(&b.duration, "duration", 30*time.Second, "measured time of each load run")
 	fs.DurationVar(&b.warmup, "warmup", 5*time.Second, "warm-up of each load run")
-	fs.IntVar(&b.rounds, "rounds", 1, "rounds of the baseline and the full load, alternately, each on new databases; the throughput goal is the median of the rounds' ratios, and the half-load goals the median of the rounds' p99s, as the machine's speed drifts between phases")
+	fs.IntVar(&b.rounds, "rounds", 1, "rounds of the baseline and the full load (with its half load), alternately, each on new databases; the throughput goal is the median of the rounds' ratios, and the half-load goals the median of the rounds' p99s, as the machine's speed drifts between phases")
 	fs.BoolVar(&b.half, "half", true, "also run the load paced at half the maximum lifecycles per second")
 	fs.StringVar(&b.dbParams, "db-params", "", "query parameters added to the server's DATABASE_URL, such as pool_max_conns=16&sslmode=disable")
 	fs.StringVar(&b.serverEnv, "server-env", "", "comma-separated NAME=VALUE settings for the server (such as LOG_LEVEL=warn)")
