@@ -158,11 +158,11 @@ func (c *combiner) take() []*call {
 		events += len(c.queue[n].ds)
 		n++
 	}
-	calls := slices.Clone(c.queue[:n])
-	c.queue = slices.Delete(c.queue, 0, n)
 	if n == 0 {
 		return nil
 	}
+	calls := slices.Clone(c.queue[:n])
+	c.queue = slices.Delete(c.queue, 0, n)
 	w := 0
 	for w < len(c.waiting) && events+len(c.waiting[w].ds) <= c.max {
 		c.waiting[w].taken = true
