@@ -279,23 +279,42 @@ func (b *bench) pgbench(ctx context.Context, url, name, text string) (*PgbenchRe
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	args := []string{
-		"-n", "-M", "prepared", "-c", strconv.Itoa(b.clients), "-j", strconv.Itoa(min(b.clients, b.cpus)),
-		"-T", strconv.Itoa(int(b.pgbenchDuration / time.Second)), "-P", "5", "-f", path, url,
+	sum, err := b.runPgbenchArgs(ctx, b.pgbenchDuration, "-P", "5", "-f", path, url)
+	if err != nil {
+		return nil, err
 	}
+	return &PgbenchResult{
+		Clients: b.clients, Seconds: b.pgbenchDuration.Seconds(), Output: sum.output,
+		Scripts: sum.tps, TPS: 2 * sum.tps, Lifecycles: sum.tps, Latency: sum.latency, Failed: sum.failed,
+	}, nil
+}
+
+// pgbenchSummary is what a pgbench run printed, and its summary read.
+type pgbenchSummary struct {
+	output       string
+	tps, latency float64 // latency: the average, in milliseconds
+	failed       int64
+}
+
+// runPgbenchArgs runs pgbench for d (whole seconds, at least one) at
+// -clients clients with the prepared protocol, and args after those (the
+// URL last), and reads its summary.
+func (b *bench) runPgbenchArgs(ctx context.Context, d time.Duration, args ...string) (pgbenchSummary, error) {
+	args = append([]string{
+		"-n", "-M", "prepared", "-c", strconv.Itoa(b.clients), "-j", strconv.Itoa(min(b.clients, b.cpus)),
+		"-T", strconv.Itoa(max(int(d/time.Second), 1)),
+	}, args...)
 	b.logf("pgbench %v", args[:len(args)-1])
 	out, err := b.command(ctx, "pgbench.log", "pgbench", args...)
 	if err != nil {
-		return nil, fmt.Errorf("pgbench: %w (see %s)", err, filepath.Join(b.out, "pgbench.log"))
+		return pgbenchSummary{}, fmt.Errorf("pgbench: %w (see %s)", err, filepath.Join(b.out, "pgbench.log"))
 	}
-	res := &PgbenchResult{Clients: b.clients, Seconds: b.pgbenchDuration.Seconds(), Output: out}
+	sum := pgbenchSummary{output: out}
 	var ok bool
-	if res.Scripts, res.Latency, res.Failed, ok = parsePgbench(out); !ok {
-		return nil, fmt.Errorf("pgbench: no tps in its output (see %s)", filepath.Join(b.out, "pgbench.log"))
+	if sum.tps, sum.latency, sum.failed, ok = parsePgbench(out); !ok {
+		return pgbenchSummary{}, fmt.Errorf("pgbench: no tps in its output (see %s)", filepath.Join(b.out, "pgbench.log"))
 	}
-	res.TPS = 2 * res.Scripts
-	res.Lifecycles = res.Scripts
-	return res, nil
+	return sum, nil
 }
 
 // parsePgbench reads pgbench's summary: its tps, the average latency in
@@ -320,12 +339,12 @@ func parsePgbench(out string) (tps, latency float64, failed int64, ok bool) {
 // scale -clients up to 32 (each transaction updates one of scale branch
 // rows, drawn at random, so that a scale of the client count keeps the
 // clients from queuing on them, while 32 bounds the tables to 3.2
-// million accounts, filled in seconds). It is
-// no baseline of the goals: it says how fast this machine's PostgreSQL is
-// at the small write transactions that issue 6 quotes for its machine
-// (about 5,000 to 6,000 a second at 8 to 32 clients), so that runs on
-// machines of different speeds can be told apart, most of all for the
-// goals set in milliseconds.
+// million accounts, filled in seconds). It is no baseline of the goals:
+// it says how fast this machine's PostgreSQL is at the small write
+// transactions that issue 6 quotes for its machine (about 5,000 to 6,000
+// a second at 8 to 32 clients), so that runs on machines of different
+// speeds can be told apart, most of all for the goals set in
+// milliseconds.
 
 // machineDB is the database of the machine reference.
 const machineDB = "sfbench_tpcb"
@@ -373,20 +392,12 @@ func (b *bench) tpcb(ctx context.Context, url string, d time.Duration) (*Machine
 	if _, err := b.command(ctx, "pgbench.log", "pgbench", "-i", "-q", "-s", strconv.Itoa(scale), url); err != nil {
 		return nil, fmt.Errorf("pgbench -i: %w (see %s)", err, filepath.Join(b.out, "pgbench.log"))
 	}
-	secs := max(int(d/time.Second), 1)
-	args := []string{
-		"-n", "-M", "prepared", "-b", "tpcb-like", "-c", strconv.Itoa(b.clients), "-j", strconv.Itoa(min(b.clients, b.cpus)),
-		"-T", strconv.Itoa(secs), url,
-	}
-	b.logf("pgbench %v", args[:len(args)-1])
-	out, err := b.command(ctx, "pgbench.log", "pgbench", args...)
+	sum, err := b.runPgbenchArgs(ctx, d, "-b", "tpcb-like", url)
 	if err != nil {
-		return nil, fmt.Errorf("pgbench: %w (see %s)", err, filepath.Join(b.out, "pgbench.log"))
+		return nil, err
 	}
-	res := &MachineResult{Scale: scale, Clients: b.clients, Seconds: float64(secs), Connection: connection(url)}
-	var ok bool
-	if res.TPS, res.Latency, res.Failed, ok = parsePgbench(out); !ok {
-		return nil, fmt.Errorf("pgbench: no tps in its output (see %s)", filepath.Join(b.out, "pgbench.log"))
-	}
-	return res, nil
+	return &MachineResult{
+		Scale: scale, Clients: b.clients, Seconds: float64(max(int(d/time.Second), 1)), Connection: connection(url),
+		TPS: sum.tps, Latency: sum.latency, Failed: sum.failed,
+	}, nil
 }
