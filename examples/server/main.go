@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	_ "time/tzdata" // TIME_ZONE works in images without a zone database
 )
 
 func main() {
+	defaultGC(os.LookupEnv)
 	if err := bridgeEnv(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(2)
@@ -32,6 +34,25 @@ func main() {
 	if errs.failed {
 		os.Exit(2)
 	}
+}
+
+// gcPercent is the server's garbage-collection target when GOGC is not
+// set. Its live heap is small and short-lived garbage is most of what it
+// allocates (about 60 MB/s at full load), so at Go's default of 100 it
+// collects several times a second. At 400 a lifecycle at full load cost
+// the server ×0.82 of the CPU and PostgreSQL ×0.90, lifecycles/s ×1.16,
+// and the RSS grew from 42 to 68 MiB (README, Performance). Set GOGC to
+// choose another, and GOMEMLIMIT to cap the heap.
+const gcPercent = 400
+
+// defaultGC sets the garbage-collection target to gcPercent unless the
+// environment sets GOGC, and reports whether it did.
+func defaultGC(lookup func(string) (string, bool)) bool {
+	if _, set := lookup("GOGC"); set {
+		return false
+	}
+	debug.SetGCPercent(gcPercent)
+	return true
 }
 
 // errorWatch passes writes through and notes cobra's error reports.
