@@ -33,6 +33,8 @@ type bench struct {
 	dbParams, serverEnv, overlay      string
 	compare                           bool
 	bOverlay, bDBParams, bServerEnv   string
+	loadgenArgs, bLoadgenArgs         string
+	fullSampleEvery                   int
 	repeat, rounds                    int
 	rate                              float64 // with compare: paced lifecycles/s; 0: full load
 	busPublishTime, busConsumeTime    string
@@ -143,7 +145,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if b.compare {
 		return b.runCompare(ctx)
 	}
-	v := variant{name: "server", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams}
+	v := variant{name: "server", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams, loadgen: strings.Fields(b.loadgenArgs)}
 	previous := "" // the database of the phase before, in rounds
 	for i := 1; i <= b.rounds; i++ {
 		round, tag := "", "full"

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -59,8 +60,8 @@ var compareMetrics = []struct {
 }
 
 func (b *bench) runCompare(ctx context.Context) error {
-	a := variant{name: "A", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams}
-	bv := variant{name: "B", server: b.bins.serverB, env: settings(b.bServerEnv), dbParams: b.bDBParams}
+	a := variant{name: "A", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams, loadgen: strings.Fields(b.loadgenArgs)}
+	bv := variant{name: "B", server: b.bins.serverB, env: settings(b.bServerEnv), dbParams: b.bDBParams, loadgen: strings.Fields(b.bLoadgenArgs)}
 	res := CompareResult{
 		A: VariantStats{Overlay: b.overlay, DBParams: a.dbParams, Env: a.env},
 		B: VariantStats{Overlay: b.bOverlay, DBParams: bv.dbParams, Env: bv.env},
