@@ -354,6 +354,49 @@ func TestParseRounds(t *testing.T) {
 	}
 }
 
+// The full loads poll every -full-sample-every-th completion, the paced
+// ones the load generator's default, and a variant's own flags win.
+func TestLoadgenFlags(t *testing.T) {
+	if _, err := parseFlags([]string{"-full-sample-every", "-1"}); err == nil {
+		t.Error("-full-sample-every -1: no error")
+	}
+	b, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// last is the value the load generator reads for the flag: its last.
+	last := func(args []string, name string) (v string, ok bool) {
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == name {
+				v, ok = args[i+1], true
+			}
+		}
+		return v, ok
+	}
+	full := b.loadgenFlags(loadArgs{}, 0, "r.json", "r.svg")
+	if v, _ := last(full, "-sample-every"); v != "50" {
+		t.Errorf("full load: -sample-every %q; want 50 in %q", v, full)
+	}
+	if v, ok := last(full, "-rate"); ok {
+		t.Errorf("full load: -rate %q", v)
+	}
+	half := b.loadgenFlags(loadArgs{}, 211.5, "r.json", "r.svg")
+	if v, ok := last(half, "-sample-every"); ok {
+		t.Errorf("paced load: -sample-every %q; want the load generator's default", v)
+	}
+	if v, _ := last(half, "-rate"); v != "211.50" {
+		t.Errorf("paced load: -rate %q; want 211.50", v)
+	}
+	b.fullSampleEvery = 0
+	if v, _ := last(b.loadgenFlags(loadArgs{}, 0, "r.json", "r.svg"), "-sample-every"); v != "0" {
+		t.Errorf("-full-sample-every 0: -sample-every %q", v)
+	}
+	own := b.loadgenFlags(loadArgs{extra: []string{"-sample-every", "7"}}, 0, "r.json", "r.svg")
+	if v, _ := last(own, "-sample-every"); v != "7" {
+		t.Errorf("with the variant's -sample-every 7: %q in %q", v, own)
+	}
+}
+
 func TestMachineReference(t *testing.T) {
 	if _, err := exec.LookPath("pgbench"); err != nil {
 		if os.Getenv("CI") == "true" {

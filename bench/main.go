@@ -144,6 +144,8 @@ func parseFlags(args []string) (*bench, error) {
 		return nil, fmt.Errorf("-rounds %d: want 1 to 10", b.rounds)
 	case b.busCount < 1 || b.busCount > 20:
 		return nil, fmt.Errorf("-bus-count %d: want 1 to 20", b.busCount)
+	case b.fullSampleEvery < 0:
+		return nil, fmt.Errorf("-full-sample-every %d: want 0 (no polls) or more", b.fullSampleEvery)
 	}
 	if b.references, err = parseReferences(*refs); err != nil {
 		return nil, err

@@ -239,6 +239,29 @@ type loadArgs struct {
 	extra                             []string // the variant's own flags
 }
 
+// loadgenFlags are the load generator's flags for one load at rate
+// lifecycles/s (0: as fast as it goes), writing its report and chart to
+// report and svg; the variant's own flags come last and win.
+func (b *bench) loadgenFlags(a loadArgs, rate float64, report, svg string) []string {
+	args := []string{
+		"-url", a.base, "-admin-token", a.admin, "-user-token", a.user, "-server-pid", itoa(a.serverPID),
+		"-kafka-brokers", a.brokers, "-clients", itoa(b.clients), "-duration", b.duration.String(),
+		"-warmup", b.warmup.String(), "-json", report, "-svg", svg,
+	}
+	if rate > 0 {
+		args = append(args, "-rate", strconv.FormatFloat(rate, 'f', 2, 64))
+	} else {
+		// The load as fast as it goes measures throughput. Its projection
+		// polls are the load generator's reads, not the lifecycles': at
+		// the load generator's every 10th completion they were a fifth of
+		// the API's requests and cost the system about a tenth of its
+		// lifecycles/s (README, Performance). The paced loads keep every
+		// 10th, where the lag is a goal.
+		args = append(args, "-sample-every", itoa(b.fullSampleEvery))
+	}
+	return append(args, a.extra...)
+}
+
 // load runs the load generator once; with profile, it takes the server's
 // CPU profile during the measured window and its heap profile after.
 func (b *bench) load(ctx context.Context, name string, a loadArgs, rate float64, pids map[string]int, profile bool) (*LoadResult, error) {
@@ -246,21 +269,7 @@ func (b *bench) load(ctx context.Context, name string, a loadArgs, rate float64,
 		Rate: rate, Report: filepath.Join(b.out, name+".json"), SVG: filepath.Join(b.out, name+".svg"),
 		Profiles: map[string]string{},
 	}
-	args := []string{
-		"-url", a.base, "-admin-token", a.admin, "-user-token", a.user, "-server-pid", itoa(a.serverPID),
-		"-kafka-brokers", a.brokers, "-clients", itoa(b.clients), "-duration", b.duration.String(),
-		"-warmup", b.warmup.String(), "-json", res.Report, "-svg", res.SVG,
-	}
-	if rate > 0 {
-		args = append(args, "-rate", strconv.FormatFloat(rate, 'f', 2, 64))
-	} else {
-		// The load as fast as it goes measures throughput: its projection
-		// polls are the load generator's reads, not the lifecycles', and
-		// at the load generator's every 10th completion they took about a
-		// tenth of the machine from the system (see README, Performance).
-		args = append(args, "-sample-every", itoa(b.fullSampleEvery))
-	}
-	args = append(args, a.extra...)
+	args := b.loadgenFlags(a, rate, res.Report, res.SVG)
 	loadgenProfile := filepath.Join(b.out, name+"-loadgen-cpu.pprof")
 	if profile {
 		// The load generator shares the machine: its own cost is part of
