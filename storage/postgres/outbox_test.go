@@ -65,8 +65,9 @@ func TestOutboxHole(t *testing.T) {
 			if err := tx.Enqueue(ctx, a); err != nil {
 				return err
 			}
-			// A read sends the queued insert: A takes its seq now.
-			if _, err := tx.Books(ctx, nil); err != nil {
+			// A read (of an unknown book) sends the queued insert: A takes
+			// its seq now.
+			if _, err := tx.Books(ctx, []uuid.UUID{uuid.New()}); err != nil {
 				return err
 			}
 			close(enqueuedA)
@@ -185,9 +186,10 @@ func TestOutboxConcurrentWriters(t *testing.T) {
 					if err := tx.Enqueue(ctx, rec); err != nil {
 						return err
 					}
-					// A read sends the queued writes: the record takes its
-					// seq now, and holds it while the transaction waits.
-					if _, err := tx.Books(ctx, nil); err != nil {
+					// A read (of an unknown book) sends the queued writes:
+					// the record takes its seq now, and holds it while the
+					// transaction waits.
+					if _, err := tx.Books(ctx, []uuid.UUID{uuid.New()}); err != nil {
 						return err
 					}
 					time.Sleep(hold)

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/salesflow/salesflow/inventory"
+	"github.com/salesflow/salesflow/sales"
 	"github.com/salesflow/salesflow/storage/postgres"
 	"github.com/salesflow/salesflow/testkit"
 )
@@ -103,6 +105,54 @@ func TestSaleMovementsPlannedOnce(t *testing.T) {
 	}
 	wantPlannedOnce(t, w.db, "SaleMovements", calls)
 	wantIndexPlan(t, w.db, "SaleMovements", "stock_movements", "stock_movements_sale_idx")
+}
+
+// TestBookRefsPlannedOnce checks that a sale's creation reads its books
+// with a generic plan that PostgreSQL keeps, by the books' index, rather
+// than planning the statement at every call, and that a sale of more than
+// eight books (two statements) gets each of them.
+func TestBookRefsPlannedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := oneConnWorld(t) // its sale read its book once
+	ids := []uuid.UUID{w.book.ID}
+	for range 9 {
+		b, err := w.inv.CreateBook(ctx, inventory.NewBook{Title: "T", Author: "A", Price: sales.MustDecimal("1.50"), Stock: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, b.ID)
+	}
+	unknown := uuid.New()
+	statements := int64(1)
+	for n := 1; n <= len(ids); n++ {
+		want := ids[:n]
+		err := w.db.InTx(ctx, func(tx *postgres.Tx) error {
+			refs, err := tx.Books(ctx, append(slices.Clone(want), unknown))
+			if err != nil {
+				return err
+			}
+			if len(refs) != n {
+				t.Errorf("%d books and an unknown one: %d refs", n, len(refs))
+			}
+			for i, id := range want {
+				price := sales.Money(150)
+				if i == 0 {
+					price = 999
+				}
+				if r, ok := refs[id]; !ok || r.Price != price || !r.Available {
+					t.Errorf("%d books: book %d: %+v, %v; want price %d, available", n, i, r, ok, price)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		statements += int64((n + 1 + 7) / 8) // n books and the unknown one, eight a statement
+	}
+	wantPlannedOnce(t, w.db, "BookRefs", statements)
+	wantIndexPlan(t, w.db, "BookRefs", "books", "books_pkey")
 }
 
 // TestMovementListPlannedOnce checks that the worker's statement for many
