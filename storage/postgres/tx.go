@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -68,24 +67,40 @@ var (
 // --- sales.Tx ---
 
 // Books returns the price and availability of the books with the given ids,
-// eight to a statement (BookRefs): a sale of more books takes a round trip
-// per eight, and no ids none.
+// in one statement (BookRefs) that PostgreSQL plans once per connection.
 func (t *tx) Books(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.BookRef, error) {
-	out := make(map[uuid.UUID]sales.BookRef, len(ids))
-	for part := range slices.Chunk(ids, 8) {
-		// The last id fills the places the part leaves empty.
-		at := func(i int) uuid.UUID { return part[min(i, len(part)-1)] }
-		rows, err := t.q.BookRefs(ctx, db.BookRefsParams{
-			Id1: at(0), Id2: at(1), Id3: at(2), Id4: at(3), Id5: at(4), Id6: at(5), Id7: at(6), Id8: at(7),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("books: %w", err)
-		}
-		for _, r := range rows {
-			out[r.ID] = sales.BookRef{Price: sales.Money(r.Price), Available: r.Available}
-		}
+	rows, err := t.q.BookRefs(ctx, padIDs(ids))
+	if err != nil {
+		return nil, fmt.Errorf("books: %w", err)
+	}
+	out := make(map[uuid.UUID]sales.BookRef, len(rows))
+	for _, r := range rows {
+		out[r.ID] = sales.BookRef{Price: sales.Money(r.Price), Available: r.Available}
 	}
 	return out, nil
+}
+
+// genericArray is the number of elements PostgreSQL assumes for an array
+// parameter when it costs a statement's generic plan.
+const genericArray = 10
+
+// padIDs returns ids with its last id repeated up to genericArray
+// elements. PostgreSQL costs a plan for the values of each call with the
+// array's length and the generic plan it would keep with genericArray
+// elements, so a shorter array always made the plan for the values look
+// cheaper, and BookRefs was planned anew at every sale (0.09 ms, 71 % of
+// its time at full load, from pg_stat_statements in the twelfth session).
+// A repeated id matches its book once. No ids stay none.
+func padIDs(ids []uuid.UUID) []uuid.UUID {
+	if len(ids) == 0 || len(ids) >= genericArray {
+		return ids
+	}
+	out := make([]uuid.UUID, genericArray)
+	copy(out, ids)
+	for i := len(ids); i < genericArray; i++ {
+		out[i] = ids[len(ids)-1]
+	}
+	return out
 }
 
 // Reserve reserves qty units of a book in one guarded UPDATE, queued (see

@@ -13,21 +13,8 @@ import (
 )
 
 const bookRefs = `-- name: BookRefs :many
-SELECT id, price, available FROM books
-WHERE id = ANY (ARRAY[$1::uuid, $2::uuid, $3::uuid, $4::uuid,
-                      $5::uuid, $6::uuid, $7::uuid, $8::uuid])
+SELECT id, price, available FROM books WHERE id = ANY ($1::uuid[])
 `
-
-type BookRefsParams struct {
-	Id1 uuid.UUID
-	Id2 uuid.UUID
-	Id3 uuid.UUID
-	Id4 uuid.UUID
-	Id5 uuid.UUID
-	Id6 uuid.UUID
-	Id7 uuid.UUID
-	Id8 uuid.UUID
-}
 
 type BookRefsRow struct {
 	ID        uuid.UUID
@@ -35,25 +22,10 @@ type BookRefsRow struct {
 	Available bool
 }
 
-// BookRefs reads the price and availability of up to eight books: eight
-// parameters in an ARRAY (the caller repeats an id to fill it), not one
-// array parameter. PostgreSQL costs `id = ANY ($1)` at ten elements in the
-// generic plan and at the array's length in a plan for the values, so a
-// sale of fewer than ten books was planned anew at every call (0.09 ms, 71 %
-// of the statement's time at full load: pg_stat_statements, twelfth
-// session). Eight parameters cost the same in both, and the generic plan
-// is kept (TestBookRefsPlannedOnce).
-func (q *Queries) BookRefs(ctx context.Context, arg BookRefsParams) ([]BookRefsRow, error) {
-	rows, err := q.db.Query(ctx, bookRefs,
-		arg.Id1,
-		arg.Id2,
-		arg.Id3,
-		arg.Id4,
-		arg.Id5,
-		arg.Id6,
-		arg.Id7,
-		arg.Id8,
-	)
+// BookRefs reads the price and availability of books. The caller sends at
+// least ten ids (see tx.Books).
+func (q *Queries) BookRefs(ctx context.Context, ids []uuid.UUID) ([]BookRefsRow, error) {
+	rows, err := q.db.Query(ctx, bookRefs, ids)
 	if err != nil {
 		return nil, err
 	}
