@@ -9,12 +9,19 @@ func TestDefaultGC(t *testing.T) {
 	before := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(before) })
 
-	// GOGC set, even empty: the runtime's reading of it stands.
-	if defaultGC(func(string) (string, bool) { return "", true }) {
-		t.Error("defaultGC changed the target with GOGC set")
+	// GOGC set: the runtime's reading of it stands.
+	if defaultGC(func(string) (string, bool) { return "50", true }) {
+		t.Error("defaultGC changed the target with GOGC=50")
 	}
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC set: target %d; want it left at 100", got)
+	}
+	// Empty, as for the runtime, is unset.
+	if !defaultGC(func(string) (string, bool) { return "", true }) {
+		t.Error("defaultGC left the target with GOGC empty")
+	}
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("with GOGC empty: target %d; want %d", got, gcPercent)
 	}
 
 	var asked []string

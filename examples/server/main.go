@@ -39,16 +39,17 @@ func main() {
 // gcPercent is the server's garbage-collection target when GOGC is not
 // set. Its live heap is small and short-lived garbage is most of what it
 // allocates (about 60 MB/s at full load), so at Go's default of 100 it
-// collects several times a second. At 400 a lifecycle at full load cost
-// the server ×0.82 of the CPU and PostgreSQL ×0.90, lifecycles/s ×1.16,
-// and the RSS grew from 42 to 68 MiB (README, Performance). Set GOGC to
-// choose another, and GOMEMLIMIT to cap the heap.
+// collects several times a second. At 400, at full load, a lifecycle cost
+// the server ×0.82 of the CPU, lifecycles/s were ×1.16 and the RSS grew
+// from 42 to 68 MiB (README, Configuration). Set GOGC to choose another,
+// and GOMEMLIMIT to cap the heap.
 const gcPercent = 400
 
 // defaultGC sets the garbage-collection target to gcPercent unless the
-// environment sets GOGC, and reports whether it did.
+// environment sets GOGC (empty counts as unset, as it does for the Go
+// runtime), and reports whether it did.
 func defaultGC(lookup func(string) (string, bool)) bool {
-	if _, set := lookup("GOGC"); set {
+	if v, _ := lookup("GOGC"); v != "" {
 		return false
 	}
 	debug.SetGCPercent(gcPercent)
