@@ -395,6 +395,26 @@ func TestLoadgenFlags(t *testing.T) {
 	if v, _ := last(own, "-sample-every"); v != "7" {
 		t.Errorf("with the variant's -sample-every 7: %q in %q", v, own)
 	}
+
+	// -loadgen-args and -b-loadgen-args reach their variants, and may not
+	// set what the bench sets and reads back.
+	for _, args := range [][]string{
+		{"-compare", "-loadgen-args", "-rate 5"},
+		{"-compare", "-b-loadgen-args", "-sample-every 0 --json=x.json"},
+		{"-loadgen-args", "-clients=3"},
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+	b, err = parseFlags([]string{"-compare", "-loadgen-args", "-sample-every 20", "-b-loadgen-args", "-sample-every 0 -books 50"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	va, vb := b.variants()
+	if !slices.Equal(va.loadgen, []string{"-sample-every", "20"}) || !slices.Equal(vb.loadgen, []string{"-sample-every", "0", "-books", "50"}) {
+		t.Errorf("variants' load generator flags: A %q, B %q", va.loadgen, vb.loadgen)
+	}
 }
 
 func TestMachineReference(t *testing.T) {

@@ -32,6 +32,7 @@ type VariantStats struct {
 	Overlay  string             `json:"overlay,omitempty"`
 	DBParams string             `json:"dbParams,omitempty"`
 	Env      []string           `json:"env,omitempty"`
+	Loadgen  []string           `json:"loadgenArgs,omitempty"` // added to the load generator's flags
 	Runs     []*LoadResult      `json:"runs"`
 	Median   map[string]float64 `json:"median"`
 }
@@ -59,12 +60,18 @@ var compareMetrics = []struct {
 	}},
 }
 
+// variants are the servers -compare runs, with their settings.
+func (b *bench) variants() (a, bv variant) {
+	a = variant{name: "A", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams, loadgen: strings.Fields(b.loadgenArgs)}
+	bv = variant{name: "B", server: b.bins.serverB, env: settings(b.bServerEnv), dbParams: b.bDBParams, loadgen: strings.Fields(b.bLoadgenArgs)}
+	return a, bv
+}
+
 func (b *bench) runCompare(ctx context.Context) error {
-	a := variant{name: "A", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams, loadgen: strings.Fields(b.loadgenArgs)}
-	bv := variant{name: "B", server: b.bins.serverB, env: settings(b.bServerEnv), dbParams: b.bDBParams, loadgen: strings.Fields(b.bLoadgenArgs)}
+	a, bv := b.variants()
 	res := CompareResult{
-		A: VariantStats{Overlay: b.overlay, DBParams: a.dbParams, Env: a.env},
-		B: VariantStats{Overlay: b.bOverlay, DBParams: bv.dbParams, Env: bv.env},
+		A: VariantStats{Overlay: b.overlay, DBParams: a.dbParams, Env: a.env, Loadgen: a.loadgen},
+		B: VariantStats{Overlay: b.bOverlay, DBParams: bv.dbParams, Env: bv.env, Loadgen: bv.loadgen},
 	}
 	for i := 1; i <= b.repeat; i++ {
 		order := []variant{a, bv}
@@ -105,7 +112,8 @@ func (b *bench) runCompare(ctx context.Context) error {
 		return err
 	}
 	for _, w := range []*os.File{os.Stdout, b.log} {
-		fmt.Fprintf(w, "\nA: %s %s %v\nB: %s %s %v\n", cmp.Or(b.overlay, "(tree)"), a.dbParams, a.env, cmp.Or(b.bOverlay, "(tree)"), bv.dbParams, bv.env)
+		fmt.Fprintf(w, "\nA: %s %s %v loadgen %v\nB: %s %s %v loadgen %v\n", cmp.Or(b.overlay, "(tree)"), a.dbParams, a.env, a.loadgen,
+			cmp.Or(b.bOverlay, "(tree)"), bv.dbParams, bv.env, bv.loadgen)
 		if b.rate > 0 {
 			fmt.Fprintf(w, "both paced at %g lifecycles/s\n", b.rate)
 		}

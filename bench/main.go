@@ -20,8 +20,10 @@
 //     added through a build overlay, so no file of the repository changes)
 //     on a fresh database and on kfake run as a broker process of its own
 //     (examples/kfake), driven by the load generator (examples/loadgen) at
-//     -clients clients as fast as they go, then paced at half the
-//     lifecycles per second that reached; CPU profiles of the server and
+//     -clients clients as fast as they go, polling the projection of
+//     every -full-sample-every-th completion (50th), then paced at half
+//     the lifecycles per second that reached, polling every 10th (the
+//     load generator's default); CPU profiles of the server and
 //     of the load generator are taken during the last full load, the
 //     server's heap profiles after it;
 //  3. the bus alone against plain franz-go on kfake: the benchmarks of
@@ -48,14 +50,16 @@
 // run in the first round, before its baseline; the profiles in the last.
 //
 // -compare measures a proposed change instead: server A (the tree, or
-// -overlay, with -db-params and -server-env) against server B (-b-overlay,
-// -b-db-params, -b-server-env), at full load, alternately -repeat times
+// -overlay, with -db-params and -server-env, driven with the load
+// generator's flags -loadgen-args added) against server B (-b-overlay,
+// -b-db-params, -b-server-env, -b-loadgen-args), at full load, alternately -repeat times
 // each, and prints the medians and B's ratio to A, including the CPU
 // milliseconds of the server and of PostgreSQL per lifecycle:
 //
 //	go run ./bench -compare -b-db-params pool_max_conns=16
 //	go run ./bench -compare -b-overlay /tmp/change/overlay.json   # see go help build, -overlay
 //	go run ./bench -compare -rate 200 ...   # both paced at 200 lifecycles/s, for latencies
+//	go run ./bench -compare -b-loadgen-args "-sample-every 0"   # the load generator without polls
 //
 // bench/proposals holds the changes measured so far and their numbers.
 package main
@@ -111,7 +115,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.StringVar(&b.bDBParams, "b-db-params", "", "with -compare: the DATABASE_URL parameters of server B")
 	fs.StringVar(&b.bServerEnv, "b-server-env", "", "with -compare: the settings of server B")
 	fs.IntVar(&b.fullSampleEvery, "full-sample-every", 50, "the load generator's -sample-every in the loads that run as fast as they go (the paced ones, such as the half load, keep its default, every 10th)")
-	fs.StringVar(&b.loadgenArgs, "loadgen-args", "", "space-separated flags added to the load generator's (such as -sample-every 20)")
+	fs.StringVar(&b.loadgenArgs, "loadgen-args", "", "flags added to the load generator's, split at spaces (such as -sample-every 20; not those the bench sets, such as -rate)")
 	fs.StringVar(&b.bLoadgenArgs, "b-loadgen-args", "", "with -compare: the load generator's added flags in B's runs")
 	fs.IntVar(&b.repeat, "repeat", 3, "with -compare: runs of each server")
 	fs.Float64Var(&b.rate, "rate", 0, "with -compare: pace both servers at this many lifecycles/s rather than run them as fast as they go, to compare latencies at one load (such as half the maximum)")
@@ -150,6 +154,11 @@ func parseFlags(args []string) (*bench, error) {
 	if b.references, err = parseReferences(*refs); err != nil {
 		return nil, err
 	}
+	for _, f := range []struct{ name, args string }{{"-loadgen-args", b.loadgenArgs}, {"-b-loadgen-args", b.bLoadgenArgs}} {
+		if err := checkLoadgenArgs(f.args); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", f.name, f.args, err)
+		}
+	}
 	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
@@ -178,6 +187,23 @@ func parseFlags(args []string) (*bench, error) {
 		return nil, fmt.Errorf("-rate %g: want a positive rate, with -compare", b.rate)
 	}
 	return b, nil
+}
+
+// benchOwned are the load generator's flags that the bench sets and reads
+// back: a variant may not change them.
+var benchOwned = []string{"url", "admin-token", "user-token", "server-pid", "kafka-brokers",
+	"clients", "duration", "warmup", "json", "svg", "rate", "cpuprofile", "server"}
+
+// checkLoadgenArgs refuses -loadgen-args that set a flag the bench owns.
+// The arguments are split at spaces, without quoting.
+func checkLoadgenArgs(args string) error {
+	for _, a := range strings.Fields(args) {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && slices.Contains(benchOwned, name) {
+			return fmt.Errorf("%s is the bench's to set", a)
+		}
+	}
+	return nil
 }
 
 // parseReferences reads -pgbench-references: names of references, each
