@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	defaultGC(os.LookupEnv)
+	defaultGC(os.Getenv)
 	if err := bridgeEnv(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(2)
@@ -48,8 +48,8 @@ const gcPercent = 400
 // defaultGC sets the garbage-collection target to gcPercent unless the
 // environment sets GOGC (empty counts as unset, as it does for the Go
 // runtime), and reports whether it did.
-func defaultGC(lookup func(string) (string, bool)) bool {
-	if v, _ := lookup("GOGC"); v != "" {
+func defaultGC(getenv func(string) string) bool {
+	if getenv("GOGC") != "" {
 		return false
 	}
 	debug.SetGCPercent(gcPercent)
