@@ -292,6 +292,7 @@ func (b *bench) pgbench(ctx context.Context, url, name, text string) (*PgbenchRe
 // pgbenchSummary is what a pgbench run printed, and its summary read.
 type pgbenchSummary struct {
 	output       string
+	seconds      int     // how long it ran
 	tps, latency float64 // latency: the average, in milliseconds
 	failed       int64
 }
@@ -300,16 +301,17 @@ type pgbenchSummary struct {
 // -clients clients with the prepared protocol, and args after those (the
 // URL last), and reads its summary.
 func (b *bench) runPgbenchArgs(ctx context.Context, d time.Duration, args ...string) (pgbenchSummary, error) {
+	seconds := max(int(d/time.Second), 1)
 	args = append([]string{
 		"-n", "-M", "prepared", "-c", strconv.Itoa(b.clients), "-j", strconv.Itoa(min(b.clients, b.cpus)),
-		"-T", strconv.Itoa(max(int(d/time.Second), 1)),
+		"-T", strconv.Itoa(seconds),
 	}, args...)
 	b.logf("pgbench %v", args[:len(args)-1])
 	out, err := b.command(ctx, "pgbench.log", "pgbench", args...)
 	if err != nil {
 		return pgbenchSummary{}, fmt.Errorf("pgbench: %w (see %s)", err, filepath.Join(b.out, "pgbench.log"))
 	}
-	sum := pgbenchSummary{output: out}
+	sum := pgbenchSummary{output: out, seconds: seconds}
 	var ok bool
 	if sum.tps, sum.latency, sum.failed, ok = parsePgbench(out); !ok {
 		return pgbenchSummary{}, fmt.Errorf("pgbench: no tps in its output (see %s)", filepath.Join(b.out, "pgbench.log"))
@@ -397,7 +399,7 @@ func (b *bench) tpcb(ctx context.Context, url string, d time.Duration) (*Machine
 		return nil, err
 	}
 	return &MachineResult{
-		Scale: scale, Clients: b.clients, Seconds: float64(max(int(d/time.Second), 1)), Connection: connection(url),
+		Scale: scale, Clients: b.clients, Seconds: float64(sum.seconds), Connection: connection(url),
 		TPS: sum.tps, Latency: sum.latency, Failed: sum.failed,
 	}, nil
 }
