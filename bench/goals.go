@@ -131,10 +131,10 @@ func goals(r *Result) []Goal {
 				}
 			}
 			api.Name = fmt.Sprintf("API p99 at half load (%s lifecycles/s)", strings.Join(rates, ", "))
-			api.Value = middle(slices.Clone(apis))
+			api.Value = middle(apis)
 			api.Measured = fmt.Sprintf("median of %d rounds %.1f ms (%s); the last: %s", len(hs), api.Value, strings.Join(apiList, ", "), api.Measured)
 			api.Met = met(api.Value < 25)
-			proj.Value = middle(slices.Clone(projs))
+			proj.Value = middle(projs)
 			proj.Measured = fmt.Sprintf("median of %d rounds %.1f ms (%s); the last: %s", len(hs), proj.Value, strings.Join(projList, ", "), proj.Measured)
 			if len(incomplete) > 0 {
 				proj.Measured += "; not every sampled completion seen projected in " + strings.Join(incomplete, ", ")
