@@ -81,10 +81,17 @@ WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
   AND (sqlc.narg(created_from)::timestamptz IS NULL OR created_at >= sqlc.narg(created_from))
   AND (sqlc.narg(created_to)::timestamptz IS NULL OR created_at < sqlc.narg(created_to));
 
--- BookRefs reads the price and availability of books. The caller sends at
--- least ten ids (see tx.Books).
+-- BookRefs reads the price and availability of books, a row for each id
+-- that names one, repeated ids included. The caller sends at least ten ids
+-- (see tx.Books). Each id finds its book by the primary key: the subquery,
+-- which OFFSET 0 keeps from being merged into a join, runs once per id. A
+-- plain id = ANY would read the books by their index or scan them whole as
+-- their number makes seem cheaper, and the generic plan, costed for ten
+-- ids, scans a catalog of a thousand books (0.17 ms, against 0.02 ms).
 -- name: BookRefs :many
-SELECT id, price, available FROM books WHERE id = ANY (sqlc.arg(ids)::uuid[]);
+SELECT b.id, b.price, b.available
+FROM unnest(sqlc.arg(ids)::uuid[]) AS u(id)
+CROSS JOIN LATERAL (SELECT id, price, available FROM books WHERE books.id = u.id OFFSET 0) AS b;
 
 -- Reserve is a single guarded statement: of two concurrent buyers of the
 -- last unit, the second waits for the first's row lock, re-evaluates the
