@@ -55,10 +55,13 @@ import (
 // They remain imitations. The server's ids are UUIDv7, ordered in time,
 // and the scripts' random (so the scripts' inserts spread over the
 // indexes); its keys are the load generator's text, theirs random
-// numbers; it reads a sale with its lines in one statement, and checks
-// its guards with salesflow_expect; its events and answers are about
-// 800 bytes, the scripts' 700 to 750. Most of these make the scripts a
-// little dearer than the server's transactions.
+// numbers; it reads a sale with its lines in one statement, reserves a
+// sale's books in one (salesflow_reserve, since the thirteenth session:
+// an UPDATE per book inside one function call, where the scripts send
+// one statement per book), and checks its guards with salesflow_expect;
+// its events and answers are about 800 bytes, the scripts' 700 to 750.
+// Most of these make the scripts a little dearer than the server's
+// transactions.
 
 // script says which variant of the baseline's script to write.
 type script struct {

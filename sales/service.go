@@ -44,11 +44,17 @@ type Tx interface {
 	// Books returns the price and availability of the books with the given
 	// ids; unknown ids are absent from the map.
 	Books(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]BookRef, error)
-	// Reserve reserves qty units of a book if that many are available, or
-	// returns an error wrapping ErrInsufficientStock and changes nothing.
-	Reserve(ctx context.Context, bookID uuid.UUID, qty int64) error
-	// Release returns qty reserved units of a book to available stock.
-	Release(ctx context.Context, bookID uuid.UUID, qty int64) error
+	// Reserve reserves, for each book of qty, that many units, all or
+	// none: when a book has fewer available, no stock level, or a
+	// quantity that is not positive, it returns a *StockError (wrapping
+	// ErrInsufficientStock) naming the first such book in the order of
+	// the ids' text, and changes nothing. Stores take the books' locks in
+	// that order, so that two transactions cannot deadlock.
+	Reserve(ctx context.Context, qty map[uuid.UUID]int64) error
+	// Release returns, for each book of qty, that many reserved units to
+	// available stock, all or none: releasing more than is reserved, or a
+	// quantity that is not positive, is an error that changes nothing.
+	Release(ctx context.Context, qty map[uuid.UUID]int64) error
 	// InsertSale stores a new sale with its lines.
 	InsertSale(ctx context.Context, s *Sale) error
 	// LockSale returns a sale and keeps others from changing it until the
@@ -296,7 +302,7 @@ func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale, opt
 		}
 		qty[it.BookID] += it.Quantity
 	}
-	ids := sortedIDs(qty)
+	ids := LockOrder(qty)
 
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -322,10 +328,8 @@ func (svc *Service) Create(ctx context.Context, sellerID string, in NewSale, opt
 		if err != nil {
 			return nil, err
 		}
-		for _, b := range ids {
-			if err := tx.Reserve(ctx, b, qty[b]); err != nil {
-				return nil, err
-			}
+		if err := tx.Reserve(ctx, qty); err != nil {
+			return nil, err
 		}
 		now := eventTime(svc.now())
 		s := &Sale{
@@ -414,11 +418,8 @@ func (svc *Service) Cancel(ctx context.Context, id uuid.UUID, reason string, opt
 	}
 	return svc.move(ctx, id, StatusCancelled, func(tx Tx, s *Sale, now time.Time) error {
 		if s.Status == StatusPending {
-			qty := s.Quantities()
-			for _, b := range sortedIDs(qty) {
-				if err := tx.Release(ctx, b, qty[b]); err != nil {
-					return err
-				}
+			if err := tx.Release(ctx, s.Quantities()); err != nil {
+				return err
 			}
 		}
 		s.CancelledAt, s.CancelReason = now, reason
@@ -480,9 +481,10 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
-// sortedIDs returns the books of qty in the one order in which every
-// transaction locks stock rows, so that two of them cannot deadlock.
-func sortedIDs(qty map[uuid.UUID]int64) []uuid.UUID {
+// LockOrder returns the books of qty in the order of their ids' text, the
+// one order in which every transaction locks stock rows, so that two of
+// them cannot deadlock (see Tx.Reserve).
+func LockOrder(qty map[uuid.UUID]int64) []uuid.UUID {
 	ids := make([]uuid.UUID, 0, len(qty))
 	for id := range qty {
 		ids = append(ids, id)

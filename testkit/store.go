@@ -44,6 +44,7 @@ func RunStoreTests(t *testing.T, newStores StoreHarness) {
 		{"CreateReserves", testCreateReserves},
 		{"SameBookLinesSummed", testSameBookLinesSummed},
 		{"CreateAllOrNothing", testCreateAllOrNothing},
+		{"ReserveReleaseAllOrNone", testReserveReleaseAllOrNone},
 		{"LastUnitsRace", testLastUnitsRace},
 		{"MultiBookRaceNoDeadlock", testMultiBookRace},
 		{"BadInputWritesNothing", testBadInput},
@@ -337,6 +338,59 @@ func testCreateAllOrNothing(t *testing.T, f *fixture) {
 	if recs := f.pending(t); len(recs) != 0 {
 		t.Errorf("%d outbox records; want 0", len(recs))
 	}
+}
+
+// testReserveReleaseAllOrNone checks sales.Tx's Reserve and Release of
+// several books: all or none, and a StockError naming the first short
+// book in sales.LockOrder, whatever the order the map is built in.
+func testReserveReleaseAllOrNone(t *testing.T, f *fixture) {
+	ctx := t.Context()
+	a, b, c := f.book(t, "1.00", 5), f.book(t, "1.00", 3), f.book(t, "1.00", 2)
+	inTx := func(fn func(sales.Tx) error) error { return f.Sales.InTx(ctx, fn) }
+	levels := func(want ...int64) {
+		t.Helper()
+		for i, bk := range []*inventory.Book{a, b, c} {
+			f.wantLevel(t, bk.ID, want[2*i], want[2*i+1])
+		}
+	}
+
+	// b and c are both short: the error names the one whose id sorts first.
+	short := map[uuid.UUID]int64{a.ID: 5, b.ID: 4, c.ID: 3}
+	first := sales.LockOrder(map[uuid.UUID]int64{b.ID: 1, c.ID: 1})[0]
+	err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, short) })
+	var se *sales.StockError
+	if !errors.As(err, &se) || se.BookID != first.String() || se.Requested != short[first] {
+		t.Errorf("Reserve with two books short = %v; want a StockError for book %s, %d units", err, first, short[first])
+	}
+	levels(5, 0, 3, 0, 2, 0)
+	for _, bad := range []map[uuid.UUID]int64{
+		{a.ID: 1, b.ID: 0}, {a.ID: 1, c.ID: -1}, {a.ID: 1, uuid.New(): 1},
+	} {
+		if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, bad) }); !errors.Is(err, sales.ErrInsufficientStock) {
+			t.Errorf("Reserve(%v) = %v; want ErrInsufficientStock", bad, err)
+		}
+	}
+	levels(5, 0, 3, 0, 2, 0)
+	if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, nil) }); err != nil {
+		t.Errorf("Reserve of no books = %v; want nil", err)
+	}
+
+	if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, map[uuid.UUID]int64{a.ID: 5, b.ID: 3, c.ID: 1}) }); err != nil {
+		t.Fatalf("Reserve of all that is there: %v", err)
+	}
+	levels(5, 5, 3, 3, 2, 1)
+	for _, bad := range []map[uuid.UUID]int64{
+		{a.ID: 1, c.ID: 2}, {a.ID: 1, b.ID: 0}, {a.ID: 1, uuid.New(): 1},
+	} {
+		if err := inTx(func(tx sales.Tx) error { return tx.Release(ctx, bad) }); err == nil {
+			t.Errorf("Release(%v) succeeded; want an error", bad)
+		}
+	}
+	levels(5, 5, 3, 3, 2, 1)
+	if err := inTx(func(tx sales.Tx) error { return tx.Release(ctx, map[uuid.UUID]int64{a.ID: 2, b.ID: 3, c.ID: 1}) }); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	levels(5, 3, 3, 0, 2, 0)
 }
 
 func testLastUnitsRace(t *testing.T, f *fixture) {
@@ -877,7 +931,7 @@ func testTxRollback(t *testing.T, f *fixture) {
 	b := f.book(t, "1.00", 5)
 	boom := errors.New("boom")
 	err := f.Sales.InTx(ctx, func(tx sales.Tx) error {
-		if err := tx.Reserve(ctx, b.ID, 2); err != nil {
+		if err := tx.Reserve(ctx, map[uuid.UUID]int64{b.ID: 2}); err != nil {
 			return err
 		}
 		return boom
@@ -896,8 +950,8 @@ func testTxRollback(t *testing.T, f *fixture) {
 	// A failed write loses the transaction even when the function goes on
 	// and returns nil: stores may send writes late (see sales.Tx).
 	err = f.Sales.InTx(ctx, func(tx sales.Tx) error {
-		_ = tx.Reserve(ctx, b.ID, 9)
-		if err := tx.Reserve(ctx, b.ID, 1); err != nil && !errors.Is(err, sales.ErrInsufficientStock) {
+		_ = tx.Reserve(ctx, map[uuid.UUID]int64{b.ID: 9})
+		if err := tx.Reserve(ctx, map[uuid.UUID]int64{b.ID: 1}); err != nil && !errors.Is(err, sales.ErrInsufficientStock) {
 			return err
 		}
 		_, _ = tx.Books(ctx, []uuid.UUID{b.ID})

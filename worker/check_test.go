@@ -116,7 +116,7 @@ func TestCheckCatchesCorruption(t *testing.T) {
 			src.Inventory = tampered{Store: src.Inventory, moves: func(m []inventory.Movement) []inventory.Movement { return m[1:] }}
 		}, 2},
 		{"reservation no sale accounts for", func(t *testing.T, store *memory.Store, b *inventory.Book, _ *sales.Sale, _ *worker.Sources) {
-			err := store.Sales().InTx(t.Context(), func(tx sales.Tx) error { return tx.Reserve(t.Context(), b.ID, 1) })
+			err := store.Sales().InTx(t.Context(), func(tx sales.Tx) error { return tx.Reserve(t.Context(), map[uuid.UUID]int64{b.ID: 1}) })
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -212,31 +212,41 @@ func (t *tx) Books(_ context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.Book
 	return out, nil
 }
 
-func (t *tx) Reserve(_ context.Context, bookID uuid.UUID, qty int64) (err error) {
+func (t *tx) Reserve(_ context.Context, qty map[uuid.UUID]int64) (err error) {
 	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
-	l, ok := t.s.levels[bookID]
-	if !ok || qty <= 0 || l.Available() < qty {
-		return &sales.StockError{BookID: bookID.String(), Requested: qty}
+	ids := sales.LockOrder(qty)
+	for _, id := range ids {
+		if l, ok := t.s.levels[id]; !ok || qty[id] <= 0 || l.Available() < qty[id] {
+			return &sales.StockError{BookID: id.String(), Requested: qty[id]}
+		}
 	}
-	l.Reserved += qty
-	t.setLevel(l)
+	for _, id := range ids {
+		l := t.s.levels[id]
+		l.Reserved += qty[id]
+		t.setLevel(l)
+	}
 	return nil
 }
 
-func (t *tx) Release(_ context.Context, bookID uuid.UUID, qty int64) (err error) {
+func (t *tx) Release(_ context.Context, qty map[uuid.UUID]int64) (err error) {
 	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
-	l, ok := t.s.levels[bookID]
-	if !ok || qty <= 0 || l.Reserved < qty {
-		return fmt.Errorf("release %d of book %s: reservation too small", qty, bookID)
+	ids := sales.LockOrder(qty)
+	for _, id := range ids {
+		if l, ok := t.s.levels[id]; !ok || qty[id] <= 0 || l.Reserved < qty[id] {
+			return fmt.Errorf("release %d of book %s: reservation too small", qty[id], id)
+		}
 	}
-	l.Reserved -= qty
-	t.setLevel(l)
+	for _, id := range ids {
+		l := t.s.levels[id]
+		l.Reserved -= qty[id]
+		t.setLevel(l)
+	}
 	return nil
 }
 

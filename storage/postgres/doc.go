@@ -61,9 +61,11 @@
 // The read-modify-write steps are single guarded statements or run on rows
 // locked with SELECT ... FOR UPDATE:
 //
-//   - Reserve is one UPDATE that matches only when enough stock is
-//     available, so two buyers can never both take the last unit; it fails
-//     with a *sales.StockError, matching sales.ErrInsufficientStock.
+//   - Reserve is one statement for all the books of a sale: for each, in
+//     book-id order, an UPDATE that matches only when enough stock is
+//     available (the function salesflow_reserve), so two buyers can never
+//     both take the last unit; it fails with a *sales.StockError naming
+//     the first short book, matching sales.ErrInsufficientStock.
 //   - LockSale and LockBook (FOR NO KEY UPDATE, which the foreign-key
 //     checks of sale lines and movements do not wait for) lock the row
 //     until the transaction ends, or

@@ -96,26 +96,26 @@ func TestReserveRelease(t *testing.T) {
 	ctx := t.Context()
 	inTx := func(fn func(sales.Tx) error) error { return w.db.Sales().InTx(ctx, fn) }
 
-	err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, w.book.ID, 9) })
+	err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, map[uuid.UUID]int64{w.book.ID: 9}) })
 	var se *sales.StockError
 	if !errors.Is(err, sales.ErrInsufficientStock) || !errors.As(err, &se) || se.BookID != w.book.ID.String() || se.Requested != 9 {
 		t.Errorf("Reserve(9 of 8) = %v; want a *sales.StockError for 9 units", err)
 	}
 	for _, qty := range []int64{0, -1} {
-		if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, w.book.ID, qty) }); !errors.Is(err, sales.ErrInsufficientStock) {
+		if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, map[uuid.UUID]int64{w.book.ID: qty}) }); !errors.Is(err, sales.ErrInsufficientStock) {
 			t.Errorf("Reserve(%d) = %v; want ErrInsufficientStock", qty, err)
 		}
 	}
-	if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, uuid.New(), 1) }); !errors.Is(err, sales.ErrInsufficientStock) {
+	if err := inTx(func(tx sales.Tx) error { return tx.Reserve(ctx, map[uuid.UUID]int64{uuid.New(): 1}) }); !errors.Is(err, sales.ErrInsufficientStock) {
 		t.Errorf("Reserve(unknown book) = %v; want ErrInsufficientStock", err)
 	}
 	// Writes are queued: a failed Release fails the transaction, at the
 	// commit at the latest, and changes nothing.
 	err = inTx(func(tx sales.Tx) error {
-		if err := tx.Reserve(ctx, w.book.ID, 8); err != nil {
+		if err := tx.Reserve(ctx, map[uuid.UUID]int64{w.book.ID: 8}); err != nil {
 			return err
 		}
-		return tx.Release(ctx, w.book.ID, 9)
+		return tx.Release(ctx, map[uuid.UUID]int64{w.book.ID: 9})
 	})
 	if err == nil || !strings.Contains(err.Error(), "fewer units reserved") {
 		t.Errorf("reserve 8, release 9 = %v; want fewer units reserved", err)
@@ -124,10 +124,10 @@ func TestReserveRelease(t *testing.T) {
 		t.Errorf("level after a failed release = %+v, %v; want 8 on hand, nothing reserved", l, err)
 	}
 	err = inTx(func(tx sales.Tx) error {
-		if err := tx.Reserve(ctx, w.book.ID, 8); err != nil {
+		if err := tx.Reserve(ctx, map[uuid.UUID]int64{w.book.ID: 8}); err != nil {
 			return err
 		}
-		return tx.Release(ctx, w.book.ID, 3)
+		return tx.Release(ctx, map[uuid.UUID]int64{w.book.ID: 3})
 	})
 	if err != nil {
 		t.Fatalf("reserve 8, release 3: %v", err)

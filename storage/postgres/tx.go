@@ -115,33 +115,70 @@ func padIDs(ids []uuid.UUID) []uuid.UUID {
 	return out
 }
 
-// Reserve reserves qty units of a book in one guarded UPDATE, queued (see
-// tx.later); when fewer are available (or qty is not positive, or the book
-// has no stock level) it, or the statement that sends it, returns a
-// *sales.StockError, and the transaction changes nothing.
-func (t *tx) Reserve(ctx context.Context, bookID uuid.UUID, qty int64) error {
+// Reserve reserves the units of qty's books in one guarded statement,
+// queued (see tx.later), locking their levels in sales.LockOrder; when a
+// book has fewer available (or no stock level, or its quantity is not
+// positive) it, or the statement that sends it, returns a
+// *sales.StockError naming the first such book in that order, and the
+// transaction changes nothing.
+func (t *tx) Reserve(ctx context.Context, qty map[uuid.UUID]int64) error {
+	ids, qs := stockArgs(qty)
+	if len(ids) == 0 {
+		return nil
+	}
 	return t.later(func() error {
-		return t.q.Reserve(ctx, db.ReserveParams{BookID: bookID, Qty: qty})
+		return t.q.Reserve(ctx, db.ReserveParams{BookIds: ids, Qtys: qs})
 	}, func(err error) error {
-		if unmet(err) {
-			return &sales.StockError{BookID: bookID.String(), Requested: qty}
+		if i, ok := unmetAt(err, len(ids)); ok {
+			return &sales.StockError{BookID: ids[i].String(), Requested: qs[i]}
 		}
-		return fmt.Errorf("reserve %d of book %s: %w", qty, bookID, translate(err))
+		return fmt.Errorf("reserve %d books: %w", len(ids), translate(err))
 	})
 }
 
-// Release returns qty reserved units of a book to available stock, queued.
-// Releasing more than is reserved, or a qty that is not positive, is an
-// error that changes nothing.
-func (t *tx) Release(ctx context.Context, bookID uuid.UUID, qty int64) error {
+// Release returns the reserved units of qty's books to available stock in
+// one statement, queued, locking as Reserve does. Releasing more than is
+// reserved, or a quantity that is not positive, is an error that changes
+// nothing.
+func (t *tx) Release(ctx context.Context, qty map[uuid.UUID]int64) error {
+	ids, qs := stockArgs(qty)
+	if len(ids) == 0 {
+		return nil
+	}
 	return t.later(func() error {
-		return t.q.Release(ctx, db.ReleaseParams{BookID: bookID, Qty: qty})
+		return t.q.Release(ctx, db.ReleaseParams{BookIds: ids, Qtys: qs})
 	}, func(err error) error {
-		if unmet(err) {
-			return fmt.Errorf("release %d of book %s: fewer units reserved", qty, bookID)
+		if i, ok := unmetAt(err, len(ids)); ok {
+			return fmt.Errorf("release %d of book %s: fewer units reserved", qs[i], ids[i])
 		}
-		return fmt.Errorf("release %d of book %s: %w", qty, bookID, translate(err))
+		return fmt.Errorf("release %d books: %w", len(ids), translate(err))
 	})
+}
+
+// stockArgs returns the books of qty in sales.LockOrder, and their
+// quantities.
+func stockArgs(qty map[uuid.UUID]int64) ([]uuid.UUID, []int64) {
+	ids := sales.LockOrder(qty)
+	qs := make([]int64, len(ids))
+	for i, id := range ids {
+		qs[i] = qty[id]
+	}
+	return ids, qs
+}
+
+// unmetAt reports whether err is salesflow_expect_all failing for a
+// statement of n rows, and the index of the first row whose guard matched
+// nothing (from the error's DETAIL, which counts from 1).
+func unmetAt(err error, n int) (int, bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "SF001" {
+		return 0, false
+	}
+	i, perr := strconv.Atoi(pe.Detail)
+	if perr != nil || i < 1 || i > n {
+		return 0, false
+	}
+	return i - 1, true
 }
 
 // InsertSale stores a sale and its lines, each with its net revenue

@@ -93,23 +93,15 @@ SELECT b.id, b.price, b.available
 FROM unnest(sqlc.arg(ids)::uuid[]) AS u(id)
 CROSS JOIN LATERAL (SELECT id, price, available FROM books WHERE books.id = u.id OFFSET 0) AS b;
 
--- Reserve is a single guarded statement: of two concurrent buyers of the
--- last unit, the second waits for the first's row lock, re-evaluates the
--- guard and matches no row.
--- Short stock fails it with SF001 (salesflow_expect).
+-- Reserve reserves qty units of each book, all or none, in one statement:
+-- the books distinct and in ascending id order. Short stock fails it with
+-- SF001 and the place of the first short book (salesflow_reserve,
+-- migration 00011).
 -- name: Reserve :exec
-WITH reserved AS (
-    UPDATE stock_levels SET reserved = reserved + sqlc.arg(qty)::bigint
-    WHERE book_id = @book_id AND sqlc.arg(qty) > 0 AND on_hand - reserved >= sqlc.arg(qty)
-    RETURNING 1
-)
-SELECT salesflow_expect(count(*) = 1) FROM reserved;
+SELECT salesflow_reserve(@book_ids::uuid[], @qtys::bigint[]);
 
--- Releasing more than is reserved fails with SF001 (salesflow_expect).
+-- Release returns qty reserved units of each book to available stock, all
+-- or none, likewise. Releasing more than is reserved fails it with SF001
+-- and the place of the first such book (salesflow_release).
 -- name: Release :exec
-WITH released AS (
-    UPDATE stock_levels SET reserved = reserved - sqlc.arg(qty)::bigint
-    WHERE book_id = @book_id AND sqlc.arg(qty) > 0 AND reserved >= sqlc.arg(qty)
-    RETURNING 1
-)
-SELECT salesflow_expect(count(*) = 1) FROM released;
+SELECT salesflow_release(@book_ids::uuid[], @qtys::bigint[]);

@@ -333,45 +333,37 @@ func (q *Queries) LockSaleRow(ctx context.Context, id uuid.UUID) (Sale, error) {
 }
 
 const release = `-- name: Release :exec
-WITH released AS (
-    UPDATE stock_levels SET reserved = reserved - $1::bigint
-    WHERE book_id = $2 AND $1 > 0 AND reserved >= $1
-    RETURNING 1
-)
-SELECT salesflow_expect(count(*) = 1) FROM released
+SELECT salesflow_release($1::uuid[], $2::bigint[])
 `
 
 type ReleaseParams struct {
-	Qty    int64
-	BookID uuid.UUID
+	BookIds []uuid.UUID
+	Qtys    []int64
 }
 
-// Releasing more than is reserved fails with SF001 (salesflow_expect).
+// Release returns qty reserved units of each book to available stock, all
+// or none, likewise. Releasing more than is reserved fails it with SF001
+// and the place of the first such book (salesflow_release).
 func (q *Queries) Release(ctx context.Context, arg ReleaseParams) error {
-	_, err := q.db.Exec(ctx, release, arg.Qty, arg.BookID)
+	_, err := q.db.Exec(ctx, release, arg.BookIds, arg.Qtys)
 	return err
 }
 
 const reserve = `-- name: Reserve :exec
-WITH reserved AS (
-    UPDATE stock_levels SET reserved = reserved + $1::bigint
-    WHERE book_id = $2 AND $1 > 0 AND on_hand - reserved >= $1
-    RETURNING 1
-)
-SELECT salesflow_expect(count(*) = 1) FROM reserved
+SELECT salesflow_reserve($1::uuid[], $2::bigint[])
 `
 
 type ReserveParams struct {
-	Qty    int64
-	BookID uuid.UUID
+	BookIds []uuid.UUID
+	Qtys    []int64
 }
 
-// Reserve is a single guarded statement: of two concurrent buyers of the
-// last unit, the second waits for the first's row lock, re-evaluates the
-// guard and matches no row.
-// Short stock fails it with SF001 (salesflow_expect).
+// Reserve reserves qty units of each book, all or none, in one statement:
+// the books distinct and in ascending id order. Short stock fails it with
+// SF001 and the place of the first short book (salesflow_reserve,
+// migration 00011).
 func (q *Queries) Reserve(ctx context.Context, arg ReserveParams) error {
-	_, err := q.db.Exec(ctx, reserve, arg.Qty, arg.BookID)
+	_, err := q.db.Exec(ctx, reserve, arg.BookIds, arg.Qtys)
 	return err
 }
 
