@@ -1,10 +1,8 @@
 package inventory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -86,7 +84,7 @@ func ApplyBatch(ctx context.Context, tx MovementTx, steps []Step, at time.Time) 
 	var cs []Change
 	for i, st := range steps {
 		s := st.Sale
-		for _, b := range sortedKeys(units[i]) {
+		for _, b := range sales.LockOrder(units[i]) {
 			q := units[i][b]
 			l := &levels[index[b]]
 			var c Change
@@ -109,19 +107,6 @@ func ApplyBatch(ctx context.Context, tx MovementTx, steps []Step, at time.Time) 
 	}
 	return tx.AddMovements(ctx, cs)
 }
-
-// sortedKeys returns the books of units in ascending id order, the order
-// in which every transaction locks stock levels.
-func sortedKeys(units map[uuid.UUID]int64) []uuid.UUID {
-	ids := make([]uuid.UUID, 0, len(units))
-	for id := range units {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, compareIDs)
-	return ids
-}
-
-func compareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 
 // appendMovement locks the level and appends one movement.
 func appendMovement(ctx context.Context, tx MovementTx, bookID uuid.UUID, typ MovementType, qty int64, reason string, saleID uuid.UUID, reservedDelta int64, now time.Time) (Movement, error) {

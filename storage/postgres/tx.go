@@ -166,9 +166,9 @@ func stockArgs(qty map[uuid.UUID]int64) ([]uuid.UUID, []int64) {
 	return ids, qs
 }
 
-// unmetAt reports whether err is salesflow_expect_all failing for a
-// statement of n rows, and the index of the first row whose guard matched
-// nothing (from the error's DETAIL, which counts from 1).
+// unmetAt reports whether err is salesflow_reserve or salesflow_release
+// failing for n books, and the index of the first book whose guard matched
+// no row (from the error's DETAIL, which counts from 1).
 func unmetAt(err error, n int) (int, bool) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "SF001" {
