@@ -89,6 +89,52 @@ func TestGenericPlansOfProgress(t *testing.T) {
 	}
 }
 
+// TestProgressPlannedOnce checks that the worker's progress statements,
+// which take the sales of a transaction as arrays, one to a few sales
+// when the worker is not busy, keep their generic plans rather than being
+// planned at every call (more than they ran, at half load, before the
+// arrays were padded).
+func TestProgressPlannedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := oneConnWorld(t)
+	sales3 := []uuid.UUID{w.sale.ID}
+	for range 2 {
+		s, err := w.svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: w.book.ID, Quantity: 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sales3 = append(sales3, s.ID)
+	}
+	const calls = 12
+	for i := range calls {
+		ids, version := sales3[:1+i%3], int64(i+1)
+		err := w.db.InTx(ctx, func(tx *postgres.Tx) error {
+			ps, err := tx.LockProgress(ctx, ids)
+			if err != nil {
+				return err
+			}
+			if len(ps) != len(ids) {
+				t.Errorf("%d sales: %d progress records", len(ids), len(ps))
+			}
+			for j := range ps {
+				ps[j].Version, ps[j].Sold = version, true
+			}
+			return tx.SaveProgress(ctx, ps)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if p, err := w.db.Progress(ctx, id); err != nil || p.Version != version || !p.Sold {
+				t.Errorf("progress of %s = %+v, %v; want version %d, sold", id, p, err, version)
+			}
+		}
+	}
+	wantPlannedOnce(t, w.db, "LockProgress", calls)
+	wantPlannedOnce(t, w.db, "SaveProgress", calls)
+}
+
 // TestSaleMovementsPlannedOnce checks that listing a sale's movements, as
 // clients do to see a completion's effect, runs a generic plan on the
 // sale's index rather than planning its statements at every call.

@@ -34,7 +34,7 @@ func (t *tx) LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]worker.Pr
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.q.LockProgress(ctx, saleIDs)
+	rows, err := t.q.LockProgress(ctx, pad(saleIDs))
 	if err != nil {
 		return nil, fmt.Errorf("progress of %d sales: %w", len(saleIDs), translate(err))
 	}
@@ -60,6 +60,8 @@ func (t *tx) SaveProgress(ctx context.Context, ps []worker.Progress) error {
 	for i, p := range ps {
 		arg.SaleIds[i], arg.Versions[i], arg.Sold[i], arg.Returned[i] = p.SaleID, p.Version, p.Sold, p.Returned
 	}
+	arg.Records = int64(len(ps))
+	arg.SaleIds, arg.Versions, arg.Sold, arg.Returned = pad(arg.SaleIds), pad(arg.Versions), pad(arg.Sold), pad(arg.Returned)
 	return t.later(func() error {
 		return t.q.SaveProgress(ctx, arg)
 	}, func(err error) error {

@@ -18,8 +18,10 @@ FOR UPDATE;
 SELECT sale_id, version, sold, returned FROM sale_progress WHERE sale_id = @sale_id;
 
 -- SaveProgress stores the progress of several sales; versions never go
--- back, so a row whose stored version is higher is not updated (the
--- caller counts the rows). The sale ids are distinct.
+-- back, so a row whose stored version is higher is not updated, and
+-- unless records rows were, it fails with SF001. The sale ids are
+-- distinct, but for the last, which the caller may repeat (with its
+-- values) to keep the generic plan (see pad in tx.go).
 --
 -- It finds the rows by sale_id = ANY and reads each row's values at its
 -- sale's place in the arrays, rather than joining an unnest of them: the
@@ -38,7 +40,7 @@ WITH saved AS (
       AND p.version <= (@versions::bigint[])[array_position(@sale_ids::uuid[], p.sale_id)]
     RETURNING 1
 )
-SELECT salesflow_expect(count(*) = cardinality(@sale_ids::uuid[])) FROM saved;
+SELECT salesflow_expect(count(*) = @records::bigint) FROM saved;
 
 -- AddBookStats adds deltas to their books' statistics, creating them, in
 -- one statement: the deltas of a book summed, the books in id order (the

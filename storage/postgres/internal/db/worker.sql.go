@@ -197,26 +197,29 @@ func (q *Queries) ReadProgress(ctx context.Context, saleID uuid.UUID) (SaleProgr
 const saveProgress = `-- name: SaveProgress :exec
 WITH saved AS (
     UPDATE sale_progress p
-    SET version = ($2::bigint[])[array_position($1::uuid[], p.sale_id)],
-        sold = ($3::boolean[])[array_position($1::uuid[], p.sale_id)],
-        returned = ($4::boolean[])[array_position($1::uuid[], p.sale_id)]
-    WHERE p.sale_id = ANY ($1::uuid[])
-      AND p.version <= ($2::bigint[])[array_position($1::uuid[], p.sale_id)]
+    SET version = ($2::bigint[])[array_position($3::uuid[], p.sale_id)],
+        sold = ($4::boolean[])[array_position($3::uuid[], p.sale_id)],
+        returned = ($5::boolean[])[array_position($3::uuid[], p.sale_id)]
+    WHERE p.sale_id = ANY ($3::uuid[])
+      AND p.version <= ($2::bigint[])[array_position($3::uuid[], p.sale_id)]
     RETURNING 1
 )
-SELECT salesflow_expect(count(*) = cardinality($1::uuid[])) FROM saved
+SELECT salesflow_expect(count(*) = $1::bigint) FROM saved
 `
 
 type SaveProgressParams struct {
-	SaleIds  []uuid.UUID
+	Records  int64
 	Versions []int64
+	SaleIds  []uuid.UUID
 	Sold     []bool
 	Returned []bool
 }
 
 // SaveProgress stores the progress of several sales; versions never go
-// back, so a row whose stored version is higher is not updated (the
-// caller counts the rows). The sale ids are distinct.
+// back, so a row whose stored version is higher is not updated, and
+// unless records rows were, it fails with SF001. The sale ids are
+// distinct, but for the last, which the caller may repeat (with its
+// values) to keep the generic plan (see pad in tx.go).
 //
 // It finds the rows by sale_id = ANY and reads each row's values at its
 // sale's place in the arrays, rather than joining an unnest of them: the
@@ -227,8 +230,9 @@ type SaveProgressParams struct {
 // sales, growing with the history); this one stays an index scan.
 func (q *Queries) SaveProgress(ctx context.Context, arg SaveProgressParams) error {
 	_, err := q.db.Exec(ctx, saveProgress,
-		arg.SaleIds,
+		arg.Records,
 		arg.Versions,
+		arg.SaleIds,
 		arg.Sold,
 		arg.Returned,
 	)
