@@ -244,3 +244,18 @@ func (d *DB) SeedCatalog(ctx context.Context, n int) error {
 	_, err = d.pool.Exec(ctx, `ANALYZE books, stock_levels`)
 	return err
 }
+
+// SeedProgress adds n pending sales, each with a worker's progress record
+// at version 1, in one statement, and analyzes their tables.
+func (d *DB) SeedProgress(ctx context.Context, n int) error {
+	_, err := d.pool.Exec(ctx, `WITH s AS (
+		INSERT INTO sales (id, status, version, seller_id, subtotal, discount, tax, total, currency, created_at, updated_at)
+		SELECT gen_random_uuid(), 'PENDING', 1, 'seed', 0, 0, 0, 0, 'USD', now(), now() FROM generate_series(1, $1::int)
+		RETURNING id)
+	INSERT INTO sale_progress (sale_id, version, sold, returned) SELECT id, 1, false, false FROM s`, n)
+	if err != nil {
+		return err
+	}
+	_, err = d.pool.Exec(ctx, `ANALYZE sales, sale_progress`)
+	return err
+}

@@ -83,7 +83,8 @@ func (t *tx) Books(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.Bo
 }
 
 // lockOrder returns ids distinct and in ascending order, the order in
-// which every transaction locks stock rows (sales.LockOrder).
+// which every transaction locks the rows of a table keyed by them (stock
+// levels, as sales.LockOrder; the worker's progress records).
 func lockOrder(ids []uuid.UUID) []uuid.UUID {
 	out := slices.Clone(ids)
 	slices.SortFunc(out, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
@@ -100,13 +101,12 @@ const genericArray = 10
 // elements, so a shorter array always made the plan for the values look
 // cheaper, and a statement was planned anew at every call: BookRefs at
 // every sale (0.09 ms, 71 % of its time at full load, from
-// pg_stat_statements in the twelfth session), LockProgress and
-// SaveProgress in every worker transaction (0.17 and 0.24 ms a plan, more
-// than they ran, at half load in the thirteenth). The statements that
-// take padded ids (BookRefs, LockLevels) look each id up by the primary
-// key, a repeated one again, from pages just read, and their callers keep
-// one row per id; those that take a padded id = ANY (LockProgress,
-// SaveProgress) match each row once. None stays none.
+// pg_stat_statements in the twelfth session), LockProgress in every
+// worker transaction (0.17 ms a plan, more than it ran, at half load in
+// the thirteenth). The statements that take padded ids (BookRefs,
+// LockLevels, LockProgress) look each id up by the primary key, a
+// repeated one again, from pages just read, and their callers keep one
+// row per id. None stays none.
 func pad[T any](s []T) []T {
 	if len(s) == 0 || len(s) >= genericArray {
 		return s
@@ -170,9 +170,10 @@ func stockArgs(qty map[uuid.UUID]int64) ([]uuid.UUID, []int64) {
 	return ids, qs
 }
 
-// unmetAt reports whether err is salesflow_reserve or salesflow_release
-// failing for n books, and the index of the first book whose guard matched
-// no row (from the error's DETAIL, which counts from 1).
+// unmetAt reports whether err is a function that writes n rows one by one
+// (salesflow_reserve, salesflow_release, salesflow_save_progress) failing,
+// and the index of the first row whose guard matched nothing (from the
+// error's DETAIL, which counts from 1).
 func unmetAt(err error, n int) (int, bool) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "SF001" {

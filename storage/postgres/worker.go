@@ -34,7 +34,7 @@ func (t *tx) LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]worker.Pr
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.q.LockProgress(ctx, pad(saleIDs))
+	rows, err := t.q.LockProgress(ctx, pad(lockOrder(saleIDs)))
 	if err != nil {
 		return nil, fmt.Errorf("progress of %d sales: %w", len(saleIDs), translate(err))
 	}
@@ -60,13 +60,11 @@ func (t *tx) SaveProgress(ctx context.Context, ps []worker.Progress) error {
 	for i, p := range ps {
 		arg.SaleIds[i], arg.Versions[i], arg.Sold[i], arg.Returned[i] = p.SaleID, p.Version, p.Sold, p.Returned
 	}
-	arg.Records = int64(len(ps))
-	arg.SaleIds, arg.Versions, arg.Sold, arg.Returned = pad(arg.SaleIds), pad(arg.Versions), pad(arg.Sold), pad(arg.Returned)
 	return t.later(func() error {
 		return t.q.SaveProgress(ctx, arg)
 	}, func(err error) error {
-		if unmet(err) {
-			return fmt.Errorf("save progress of %d sales: a version is behind, or a record is missing", len(ps))
+		if i, ok := unmetAt(err, len(ps)); ok {
+			return fmt.Errorf("save progress of sale %s: its version is behind, or its record is missing", ps[i].SaleID)
 		}
 		return fmt.Errorf("save progress of %d sales: %w", len(ps), err)
 	})
