@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -123,13 +122,13 @@ func ApplyBatch(ctx context.Context, tx Tx, steps []Step, loc *time.Location) er
 	}
 	slices.SortFunc(days, func(a, b DayDelta) int { return strings.Compare(a.Day, b.Day) })
 	for _, d := range days {
-		slices.SortFunc(d.Books, func(a, b BookDay) int { return bytes.Compare(a.BookID[:], b.BookID[:]) })
+		slices.SortFunc(d.Books, func(a, b BookDay) int { return sales.CompareIDs(a.BookID, b.BookID) })
 		if err := tx.AddDay(ctx, d); err != nil {
 			return fmt.Errorf("daily rollup of %s: %w", d.Day, err)
 		}
 	}
 	// Stable: a book's changes keep the order of their steps.
-	slices.SortStableFunc(stats, func(a, b Delta) int { return bytes.Compare(a.BookID[:], b.BookID[:]) })
+	slices.SortStableFunc(stats, func(a, b Delta) int { return sales.CompareIDs(a.BookID, b.BookID) })
 	if err := tx.AddBookStats(ctx, stats); err != nil {
 		return fmt.Errorf("book statistics: %w", err)
 	}
@@ -179,6 +178,6 @@ func sortedBooks(nets map[uuid.UUID]sales.BookNet) []uuid.UUID {
 		ids = append(ids, id)
 	}
 	// A fixed order of row locks keeps two workers from deadlocking.
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(ids, sales.CompareIDs)
 	return ids
 }

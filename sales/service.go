@@ -46,14 +46,16 @@ type Tx interface {
 	Books(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]BookRef, error)
 	// Reserve reserves, for each book of qty, that many units, all or
 	// none: when a book has fewer available, no stock level, or a
-	// quantity that is not positive, it returns a *StockError (wrapping
-	// ErrInsufficientStock) naming the first such book in the order of
-	// the ids' text, and changes nothing. Stores take the books' locks in
-	// that order, so that two transactions cannot deadlock.
+	// quantity that is not positive, it returns a *StockError (which
+	// errors.Is matches to ErrInsufficientStock) naming the first such
+	// book in LockOrder, and changes nothing. Stores take the books' locks
+	// in that order, so that two transactions cannot deadlock. No books
+	// is nothing to do.
 	Reserve(ctx context.Context, qty map[uuid.UUID]int64) error
 	// Release returns, for each book of qty, that many reserved units to
 	// available stock, all or none: releasing more than is reserved, or a
-	// quantity that is not positive, is an error that changes nothing.
+	// quantity that is not positive, is an error that changes nothing. No
+	// books is nothing to do.
 	Release(ctx context.Context, qty map[uuid.UUID]int64) error
 	// InsertSale stores a new sale with its lines.
 	InsertSale(ctx context.Context, s *Sale) error
@@ -489,6 +491,10 @@ func LockOrder(qty map[uuid.UUID]int64) []uuid.UUID {
 	for id := range qty {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }) // the order of the hex text
+	slices.SortFunc(ids, CompareIDs)
 	return ids
 }
+
+// CompareIDs orders ids as their text sorts, and as PostgreSQL sorts
+// uuids: byte by byte.
+func CompareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }

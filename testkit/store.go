@@ -47,6 +47,7 @@ func RunStoreTests(t *testing.T, newStores StoreHarness) {
 		{"ReserveReleaseAllOrNone", testReserveReleaseAllOrNone},
 		{"LastUnitsRace", testLastUnitsRace},
 		{"MultiBookRaceNoDeadlock", testMultiBookRace},
+		{"LockLevelsNoDeadlock", testLockLevelsRace},
 		{"BadInputWritesNothing", testBadInput},
 		{"Complete", testComplete},
 		{"CancelPendingReleases", testCancelPending},
@@ -457,6 +458,41 @@ func testMultiBookRace(t *testing.T, f *fixture) {
 	}
 	f.wantLevel(t, a.ID, 100, 100)
 	f.wantLevel(t, b.ID, 100, 100)
+}
+
+// testLockLevelsRace checks that inventory.Tx's LockLevels locks the
+// levels in one order whatever the order of the books it is given, as the
+// worker's transactions rely on: transactions that lock two books in
+// opposite orders, and hold them a moment, never deadlock.
+func testLockLevelsRace(t *testing.T, f *fixture) {
+	a, b := f.book(t, "1.00", 10), f.book(t, "1.00", 10)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for range 20 {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, books := range [][]uuid.UUID{{a.ID, b.ID}, {b.ID, a.ID}} {
+			wg.Go(func() {
+				<-start
+				err := f.Inventory.InTx(ctx, func(tx inventory.Tx) error {
+					ls, err := tx.LockLevels(ctx, books)
+					if err != nil {
+						return err
+					}
+					if len(ls) != 2 || ls[0].BookID != books[0] || ls[1].BookID != books[1] {
+						t.Errorf("LockLevels(%v) = %+v; want the two levels in the order asked", books, ls)
+					}
+					time.Sleep(2 * time.Millisecond)
+					return nil
+				})
+				if err != nil {
+					t.Errorf("LockLevels(%v): %v", books, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
 }
 
 func testBadInput(t *testing.T, f *fixture) {

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -377,7 +376,7 @@ func (w *Worker[T]) applyBatch(ctx context.Context, tx T, ss []*sales.Sale) (app
 			newest[s.ID] = s
 		}
 	}
-	ids := slices.SortedFunc(maps.Keys(newest), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	ids := slices.SortedFunc(maps.Keys(newest), sales.CompareIDs)
 	var (
 		inv      []inventory.Step
 		stats    []analytics.Step

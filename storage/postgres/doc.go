@@ -54,9 +54,10 @@
 // WithTracer sees them. A queued write's error comes back from that later
 // call or from InTx, and the server skips the rest of the batch, COMMIT
 // included: a guarded write that matches too few rows raises SQLSTATE
-// SF001 (the function salesflow_expect; AddMovements raises SF002 to
-// SF005, one per reason) rather than report a row count nobody reads in
-// time.
+// SF001 (the function salesflow_expect; the functions that write a row per
+// element, such as salesflow_reserve, with the element's place in the
+// DETAIL; AddMovements raises SF002 to SF005, one per reason) rather than
+// report a row count nobody reads in time.
 //
 // The read-modify-write steps are single guarded statements or run on rows
 // locked with SELECT ... FOR UPDATE:

@@ -16,6 +16,7 @@ import (
 	"github.com/salesflow/salesflow/inventory"
 	"github.com/salesflow/salesflow/sales"
 	"github.com/salesflow/salesflow/storage/postgres"
+	"github.com/salesflow/salesflow/worker"
 )
 
 func TestNotFound(t *testing.T) {
@@ -358,5 +359,45 @@ func TestUnavailable(t *testing.T) {
 	_, err := postgres.Open(t.Context(), "postgres://postgres@127.0.0.1:1/x?connect_timeout=2")
 	if !postgres.Unavailable(err) {
 		t.Errorf("Unavailable(%v) = false for a refused connection", err)
+	}
+}
+
+// TestSaveProgressGuard checks that saving the worker's progress fails,
+// naming the sale and changing nothing, for a version below the stored
+// one and for a sale without a record.
+func TestSaveProgressGuard(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := t.Context()
+	other, err := w.svc.Create(ctx, "seller", sales.NewSale{Items: []sales.NewLine{{BookID: w.book.ID, Quantity: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := func(ps ...worker.Progress) error {
+		return w.db.InTx(ctx, func(tx *postgres.Tx) error {
+			if _, err := tx.LockProgress(ctx, []uuid.UUID{w.sale.ID}); err != nil {
+				return err
+			}
+			return tx.SaveProgress(ctx, ps)
+		})
+	}
+	if err := save(worker.Progress{SaleID: w.sale.ID, Version: 3, Sold: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ps   []worker.Progress
+		sale uuid.UUID
+	}{
+		{"a version behind", []worker.Progress{{SaleID: w.sale.ID, Version: 2}}, w.sale.ID},
+		{"no record", []worker.Progress{{SaleID: w.sale.ID, Version: 4}, {SaleID: other.ID, Version: 1}}, other.ID},
+	} {
+		err := save(tc.ps...)
+		if err == nil || !strings.Contains(err.Error(), tc.sale.String()) {
+			t.Errorf("%s: %v; want an error naming sale %s", tc.name, err, tc.sale)
+		}
+		if p, err := w.db.Progress(ctx, w.sale.ID); err != nil || p.Version != 3 || !p.Sold {
+			t.Errorf("%s: progress = %+v, %v; want version 3, sold, as saved before", tc.name, p, err)
+		}
 	}
 }

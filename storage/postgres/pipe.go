@@ -61,8 +61,9 @@ func (p *pipe) begin(opts pgx.TxOptions) {
 // collect runs fn with the statements it executes queued. When one fails
 // as its batch is sent, check turns the server's error into the one to
 // return. A check sees only errors: a write whose guard matched too few
-// rows must fail on the server (salesflow_expect, migration 00008), for
-// the statements queued after it, COMMIT included, to be skipped.
+// rows must fail on the server (salesflow_expect, migration 00008, or a
+// function of 00011 and later), for the statements queued after it,
+// COMMIT included, to be skipped.
 func (p *pipe) collect(fn func() error, check func(error) error) error {
 	p.collec, p.check = true, check
 	defer func() { p.collec, p.check = false, nil }()

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -87,7 +86,7 @@ func (t *tx) Books(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.Bo
 // levels, as sales.LockOrder; the worker's progress records).
 func lockOrder(ids []uuid.UUID) []uuid.UUID {
 	out := slices.Clone(ids)
-	slices.SortFunc(out, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(out, sales.CompareIDs)
 	return slices.Compact(out)
 }
 
@@ -136,6 +135,9 @@ func (t *tx) Reserve(ctx context.Context, qty map[uuid.UUID]int64) error {
 		if i, ok := unmetAt(err, len(ids)); ok {
 			return &sales.StockError{BookID: ids[i].String(), Requested: qs[i]}
 		}
+		if unmet(err) {
+			return fmt.Errorf("reserve %d books: %w", len(ids), sales.ErrInsufficientStock)
+		}
 		return fmt.Errorf("reserve %d books: %w", len(ids), translate(err))
 	})
 }
@@ -154,6 +156,9 @@ func (t *tx) Release(ctx context.Context, qty map[uuid.UUID]int64) error {
 	}, func(err error) error {
 		if i, ok := unmetAt(err, len(ids)); ok {
 			return fmt.Errorf("release %d of book %s: fewer units reserved", qs[i], ids[i])
+		}
+		if unmet(err) {
+			return fmt.Errorf("release %d books: fewer units reserved", len(ids))
 		}
 		return fmt.Errorf("release %d books: %w", len(ids), translate(err))
 	})
@@ -175,8 +180,18 @@ func stockArgs(qty map[uuid.UUID]int64) ([]uuid.UUID, []int64) {
 // and the index of the first row whose guard matched nothing (from the
 // error's DETAIL, which counts from 1).
 func unmetAt(err error, n int) (int, bool) {
+	if !unmet(err) {
+		return 0, false
+	}
+	return detailIndex(err, n)
+}
+
+// detailIndex returns the index of the row that err's DETAIL names, a
+// place from 1 to n, as the schema's functions that write n rows report
+// the first they could not, and whether it names one.
+func detailIndex(err error, n int) (int, bool) {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "SF001" {
+	if !errors.As(err, &pe) {
 		return 0, false
 	}
 	i, perr := strconv.Atoi(pe.Detail)
@@ -469,11 +484,8 @@ func (t *tx) addMovementList(ctx context.Context, cs []inventory.Change) error {
 	}, func(err error) error {
 		// salesflow_movements_applied names the movement in its DETAIL;
 		// a constraint names none, and the first one stands for all.
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) {
-			if i, perr := strconv.Atoi(pe.Detail); perr == nil && i >= 1 && i <= n {
-				return movementError(cs[i-1].Movement, err)
-			}
+		if i, ok := detailIndex(err, n); ok {
+			return movementError(cs[i].Movement, err)
 		}
 		return fmt.Errorf("%d movements, the first of book %s: %w", n, cs[0].BookID, translate(err))
 	})

@@ -53,6 +53,9 @@ func (t *tx) LockProgress(ctx context.Context, saleIDs []uuid.UUID) ([]worker.Pr
 // SaveProgress stores the progress of sales in one queued statement; a version
 // below the stored one, or a sale without a record, is an error.
 func (t *tx) SaveProgress(ctx context.Context, ps []worker.Progress) error {
+	if len(ps) == 0 {
+		return nil
+	}
 	arg := db.SaveProgressParams{
 		SaleIds: make([]uuid.UUID, len(ps)), Versions: make([]int64, len(ps)),
 		Sold: make([]bool, len(ps)), Returned: make([]bool, len(ps)),

@@ -16,8 +16,22 @@
 --
 -- salesflow_release(book_ids, qtys) returns reserved units the same way;
 -- releasing more than is reserved raises SF001 likewise.
+--
+-- salesflow_unmet(n) raises SF001 with n in the DETAIL: the error of every
+-- function that writes a row per array element and stops at the first
+-- whose guard matched nothing (00012 too).
 
 -- +goose Up
+-- +goose StatementBegin
+CREATE FUNCTION salesflow_unmet(n integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'salesflow: a guarded write matched fewer rows than expected'
+        USING ERRCODE = 'SF001', DETAIL = n;
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE FUNCTION salesflow_reserve(book_ids uuid[], qtys bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -26,8 +40,7 @@ BEGIN
         UPDATE stock_levels SET reserved = reserved + qtys[i]
         WHERE book_id = book_ids[i] AND qtys[i] > 0 AND on_hand - reserved >= qtys[i];
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'salesflow: a guarded write matched fewer rows than expected'
-                USING ERRCODE = 'SF001', DETAIL = i;
+            PERFORM salesflow_unmet(i);
         END IF;
     END LOOP;
 END
@@ -42,8 +55,7 @@ BEGIN
         UPDATE stock_levels SET reserved = reserved - qtys[i]
         WHERE book_id = book_ids[i] AND qtys[i] > 0 AND reserved >= qtys[i];
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'salesflow: a guarded write matched fewer rows than expected'
-                USING ERRCODE = 'SF001', DETAIL = i;
+            PERFORM salesflow_unmet(i);
         END IF;
     END LOOP;
 END
@@ -53,3 +65,4 @@ $$;
 -- +goose Down
 DROP FUNCTION salesflow_release(uuid[], bigint[]);
 DROP FUNCTION salesflow_reserve(uuid[], bigint[]);
+DROP FUNCTION salesflow_unmet(integer);

@@ -2,9 +2,9 @@
 -- worker's progress of each sale in turn (its version, and whether its
 -- SALE and RETURN movements were applied: element i of each array), each
 -- with an UPDATE that finds the record by its primary key, and only where
--- the stored version is not higher: versions never go back. Unless every record was updated, it
--- raises SQLSTATE SF001 (see 00008), with the place (from 1) of the first
--- that was not in the error's DETAIL.
+-- the stored version is not higher: versions never go back. Unless every
+-- record was updated, it raises SQLSTATE SF001 (salesflow_unmet, 00011),
+-- with the place (from 1) of the first that was not in the error's DETAIL.
 --
 -- One function rather than one statement: an UPDATE of the records whose
 -- sale_id = ANY (the sales), or of a join with them, was planned at every
@@ -22,8 +22,7 @@ BEGIN
         UPDATE sale_progress SET version = versions[i], sold = is_sold[i], returned = is_returned[i]
         WHERE sale_id = ids[i] AND version <= versions[i];
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'salesflow: a guarded write matched fewer rows than expected'
-                USING ERRCODE = 'SF001', DETAIL = i;
+            PERFORM salesflow_unmet(i);
         END IF;
     END LOOP;
 END

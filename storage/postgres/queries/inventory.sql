@@ -98,8 +98,9 @@ SELECT salesflow_movement_applied(
 -- generic one rather than plan it at each call (0.85 ms, as long as it
 -- ran): the movements come from one unnest WITH ORDINALITY, not from a
 -- generate_series that a generic plan costs at 1,000 rows. Each book's
--- level is read once, by the primary key (found, see BookRefs): a join
--- or a book_id = ANY, costed for ten books, scanned a thousand levels.
+-- level is found by the primary key (found, see BookRefs; the update,
+-- from each book): a join or a book_id = ANY, costed for ten books,
+-- scanned a thousand levels.
 -- name: AddMovementList :exec
 WITH m AS (
     SELECT x.id, (@book_ids::uuid[])[x.n] AS book_id, (@types::text[])[x.n] AS type,
@@ -129,7 +130,7 @@ WITH m AS (
     UPDATE stock_levels l
     SET on_hand = u.last_after, reserved = l.reserved + u.reserved_delta
     FROM b AS u
-    WHERE l.book_id = u.book_id AND l.on_hand = u.first_before AND l.book_id = ANY (@book_ids::uuid[])
+    WHERE l.book_id = u.book_id AND l.on_hand = u.first_before
       AND u.movements = (SELECT count(*) FROM inserted i WHERE i.book_id = u.book_id)
     RETURNING l.book_id
 )

@@ -6,8 +6,8 @@ SELECT id, 0, false, false FROM unnest(@sale_ids::uuid[]) AS id ORDER BY id
 ON CONFLICT (sale_id) DO NOTHING;
 
 -- LockProgress locks the progress of the sales, in the order of the
--- array, which the caller sends in sale-id order, until the transaction
--- ends, and returns it. Each id finds its record by the primary key (see
+-- array, which the caller sends distinct and in sale-id order (padded, see
+-- pad in tx.go), until the transaction ends, and returns it. Each id finds its record by the primary key (see
 -- BookRefs): a sale_id = ANY, its generic plan costed for ten sales,
 -- scanned the records whole while they were about a thousand.
 -- name: LockProgress :many

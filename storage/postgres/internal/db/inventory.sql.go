@@ -41,7 +41,7 @@ WITH m AS (
     UPDATE stock_levels l
     SET on_hand = u.last_after, reserved = l.reserved + u.reserved_delta
     FROM b AS u
-    WHERE l.book_id = u.book_id AND l.on_hand = u.first_before AND l.book_id = ANY ($1::uuid[])
+    WHERE l.book_id = u.book_id AND l.on_hand = u.first_before
       AND u.movements = (SELECT count(*) FROM inserted i WHERE i.book_id = u.book_id)
     RETURNING l.book_id
 )

@@ -151,8 +151,8 @@ ORDER BY u.n
 `
 
 // LockProgress locks the progress of the sales, in the order of the
-// array, which the caller sends in sale-id order, until the transaction
-// ends, and returns it. Each id finds its record by the primary key (see
+// array, which the caller sends distinct and in sale-id order (padded, see
+// pad in tx.go), until the transaction ends, and returns it. Each id finds its record by the primary key (see
 // BookRefs): a sale_id = ANY, its generic plan costed for ten sales,
 // scanned the records whole while they were about a thousand.
 func (q *Queries) LockProgress(ctx context.Context, saleIds []uuid.UUID) ([]SaleProgress, error) {
