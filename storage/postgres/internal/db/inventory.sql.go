@@ -85,8 +85,9 @@ type AddMovementListParams struct {
 // generic one rather than plan it at each call (0.85 ms, as long as it
 // ran): the movements come from one unnest WITH ORDINALITY, not from a
 // generate_series that a generic plan costs at 1,000 rows. Each book's
-// level is read once, by the primary key (found, see BookRefs): a join
-// or a book_id = ANY, costed for ten books, scanned a thousand levels.
+// level is found by the primary key (found, see BookRefs; the update,
+// from each book): a join or a book_id = ANY, costed for ten books,
+// scanned a thousand levels.
 func (q *Queries) AddMovementList(ctx context.Context, arg AddMovementListParams) error {
 	_, err := q.db.Exec(ctx, addMovementList,
 		arg.BookIds,
