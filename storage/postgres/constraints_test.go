@@ -101,6 +101,10 @@ func TestSchemaRefuses(t *testing.T) {
 		{"movement below zero", insertMovement, []any{uuid.New(), book, "ADJUSTMENT", -9, 8, -1, noSale}, "stock_movements_stock_after_check"},
 		{"zero movement", insertMovement, []any{uuid.New(), book, "ADJUSTMENT", 0, 8, 8, noSale}, "stock_movements_quantity_check"},
 		{"PURCHASE taking stock", insertMovement, []any{uuid.New(), book, "PURCHASE", -1, 8, 7, noSale}, "stock_movements_sign_check"},
+		{"RETURN taking stock", insertMovement, []any{uuid.New(), book, "RETURN", -1, 8, 7, sale}, "stock_movements_sign_check"},
+		{"SALE adding stock", insertMovement, []any{uuid.New(), book, "SALE", 1, 8, 9, uuid.New()}, "stock_movements_sign_check"},
+		{"DAMAGE adding stock", insertMovement, []any{uuid.New(), book, "DAMAGE", 1, 8, 9, noSale}, "stock_movements_sign_check"},
+		{"LOSS adding stock", insertMovement, []any{uuid.New(), book, "LOSS", 1, 8, 9, noSale}, "stock_movements_sign_check"},
 		{"PURCHASE with a sale", insertMovement, []any{uuid.New(), book, "PURCHASE", 1, 8, 9, sale}, "stock_movements_sale_id_check"},
 		{"SALE without a sale", insertMovement, []any{uuid.New(), book, "SALE", -1, 8, 7, noSale}, "stock_movements_sale_id_check"},
 		{"total mismatch", insertSale, []any{uuid.New(), 1000, 100, 90, 1000}, "sales_total_check"},
@@ -121,6 +125,15 @@ func TestSchemaRefuses(t *testing.T) {
 				t.Errorf("error = %v; want a violation of %s", err, c.constraint)
 			}
 		})
+	}
+	// Each type's sign that the schema takes.
+	for _, m := range []struct {
+		typ string
+		qty int64
+	}{{"PURCHASE", 1}, {"ADJUSTMENT", 1}, {"ADJUSTMENT", -1}, {"DAMAGE", -1}, {"LOSS", -1}} {
+		if err := w.db.ExecRolledBack(t.Context(), insertMovement, uuid.New(), book, m.typ, m.qty, 8, 8+m.qty, noSale); err != nil {
+			t.Errorf("%s of %d: %v; want it stored", m.typ, m.qty, err)
+		}
 	}
 }
 
