@@ -56,7 +56,7 @@ import (
 // and the scripts' random (so the scripts' inserts spread over the
 // indexes); its keys are the load generator's text, theirs random
 // numbers; it reads a sale with its lines in one statement, reserves a
-// sale's books in one (salesflow_reserve, since the thirteenth session:
+// sale's books in one (salesflow_add_reserved, since the thirteenth session:
 // an UPDATE per book inside one function call, where the scripts send
 // one statement per book), and checks its guards with salesflow_expect;
 // its events and answers are about 800 bytes, the scripts' 700 to 750.

@@ -212,39 +212,37 @@ func (t *tx) Books(_ context.Context, ids []uuid.UUID) (map[uuid.UUID]sales.Book
 	return out, nil
 }
 
-func (t *tx) Reserve(_ context.Context, qty map[uuid.UUID]int64) (err error) {
-	defer t.fails(&err)
-	if err := t.check(); err != nil {
-		return err
-	}
-	ids := sales.LockOrder(qty)
-	for _, id := range ids {
-		if l, ok := t.s.levels[id]; !ok || qty[id] <= 0 || l.Available() < qty[id] {
-			return &sales.StockError{BookID: id.String(), Requested: qty[id]}
-		}
-	}
-	for _, id := range ids {
-		l := t.s.levels[id]
-		l.Reserved += qty[id]
-		t.setLevel(l)
-	}
-	return nil
+func (t *tx) Reserve(_ context.Context, qty map[uuid.UUID]int64) error {
+	return t.addReserved(qty, 1, func(id uuid.UUID) error {
+		return &sales.StockError{BookID: id.String(), Requested: qty[id]}
+	})
 }
 
-func (t *tx) Release(_ context.Context, qty map[uuid.UUID]int64) (err error) {
+func (t *tx) Release(_ context.Context, qty map[uuid.UUID]int64) error {
+	return t.addReserved(qty, -1, func(id uuid.UUID) error {
+		return fmt.Errorf("release %d of book %s: reservation too small", qty[id], id)
+	})
+}
+
+// addReserved adds sign × the units of qty's books to their reserved
+// stock, all or none: each quantity must be positive and each book's
+// reserved stock stay from 0 to its on hand, or short is the error for
+// the first book in sales.LockOrder that fails.
+func (t *tx) addReserved(qty map[uuid.UUID]int64, sign int64, short func(uuid.UUID) error) (err error) {
 	defer t.fails(&err)
 	if err := t.check(); err != nil {
 		return err
 	}
 	ids := sales.LockOrder(qty)
 	for _, id := range ids {
-		if l, ok := t.s.levels[id]; !ok || qty[id] <= 0 || l.Reserved < qty[id] {
-			return fmt.Errorf("release %d of book %s: reservation too small", qty[id], id)
+		l, ok := t.s.levels[id]
+		if r := l.Reserved + sign*qty[id]; !ok || qty[id] <= 0 || r < 0 || r > l.OnHand {
+			return short(id)
 		}
 	}
 	for _, id := range ids {
 		l := t.s.levels[id]
-		l.Reserved -= qty[id]
+		l.Reserved += sign * qty[id]
 		t.setLevel(l)
 	}
 	return nil

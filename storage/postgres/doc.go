@@ -55,7 +55,7 @@
 // call or from InTx, and the server skips the rest of the batch, COMMIT
 // included: a guarded write that matches too few rows raises SQLSTATE
 // SF001 (the function salesflow_expect; the functions that write a row per
-// element, such as salesflow_reserve, with the element's place in the
+// element, such as salesflow_add_reserved, with the element's place in the
 // DETAIL; AddMovements raises SF002 to SF005, one per reason) rather than
 // report a row count nobody reads in time.
 //
@@ -64,7 +64,7 @@
 //
 //   - Reserve is one statement for all the books of a sale: for each, in
 //     book-id order, an UPDATE that matches only when enough stock is
-//     available (the function salesflow_reserve), so two buyers can never
+//     available (the function salesflow_add_reserved), so two buyers can never
 //     both take the last unit; it fails with a *sales.StockError naming
 //     the first short book, matching sales.ErrInsufficientStock.
 //   - LockSale and LockBook (FOR NO KEY UPDATE, which the foreign-key

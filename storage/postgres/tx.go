@@ -125,70 +125,55 @@ func pad[T any](s []T) []T {
 // *sales.StockError naming the first such book in that order, and the
 // transaction changes nothing.
 func (t *tx) Reserve(ctx context.Context, qty map[uuid.UUID]int64) error {
-	ids, qs := stockArgs(qty)
-	if len(ids) == 0 {
-		return nil
-	}
-	return t.later(func() error {
-		return t.q.Reserve(ctx, db.ReserveParams{BookIds: ids, Qtys: qs})
-	}, func(err error) error {
-		if i, ok := unmetAt(err, len(ids)); ok {
-			return &sales.StockError{BookID: ids[i].String(), Requested: qs[i]}
-		}
-		if unmet(err) {
-			return fmt.Errorf("reserve %d books: %w", len(ids), sales.ErrInsufficientStock)
-		}
-		return fmt.Errorf("reserve %d books: %w", len(ids), translate(err))
+	return t.addReserved(ctx, "reserve", qty, 1, sales.ErrInsufficientStock, func(id uuid.UUID, q int64) error {
+		return &sales.StockError{BookID: id.String(), Requested: q}
 	})
 }
+
+// errReservedShort is Release's error when fewer units are reserved.
+var errReservedShort = errors.New("fewer units reserved")
 
 // Release returns the reserved units of qty's books to available stock in
 // one statement, queued, locking as Reserve does. Releasing more than is
 // reserved, or a quantity that is not positive, is an error that changes
 // nothing.
 func (t *tx) Release(ctx context.Context, qty map[uuid.UUID]int64) error {
-	ids, qs := stockArgs(qty)
-	if len(ids) == 0 {
-		return nil
-	}
-	return t.later(func() error {
-		return t.q.Release(ctx, db.ReleaseParams{BookIds: ids, Qtys: qs})
-	}, func(err error) error {
-		if i, ok := unmetAt(err, len(ids)); ok {
-			return fmt.Errorf("release %d of book %s: fewer units reserved", qs[i], ids[i])
-		}
-		if unmet(err) {
-			return fmt.Errorf("release %d books: fewer units reserved", len(ids))
-		}
-		return fmt.Errorf("release %d books: %w", len(ids), translate(err))
+	return t.addReserved(ctx, "release", qty, -1, errReservedShort, func(id uuid.UUID, q int64) error {
+		return fmt.Errorf("release %d of book %s: %w", q, id, errReservedShort)
 	})
 }
 
-// stockArgs returns the books of qty in sales.LockOrder, and their
-// quantities.
-func stockArgs(qty map[uuid.UUID]int64) ([]uuid.UUID, []int64) {
+// addReserved adds sign × the units of qty's books to their reserved
+// stock in one queued statement (AddReserved), the books in
+// sales.LockOrder. short is the error for the first book whose guard
+// failed; unmetErr is wrapped when the server's error does not name it.
+func (t *tx) addReserved(ctx context.Context, verb string, qty map[uuid.UUID]int64, sign int32, unmetErr error, short func(uuid.UUID, int64) error) error {
 	ids := sales.LockOrder(qty)
+	if len(ids) == 0 {
+		return nil
+	}
 	qs := make([]int64, len(ids))
 	for i, id := range ids {
 		qs[i] = qty[id]
 	}
-	return ids, qs
-}
-
-// unmetAt reports whether err is a function that writes n rows one by one
-// (salesflow_reserve, salesflow_release, salesflow_save_progress) failing,
-// and the index of the first row whose guard matched nothing (from the
-// error's DETAIL, which counts from 1).
-func unmetAt(err error, n int) (int, bool) {
-	if !unmet(err) {
-		return 0, false
-	}
-	return detailIndex(err, n)
+	return t.later(func() error {
+		return t.q.AddReserved(ctx, db.AddReservedParams{BookIds: ids, Qtys: qs, Sign: sign})
+	}, func(err error) error {
+		if !unmet(err) {
+			return fmt.Errorf("%s %d books: %w", verb, len(ids), translate(err))
+		}
+		if i, ok := detailIndex(err, len(ids)); ok {
+			return short(ids[i], qs[i])
+		}
+		return fmt.Errorf("%s %d books: %w", verb, len(ids), unmetErr)
+	})
 }
 
 // detailIndex returns the index of the row that err's DETAIL names, a
 // place from 1 to n, as the schema's functions that write n rows report
-// the first they could not, and whether it names one.
+// the first they could not (salesflow_add_reserved,
+// salesflow_save_progress, salesflow_movements_applied), and whether it
+// names one.
 func detailIndex(err error, n int) (int, bool) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {

@@ -66,8 +66,10 @@ func (t *tx) SaveProgress(ctx context.Context, ps []worker.Progress) error {
 	return t.later(func() error {
 		return t.q.SaveProgress(ctx, arg)
 	}, func(err error) error {
-		if i, ok := unmetAt(err, len(ps)); ok {
-			return fmt.Errorf("save progress of sale %s: its version is behind, or its record is missing", ps[i].SaleID)
+		if unmet(err) {
+			if i, ok := detailIndex(err, len(ps)); ok {
+				return fmt.Errorf("save progress of sale %s: its version is behind, or its record is missing", ps[i].SaleID)
+			}
 		}
 		return fmt.Errorf("save progress of %d sales: %w", len(ps), err)
 	})

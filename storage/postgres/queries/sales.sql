@@ -93,15 +93,10 @@ SELECT b.id, b.price, b.available
 FROM unnest(sqlc.arg(ids)::uuid[]) AS u(id)
 CROSS JOIN LATERAL (SELECT id, price, available FROM books WHERE books.id = u.id OFFSET 0) AS b;
 
--- Reserve reserves qty units of each book, all or none, in one statement:
--- the books distinct and in ascending id order. Short stock fails it with
--- SF001 and the place of the first short book (salesflow_reserve,
+-- AddReserved reserves (sign 1) or releases (sign -1) qty units of each
+-- book, all or none, in one statement: the books distinct and in ascending
+-- id order. Short stock, or a release of more than is reserved, fails it
+-- with SF001 and the place of the first such book (salesflow_add_reserved,
 -- migration 00011).
--- name: Reserve :exec
-SELECT salesflow_reserve(@book_ids::uuid[], @qtys::bigint[]);
-
--- Release returns qty reserved units of each book to available stock, all
--- or none, likewise. Releasing more than is reserved fails it with SF001
--- and the place of the first such book (salesflow_release).
--- name: Release :exec
-SELECT salesflow_release(@book_ids::uuid[], @qtys::bigint[]);
+-- name: AddReserved :exec
+SELECT salesflow_add_reserved(@book_ids::uuid[], @qtys::bigint[], @sign::integer);

@@ -12,6 +12,26 @@ import (
 	"github.com/google/uuid"
 )
 
+const addReserved = `-- name: AddReserved :exec
+SELECT salesflow_add_reserved($1::uuid[], $2::bigint[], $3::integer)
+`
+
+type AddReservedParams struct {
+	BookIds []uuid.UUID
+	Qtys    []int64
+	Sign    int32
+}
+
+// AddReserved reserves (sign 1) or releases (sign -1) qty units of each
+// book, all or none, in one statement: the books distinct and in ascending
+// id order. Short stock, or a release of more than is reserved, fails it
+// with SF001 and the place of the first such book (salesflow_add_reserved,
+// migration 00011).
+func (q *Queries) AddReserved(ctx context.Context, arg AddReservedParams) error {
+	_, err := q.db.Exec(ctx, addReserved, arg.BookIds, arg.Qtys, arg.Sign)
+	return err
+}
+
 const bookRefs = `-- name: BookRefs :many
 SELECT b.id, b.price, b.available
 FROM unnest($1::uuid[]) AS u(id)
@@ -330,41 +350,6 @@ func (q *Queries) LockSaleRow(ctx context.Context, id uuid.UUID) (Sale, error) {
 		&i.UpdatedAt,
 	)
 	return i, err
-}
-
-const release = `-- name: Release :exec
-SELECT salesflow_release($1::uuid[], $2::bigint[])
-`
-
-type ReleaseParams struct {
-	BookIds []uuid.UUID
-	Qtys    []int64
-}
-
-// Release returns qty reserved units of each book to available stock, all
-// or none, likewise. Releasing more than is reserved fails it with SF001
-// and the place of the first such book (salesflow_release).
-func (q *Queries) Release(ctx context.Context, arg ReleaseParams) error {
-	_, err := q.db.Exec(ctx, release, arg.BookIds, arg.Qtys)
-	return err
-}
-
-const reserve = `-- name: Reserve :exec
-SELECT salesflow_reserve($1::uuid[], $2::bigint[])
-`
-
-type ReserveParams struct {
-	BookIds []uuid.UUID
-	Qtys    []int64
-}
-
-// Reserve reserves qty units of each book, all or none, in one statement:
-// the books distinct and in ascending id order. Short stock fails it with
-// SF001 and the place of the first short book (salesflow_reserve,
-// migration 00011).
-func (q *Queries) Reserve(ctx context.Context, arg ReserveParams) error {
-	_, err := q.db.Exec(ctx, reserve, arg.BookIds, arg.Qtys)
-	return err
 }
 
 const sale = `-- name: Sale :one
