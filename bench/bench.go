@@ -114,6 +114,12 @@ type Machine struct {
 	Kernel     string `json:"kernel"`
 }
 
+// serverVariant is the server of the tree (or -overlay) with -server-env,
+// -db-params and -loadgen-args, named name.
+func (b *bench) serverVariant(name string) variant {
+	return variant{name: name, server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams, loadgen: strings.Fields(b.loadgenArgs)}
+}
+
 func (b *bench) run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(b.out, 0o755); err != nil {
 		return err
@@ -145,7 +151,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if b.compare {
 		return b.runCompare(ctx)
 	}
-	v := variant{name: "server", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams, loadgen: strings.Fields(b.loadgenArgs)}
+	v := b.serverVariant("server")
 	previous := "" // the database of the phase before, in rounds
 	for i := 1; i <= b.rounds; i++ {
 		round, tag := "", "full"

@@ -60,11 +60,11 @@ var compareMetrics = []struct {
 	}},
 }
 
-// variants are the servers -compare runs, with their settings.
+// variants are the servers -compare runs, with their settings: A is the
+// one the four phases run (serverVariant).
 func (b *bench) variants() (a, bv variant) {
-	a = variant{name: "A", server: b.bins.server, env: settings(b.serverEnv), dbParams: b.dbParams, loadgen: strings.Fields(b.loadgenArgs)}
 	bv = variant{name: "B", server: b.bins.serverB, env: settings(b.bServerEnv), dbParams: b.bDBParams, loadgen: strings.Fields(b.bLoadgenArgs)}
-	return a, bv
+	return b.serverVariant("A"), bv
 }
 
 func (b *bench) runCompare(ctx context.Context) error {
