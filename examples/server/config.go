@@ -36,7 +36,7 @@ type Options struct {
 	ConsumerGroup     string        `name:"consumer-group" default:"analytics-group" doc:"Consumer group of the worker"`
 	WorkerTxs         int           `name:"worker-transactions" default:"4" doc:"Transactions the worker runs at once (lanes of partitions); events that arrive while their lane is busy share its next transaction. Fewer: less database work under load; more: less waiting. 0: one transaction per event or partition batch"`
 	WorkerCreatedWait time.Duration `name:"worker-created-wait" default:"50ms" doc:"How long the worker's call of sale.created events alone, which change no projection, waits when its lane is idle for a transaction that other events need, before its lane runs one for it (in a busy lane it queues as any call); 0: at once, up to 1s"`
-	RelayLinger       time.Duration `name:"relay-linger" default:"5ms" doc:"How long the outbox relay waits after a commit wakes it, so that the events committed meanwhile are published together; 0: at once"`
+	RelayLinger       time.Duration `name:"relay-linger" default:"20ms" doc:"How long the outbox relay waits after a commit wakes it, so that the events committed meanwhile are published together; 0: at once"`
 	LogLevel          string        `name:"log-level" default:"info" doc:"debug, info, warn or error"`
 	LogFormat         string        `name:"log-format" default:"text" doc:"text or json"`
 	ShutdownTimeout   time.Duration `name:"shutdown-timeout" default:"30s" doc:"How long shutdown waits for requests in flight"`
