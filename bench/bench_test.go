@@ -380,12 +380,18 @@ func TestLoadgenFlags(t *testing.T) {
 	if v, ok := last(full, "-rate"); ok {
 		t.Errorf("full load: -rate %q", v)
 	}
+	if v, _ := last(full, "-procs"); v != "1" {
+		t.Errorf("full load: -procs %q; want 1 in %q", v, full)
+	}
 	half := b.loadgenFlags(loadArgs{}, 211.5, "r.json", "r.svg")
 	if v, ok := last(half, "-sample-every"); ok {
 		t.Errorf("paced load: -sample-every %q; want the load generator's default", v)
 	}
 	if v, _ := last(half, "-rate"); v != "211.50" {
 		t.Errorf("paced load: -rate %q; want 211.50", v)
+	}
+	if v, _ := last(half, "-procs"); v != "1" {
+		t.Errorf("paced load: -procs %q; want 1 in %q", v, half)
 	}
 	b.fullSampleEvery = 0
 	if v, _ := last(b.loadgenFlags(loadArgs{}, 0, "r.json", "r.svg"), "-sample-every"); v != "0" {

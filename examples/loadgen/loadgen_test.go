@@ -198,9 +198,12 @@ func TestFlags(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"BASE_URL": "http://127.0.0.1:9999", "ADMIN_TOKEN": "tok", "KAFKA_BROKERS": "127.0.0.1:19092"}
 	getenv := func(k string) string { return env[k] }
-	c, _, err := parseFlags([]string{"-clients", "3"}, getenv, io.Discard)
+	c, o, err := parseFlags([]string{"-clients", "3", "-procs", "1"}, getenv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.procs != 1 {
+		t.Errorf("-procs 1: %d", o.procs)
 	}
 	if c.BaseURL != env["BASE_URL"] || c.AdminToken != "tok" || c.Clients != 3 || !slices.Equal(c.KafkaBrokers, []string{"127.0.0.1:19092"}) {
 		t.Errorf("environment fallbacks not taken: %+v", c)
@@ -221,6 +224,7 @@ func TestFlags(t *testing.T) {
 		{"shares", []string{"-admin-token", "t", "-cancel-rate", "0.8", "-return-rate", "0.5"}, noEnv, "shares"},
 		{"clients", []string{"-admin-token", "t", "-clients", "0"}, noEnv, "clients"},
 		{"server env", []string{"-admin-token", "t", "-server-env", "NOVALUE"}, noEnv, "NAME=VALUE"},
+		{"procs", []string{"-admin-token", "t", "-procs", "-1"}, noEnv, "-procs -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := parseFlags(tc.args, tc.env, io.Discard)

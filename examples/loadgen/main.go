@@ -39,7 +39,8 @@
 // "BIN token" when it is set.
 //
 // Unless GOGC is set, it collects garbage at GOGC=400, as the server does:
-// it shares the machine with what it measures.
+// it shares the machine with what it measures. For the same reason -procs
+// can keep it on fewer threads (the bench runs it with -procs 1).
 //
 // The exit status is 0 when the run completed, 1 when it failed, and 2 on
 // bad usage.
@@ -54,6 +55,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -86,6 +88,9 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return 2
+	}
+	if files.procs > 0 {
+		runtime.GOMAXPROCS(files.procs)
 	}
 	if files.serverLog != "" {
 		f, err := os.Create(files.serverLog)
@@ -132,6 +137,7 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 type outputs struct {
 	json, svg, serverLog, cpuProfile string
 	quiet                            bool
+	procs                            int
 }
 
 // startCPUProfile profiles this process into path until stop is called.
@@ -184,12 +190,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&o.json, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.svg, "svg", "", "draw latency over time as SVG into this file")
 	fs.BoolVar(&o.quiet, "q", false, "no progress lines")
+	fs.IntVar(&o.procs, "procs", 0, "run this process's Go code on at most this many threads at once (GOMAXPROCS; 0: Go's default)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile of the whole run to this file (it shares the machine with what it measures)")
 	if err := fs.Parse(args); err != nil {
 		return c, o, err
 	}
 	if fs.NArg() > 0 {
 		return c, o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.procs < 0 {
+		return c, o, fmt.Errorf("-procs %d: want 0 (Go's default) or more", o.procs)
 	}
 	for b := range strings.SplitSeq(kb, ",") {
 		if b = strings.TrimSpace(b); b != "" {
