@@ -397,9 +397,15 @@ func TestLoadgenFlags(t *testing.T) {
 	if v, _ := last(b.loadgenFlags(loadArgs{}, 0, "r.json", "r.svg"), "-sample-every"); v != "0" {
 		t.Errorf("-full-sample-every 0: -sample-every %q", v)
 	}
-	own := b.loadgenFlags(loadArgs{extra: []string{"-sample-every", "7"}}, 0, "r.json", "r.svg")
+	own := b.loadgenFlags(loadArgs{extra: []string{"-sample-every", "7", "-procs", "2"}}, 0, "r.json", "r.svg")
 	if v, _ := last(own, "-sample-every"); v != "7" {
 		t.Errorf("with the variant's -sample-every 7: %q in %q", v, own)
+	}
+	if v, _ := last(own, "-procs"); v != "2" {
+		t.Errorf("with the variant's -procs 2: %q in %q", v, own)
+	}
+	if err := checkLoadgenArgs("-procs 2"); err != nil {
+		t.Errorf("-loadgen-args -procs 2: %v", err)
 	}
 
 	// -loadgen-args and -b-loadgen-args reach their variants, and may not

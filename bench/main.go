@@ -23,7 +23,8 @@
 //     -clients clients as fast as they go, polling the projection of
 //     every -full-sample-every-th completion (50th), then paced at half
 //     the lifecycles per second that reached, polling every 10th (the
-//     load generator's default); CPU profiles of the server and
+//     load generator's default), the load generator's Go code on one
+//     thread at a time (-procs 1); CPU profiles of the server and
 //     of the load generator are taken during the last full load, the
 //     server's heap profiles after it;
 //  3. the bus alone against plain franz-go on kfake: the benchmarks of
@@ -115,7 +116,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.StringVar(&b.bDBParams, "b-db-params", "", "with -compare: the DATABASE_URL parameters of server B")
 	fs.StringVar(&b.bServerEnv, "b-server-env", "", "with -compare: the settings of server B")
 	fs.IntVar(&b.fullSampleEvery, "full-sample-every", 50, "the load generator's -sample-every in the loads that run as fast as they go (the paced ones, such as the half load, keep its default, every 10th)")
-	fs.StringVar(&b.loadgenArgs, "loadgen-args", "", "flags added to the load generator's, split at spaces (such as -sample-every 20; not those the bench sets, such as -rate)")
+	fs.StringVar(&b.loadgenArgs, "loadgen-args", "", "flags added to the load generator's, split at spaces, after the bench's, so they win (such as -sample-every 20 or -procs 2; not those the bench sets and reads back, such as -rate)")
 	fs.StringVar(&b.bLoadgenArgs, "b-loadgen-args", "", "with -compare: the load generator's added flags in B's runs")
 	fs.IntVar(&b.repeat, "repeat", 3, "with -compare: runs of each server")
 	fs.Float64Var(&b.rate, "rate", 0, "with -compare: pace both servers at this many lifecycles/s rather than run them as fast as they go, to compare latencies at one load (such as half the maximum)")

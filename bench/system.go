@@ -248,10 +248,12 @@ func (b *bench) loadgenFlags(a loadArgs, rate float64, report, svg string) []str
 		"-kafka-brokers", a.brokers, "-clients", itoa(b.clients), "-duration", b.duration.String(),
 		"-warmup", b.warmup.String(), "-json", report, "-svg", svg,
 		// The load generator shares the two cores with what it measures:
-		// on one thread it spends about a sixth less CPU (fourteenth
-		// session, 3 + 3 at 140 lifecycles/s: 12.7 to 13.3 % of a core
-		// against 15.0 to 16.3 %), mostly Go's scheduler looking for work
-		// on the second. It needs less than a core at any load.
+		// with its Go code on one thread at a time it spends about a sixth
+		// less CPU (fourteenth session, 3 + 3 at 140 lifecycles/s: 12.7 to
+		// 13.3 % of a core against 15.0 to 16.3 %; on two, Go's scheduler
+		// looking for work was 24 % of its profile). It used at most 17 %
+		// of a core at full load. A variant's own -procs comes later and
+		// wins.
 		"-procs", "1",
 	}
 	if rate > 0 {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -248,6 +249,7 @@ func (r *run) run(ctx context.Context) (*Report, error) {
 		Clients: r.cfg.Clients, DurationSec: r.cfg.Duration.Seconds(), WarmupSec: r.cfg.Warmup.Seconds(),
 		Count: r.cfg.Count, Rate: r.cfg.Rate, Books: r.cfg.Books, CancelRate: r.cfg.CancelRate,
 		ReturnRate: r.cfg.ReturnRate, SampleEvery: r.cfg.SampleEvery, PollIntervalMs: ms(r.cfg.PollInterval),
+		Procs: runtime.GOMAXPROCS(0),
 	}}
 	t := time.Now()
 	if err := r.makeCatalog(ctx); err != nil {

@@ -41,6 +41,8 @@ func TestLoadEmbedded(t *testing.T) {
 		"-clients", "4", "-warmup", "1s", "-duration", "3s", "-books", "200", "-sample-every", "3",
 		"-cancel-rate", "0.2", "-return-rate", "0.1", "-seed", "7",
 		"-json", jsonPath, "-svg", svgPath,
+		// As the bench runs it; command restores GOMAXPROCS on return.
+		"-procs", "1",
 	}
 	// One CPU profile at a time per process: go test -cpuprofile takes it.
 	ownProfile := flag.Lookup("test.cpuprofile").Value.String() == ""
@@ -81,6 +83,8 @@ func TestLoadEmbedded(t *testing.T) {
 			t.Errorf(format, args...)
 		}
 	}
+
+	check(r.Config.Procs == 1, "config: procs %d, want 1", r.Config.Procs)
 
 	// Lifecycles over the whole load: each one started ends finished or
 	// failed, and nothing failed against a healthy server.

@@ -90,7 +90,8 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 		return 2
 	}
 	if files.procs > 0 {
-		runtime.GOMAXPROCS(files.procs)
+		// Restored on return: command is also the tests' entry point.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(files.procs))
 	}
 	if files.serverLog != "" {
 		f, err := os.Create(files.serverLog)
@@ -133,7 +134,8 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	return 0
 }
 
-// outputs are the flags about where things go.
+// outputs are the flags about the process rather than the load: where
+// things go, and how many threads run its Go code.
 type outputs struct {
 	json, svg, serverLog, cpuProfile string
 	quiet                            bool

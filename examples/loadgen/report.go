@@ -56,6 +56,7 @@ type RunConfig struct {
 	ReturnRate     float64 `json:"returnRate"`
 	SampleEvery    int     `json:"sampleEvery"`
 	PollIntervalMs float64 `json:"pollIntervalMs"`
+	Procs          int     `json:"procs"` // GOMAXPROCS of the load generator
 }
 
 // LifecycleReport counts sale lifecycles in the measured window. A
