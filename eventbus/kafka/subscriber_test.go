@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -400,4 +401,51 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestRecordsLargerThanAFetch: a subscriber's fetches are bounded (1 MiB),
+// but a record batch larger than that still comes, alone: records of 3 MiB,
+// the largest a topic of CreateTopics takes apart from the batch's own
+// bytes, arrive whole and in order among small ones on one key.
+func TestRecordsLargerThanAFetch(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	createTopics(t, brokers, "large")
+	p := newPublisher(t, brokers, kafka.WithMaxMessageBytes(kafka.MaxMessageBytes))
+	var want [][]byte
+	for i := range 6 {
+		v := []byte(fmt.Sprintf("small-%d", i))
+		if i%2 == 1 {
+			v = bytes.Repeat([]byte{byte('a' + i)}, 3<<20)
+		}
+		want = append(want, v)
+		// One Publish each: each record its own batch, so that a fetch
+		// meets batches larger than its bound between small ones.
+		if err := p.Publish(t.Context(), eventbus.Message{Topic: "large", Key: "one", Value: v}); err != nil {
+			t.Fatalf("Publish %d: %v", i, err)
+		}
+	}
+	s := newSubscriber(t, brokers, "large-group", []string{"large"})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var got [][]byte
+	err := s.Run(ctx, func(_ context.Context, d eventbus.Delivery) error {
+		got = append(got, bytes.Clone(d.Value))
+		if len(got) == len(want) {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d of %d records within 30 s", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("record %d: %d bytes, want %d (%q...)", i, len(got[i]), len(want[i]), want[i][:min(8, len(want[i]))])
+		}
+	}
 }
