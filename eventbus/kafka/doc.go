@@ -88,11 +88,14 @@
 // is paused while that buffer holds more than about two seconds of its
 // handler's work, 50,000 records or 32 MiB. Fetches wait at most 500 ms for
 // new data (the Java client's default, where franz-go's is 5 s), so that a
-// resumed partition is fetched again soon, and bring at most 1 MiB (where
-// franz-go's bound is 50 MiB a fetch), so that the handlers start on a
-// backlog while the next fetch is on its way; a record batch larger than
-// that still comes, alone. kgo.FetchMaxBytes and kgo.FetchMaxPartitionBytes
-// in WithClientOptions change the bound.
+// resumed partition is fetched again soon, and bring at most 1 MiB of
+// compressed records over all partitions (franz-go's bound is 50 MiB a
+// fetch and 1 MiB a partition), so that the handlers start on a backlog
+// while the next fetch is on its way; a record batch larger than that
+// still comes, alone. On a cluster whose brokers are far away, catching up
+// then moves at most 1 MiB a round trip per broker: kgo.FetchMaxBytes in
+// WithClientOptions raises the bound (franz-go lowers the per-partition
+// bound, kgo.FetchMaxPartitionBytes, to it).
 //
 // # Options, logging and metrics
 //

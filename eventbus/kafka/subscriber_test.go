@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -403,36 +404,56 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	return out
 }
 
-// TestRecordsLargerThanAFetch: a subscriber's fetches are bounded (1 MiB),
-// but a record batch larger than that still comes, alone: records of 3 MiB,
-// the largest a topic of CreateTopics takes apart from the batch's own
-// bytes, arrive whole and in order among small ones on one key.
+// TestRecordsLargerThanAFetch: a subscriber's fetches are bounded
+// (kafka.FetchMaxBytes, compressed bytes), but a record batch larger than
+// that still comes, alone: incompressible records of 3 MiB, sent without
+// compression, arrive whole and in order per key among small ones, with
+// large ones on several partitions at once. A hook checks that batches
+// larger than the bound were fetched, so the test cannot pass by fitting
+// them under it.
 func TestRecordsLargerThanAFetch(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	brokers := c.ListenAddrs()
 	createTopics(t, brokers, "large")
-	p := newPublisher(t, brokers, kafka.WithMaxMessageBytes(kafka.MaxMessageBytes))
-	var want [][]byte
-	for i := range 6 {
-		v := []byte(fmt.Sprintf("small-%d", i))
-		if i%2 == 1 {
-			v = bytes.Repeat([]byte{byte('a' + i)}, 3<<20)
-		}
-		want = append(want, v)
-		// One Publish each: each record its own batch, so that a fetch
-		// meets batches larger than its bound between small ones.
-		if err := p.Publish(t.Context(), eventbus.Message{Topic: "large", Key: "one", Value: v}); err != nil {
-			t.Fatalf("Publish %d: %v", i, err)
+	p := newPublisher(t, brokers, kafka.WithMaxMessageBytes(kafka.MaxMessageBytes),
+		kafka.WithClientOptions(kgo.ProducerBatchCompression(kgo.NoCompression())))
+	rng := rand.NewChaCha8([32]byte{7})
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	want := map[string][][]byte{}
+	for i := range 4 {
+		for _, k := range keys {
+			v := []byte(fmt.Sprintf("small-%s-%d", k, i))
+			if i%2 == 1 {
+				v = make([]byte, 3<<20)
+				_, _ = rng.Read(v)
+			}
+			want[k] = append(want[k], v)
+			// One Publish each: each record its own batch, so that a
+			// fetch meets batches larger than its bound between small
+			// ones, on every partition the keys reach.
+			if err := p.Publish(t.Context(), eventbus.Message{Topic: "large", Key: k, Value: v}); err != nil {
+				t.Fatalf("Publish %s %d: %v", k, i, err)
+			}
 		}
 	}
-	s := newSubscriber(t, brokers, "large-group", []string{"large"})
+	var oversized atomic.Int64
+	s := newSubscriber(t, brokers, "large-group", []string{"large"},
+		kafka.WithClientOptions(kgo.WithHooks(fetchedBatches(func(m kgo.FetchBatchMetrics) {
+			if m.CompressedBytes > kafka.FetchMaxBytes {
+				oversized.Add(1)
+			}
+		}))))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	var got [][]byte
+	got := map[string][][]byte{}
+	n := 0
+	var mu sync.Mutex
 	err := s.Run(ctx, func(_ context.Context, d eventbus.Delivery) error {
-		got = append(got, bytes.Clone(d.Value))
-		if len(got) == len(want) {
+		mu.Lock()
+		defer mu.Unlock()
+		got[d.Message.Key] = append(got[d.Message.Key], bytes.Clone(d.Value))
+		if n++; n == len(keys)*4 {
 			cancel()
 		}
 		return nil
@@ -440,12 +461,24 @@ func TestRecordsLargerThanAFetch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("%d of %d records within 30 s", len(got), len(want))
+	if n != len(keys)*4 {
+		t.Fatalf("%d of %d records within 30 s", n, len(keys)*4)
 	}
-	for i := range want {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("record %d: %d bytes, want %d (%q...)", i, len(got[i]), len(want[i]), want[i][:min(8, len(want[i]))])
+	for _, k := range keys {
+		for i := range want[k] {
+			if i >= len(got[k]) || !bytes.Equal(got[k][i], want[k][i]) {
+				t.Errorf("key %s, record %d: not the one sent (%d records of the key arrived)", k, i, len(got[k]))
+			}
 		}
 	}
+	if oversized.Load() == 0 {
+		t.Errorf("no fetched batch was larger than the fetch bound (%d bytes): the test did not test it", kafka.FetchMaxBytes)
+	}
+}
+
+// fetchedBatches is a franz-go hook calling f for each batch fetched.
+type fetchedBatches func(kgo.FetchBatchMetrics)
+
+func (f fetchedBatches) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
+	f(m)
 }
