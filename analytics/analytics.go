@@ -166,18 +166,8 @@ func dayDelta(s *sales.Sale, loc *time.Location, sign int64) DayDelta {
 		d.Items += sign * l.Quantity
 	}
 	nets := s.NetByBook()
-	for _, id := range sortedBooks(nets) {
+	for _, id := range sales.LockOrder(nets) {
 		d.Books = append(d.Books, BookDay{BookID: id, Units: sign * nets[id].Units, Net: m * nets[id].Net})
 	}
 	return d
-}
-
-func sortedBooks(nets map[uuid.UUID]sales.BookNet) []uuid.UUID {
-	ids := make([]uuid.UUID, 0, len(nets))
-	for id := range nets {
-		ids = append(ids, id)
-	}
-	// A fixed order of row locks keeps two workers from deadlocking.
-	slices.SortFunc(ids, sales.CompareIDs)
-	return ids
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/mail"
 	"slices"
 	"strings"
@@ -483,16 +484,11 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
-// LockOrder returns the books of qty in the order of their ids' text, the
-// one order in which every transaction locks stock rows, so that two of
-// them cannot deadlock (see Tx.Reserve).
-func LockOrder(qty map[uuid.UUID]int64) []uuid.UUID {
-	ids := make([]uuid.UUID, 0, len(qty))
-	for id := range qty {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, CompareIDs)
-	return ids
+// LockOrder returns the keys of m (books, or sales) in the order of their
+// ids' text, the one order in which every transaction locks the rows they
+// key, so that two of them cannot deadlock (see Tx.Reserve).
+func LockOrder[V any](m map[uuid.UUID]V) []uuid.UUID {
+	return slices.SortedFunc(maps.Keys(m), CompareIDs)
 }
 
 // CompareIDs orders ids as their text sorts, and as PostgreSQL sorts

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -376,7 +374,7 @@ func (w *Worker[T]) applyBatch(ctx context.Context, tx T, ss []*sales.Sale) (app
 			newest[s.ID] = s
 		}
 	}
-	ids := slices.SortedFunc(maps.Keys(newest), sales.CompareIDs)
+	ids := sales.LockOrder(newest)
 	var (
 		inv      []inventory.Step
 		stats    []analytics.Step
