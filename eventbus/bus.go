@@ -105,6 +105,12 @@ const (
 	HeaderDLQOffset        = "dlq_offset"    // the original offset
 	HeaderDLQAttempts      = "dlq_attempts"  // how many times the handler was called
 	HeaderDLQConsumerGroup = "dlq_group"     // the consumer group that gave up
+	// HeaderDLQOmitted is set on a dead-lettered message that was too
+	// large for its dead-letter topic: its value and original headers
+	// were left out, this header holds their size in bytes, and the
+	// message itself is still at dlq_topic, dlq_partition and dlq_offset
+	// until the topic's retention removes it.
+	HeaderDLQOmitted = "dlq_omitted"
 )
 
 // RetryPolicy bounds how a subscriber retries a failing handler before it

@@ -52,6 +52,18 @@
 // is retried, so a message is never skipped without a trace. A panicking
 // handler counts as a failing one.
 //
+// A message too large for its dead-letter topic, for the subscriber's
+// WithMaxMessageBytes (1,000,012 bytes by default, while topics from
+// CreateTopics take 4 MiB) or for the dead-letter topic's
+// max.message.bytes, can never be produced there, and retrying it would
+// stall its partition for good. It is dead-lettered as a stub instead: its
+// key and the DLQ headers (the error cut to 1 KiB), without its value and
+// original headers, whose size eventbus.HeaderDLQOmitted gives; the
+// message itself stays on its topic, at the stub's dlq_partition and
+// dlq_offset, until retention removes it. A stub too large as well (for a
+// limit below about 1.5 KiB) is given up on and logged as an error, with
+// the message's partition and offset.
+//
 // RunBatch does the same with batches: when more than one message of a
 // partition is waiting, up to a maximum of them go to an
 // eventbus.BatchHandler at once (for one database transaction); if the

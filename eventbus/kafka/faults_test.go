@@ -1,15 +1,22 @@
 package kafka_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -67,6 +74,17 @@ func messages(topic, prefix string, n, keys int) ([]eventbus.Message, []string) 
 // partition up to its end without a group.
 func readTopic(t testing.TB, brokers []string, topic string) map[string]int {
 	t.Helper()
+	got := map[string]int{}
+	for _, r := range readRecords(t, brokers, topic) {
+		got[string(r.Value)]++
+	}
+	return got
+}
+
+// readRecords returns the records of topic, reading every partition up to
+// its end without a group.
+func readRecords(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -97,16 +115,13 @@ func readTopic(t testing.TB, brokers []string, topic string) map[string]int {
 		}
 	}
 	cl.AddConsumeTopics(topic)
-	got := map[string]int{}
-	for n := int64(0); n < total; {
+	var got []*kgo.Record
+	for int64(len(got)) < total {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %d of %d records of %s: %v", n, total, topic, err)
+			t.Fatalf("read %d of %d records of %s: %v", len(got), total, topic, err)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			got[string(r.Value)]++
-			n++
-		})
+		got = append(got, fs.Records()...)
 	}
 	return got
 }
@@ -310,6 +325,143 @@ func TestDeadLetterThroughProduceErrors(t *testing.T) {
 		t.Errorf("dead-letter faults hit %d times; want 2", n)
 	}
 	checkOnce(t, readTopic(t, brokers, dlq), []string{"poison"}, false)
+}
+
+// TestDeadLetterTooLarge: a message too large for its dead-letter topic
+// is dead-lettered as a stub, without its value and original headers,
+// and the partition moves on; a stub too large as well is skipped with an
+// error logged. Before stubs, such a message was retried for good and its
+// partition stalled.
+func TestDeadLetterTooLarge(t *testing.T) {
+	t.Parallel()
+	poison := make([]byte, 2<<20) // fits the topic (4 MiB), not a 1 MB batch
+	_, _ = rand.NewChaCha8([32]byte{9}).Read(poison)
+	// 4 KiB of error text that compresses little, cut to 1 KiB in stubs;
+	// with a two-byte letter, so that a cut can split one.
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-é"
+	var text strings.Builder
+	for rng := rand.New(rand.NewChaCha8([32]byte{10})); text.Len() < 4<<10; {
+		text.WriteString(string([]rune(letters)[rng.IntN(64)]))
+	}
+	longErr := errors.New(text.String())
+	for _, tc := range []struct {
+		name     string
+		opts     []kafka.Option // the subscriber's
+		dlqBytes string         // the dead-letter topic's max.message.bytes, "" for CreateTopics'
+		stub     bool           // a stub is dead-lettered; false: nothing is
+	}{
+		// The subscriber's producer refuses the record: its
+		// WithMaxMessageBytes is the default 1,000,012 bytes.
+		{name: "client limit", stub: true},
+		// The broker refuses it: the client takes 4 MiB, the
+		// dead-letter topic 1 MB.
+		{name: "topic limit", opts: []kafka.Option{kafka.WithMaxMessageBytes(kafka.MaxMessageBytes)}, dlqBytes: "1000000", stub: true},
+		// Even the stub (with 1 KiB of error text, compressed) is
+		// larger than 400 bytes.
+		{name: "stub too large", dlqBytes: "400"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			brokers := newCluster(t).ListenAddrs()
+			topic := "toolarge"
+			dlq := topic + eventbus.DeadLetterSuffix
+			createTopics(t, brokers, topic)
+			if tc.dlqBytes != "" {
+				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cl.Close()
+				adm := kadm.NewClient(cl)
+				v := tc.dlqBytes
+				rs, err := adm.AlterTopicConfigs(t.Context(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, dlq)
+				if err == nil {
+					_, err = rs.On(dlq, nil)
+				}
+				if err != nil {
+					t.Fatalf("set %s's max.message.bytes: %v", dlq, err)
+				}
+			}
+			p := newPublisher(t, brokers, kafka.WithMaxMessageBytes(kafka.MaxMessageBytes),
+				kafka.WithClientOptions(kgo.ProducerBatchCompression(kgo.NoCompression())))
+			msgs := []eventbus.Message{
+				{Topic: topic, Key: "k", Value: []byte("before")},
+				{Topic: topic, Key: "k", Value: poison, Headers: eventbus.Headers{{Key: "ce_id", Value: "e1"}}},
+				{Topic: topic, Key: "k", Value: []byte("after")},
+			}
+			if err := p.Publish(t.Context(), msgs...); err != nil {
+				t.Fatal(err)
+			}
+			var logs syncBuffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
+			opts := append([]kafka.Option{kafka.WithLogger(logger), kafka.WithRetry(eventbus.RetryPolicy{MaxAttempts: 1})}, tc.opts...)
+			col := newCollector()
+			var poisonOffset atomic.Int64
+			run(t, newSubscriber(t, brokers, topic+"-group", []string{topic}, opts...), func(ctx context.Context, d eventbus.Delivery) error {
+				if len(d.Value) == len(poison) {
+					poisonOffset.Store(d.Offset)
+					return longErr
+				}
+				return col.handle(ctx, d)
+			})
+			col.wait(t, []string{"before", "after"})
+
+			got := readRecords(t, brokers, dlq)
+			if !tc.stub {
+				if len(got) != 0 {
+					t.Errorf("%d records dead-lettered; want none", len(got))
+				}
+				if !strings.Contains(logs.String(), "skipped") || !strings.Contains(logs.String(), "offset="+strconv.FormatInt(poisonOffset.Load(), 10)) {
+					t.Errorf("no error logged with the skipped message's offset; logs:\n%s", logs.String())
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d records dead-lettered; want 1 stub", len(got))
+			}
+			r := got[0]
+			h := map[string]string{}
+			for _, rh := range r.Headers {
+				h[rh.Key] = string(rh.Value)
+			}
+			want := map[string]string{
+				eventbus.HeaderDLQOmitted:       strconv.Itoa(len(poison) + len("ce_id") + len("e1")),
+				eventbus.HeaderDLQTopic:         topic,
+				eventbus.HeaderDLQOffset:        strconv.FormatInt(poisonOffset.Load(), 10),
+				eventbus.HeaderDLQAttempts:      "1",
+				eventbus.HeaderDLQConsumerGroup: topic + "-group",
+			}
+			for k, v := range want {
+				if h[k] != v {
+					t.Errorf("header %s = %q; want %q", k, h[k], v)
+				}
+			}
+			if string(r.Key) != "k" || len(r.Value) != 0 || h["ce_id"] != "" {
+				t.Errorf("stub key %q, %d bytes of value, ce_id %q; want key k, no value, no original headers", r.Key, len(r.Value), h["ce_id"])
+			}
+			if e := h[eventbus.HeaderDLQError]; len(e) > 1<<10 || !utf8.ValidString(e) || !strings.HasPrefix(longErr.Error(), strings.TrimSuffix(e, "…")) {
+				t.Errorf("stub error text: %d bytes, valid UTF-8 %t; want a valid prefix of the error, at most 1 KiB", len(e), utf8.ValidString(e))
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // freePort returns a TCP port that was free a moment ago.

@@ -131,7 +131,9 @@ func WithClientOptions(opts ...kgo.Opt) Option {
 // before it is sent. n must not exceed the topics' max.message.bytes
 // (MaxMessageBytes for topics made by CreateTopics), or the broker rejects
 // large batches. Default 1,000,012 bytes (Kafka's default); n must be
-// between 512 bytes and 1 GiB.
+// between 512 bytes and 1 GiB. A subscriber dead-letters a message too
+// large for it as a stub without the message's value (see the package
+// documentation).
 func WithMaxMessageBytes(n int32) Option {
 	return func(c *config) {
 		if n < 512 || n > 1<<30 {

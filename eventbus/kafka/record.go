@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -79,6 +80,7 @@ var dlqHeaders = map[string]bool{
 	eventbus.HeaderDLQOffset:        true,
 	eventbus.HeaderDLQAttempts:      true,
 	eventbus.HeaderDLQConsumerGroup: true,
+	eventbus.HeaderDLQOmitted:       true,
 }
 
 // deadLetterRecord returns the record that dead-letters r: same key, value
@@ -91,11 +93,50 @@ func deadLetterRecord(r *kgo.Record, group string, attempts int, cause error) *k
 			hs = append(hs, h)
 		}
 	}
-	errText := "<nil>"
-	if cause != nil {
-		errText = cause.Error()
+	return &kgo.Record{
+		Topic:   r.Topic + eventbus.DeadLetterSuffix,
+		Key:     r.Key,
+		Value:   r.Value,
+		Headers: appendDLQHeaders(hs, r, group, attempts, errorText(cause)),
 	}
-	hs = append(hs,
+}
+
+// stubErrorBytes bounds the error text a dead-letter stub carries.
+const stubErrorBytes = 1 << 10
+
+// deadLetterStub returns the record that dead-letters r when
+// deadLetterRecord's is too large for the dead-letter topic: r's key and
+// the DLQ headers (the error cut to stubErrorBytes), with
+// eventbus.HeaderDLQOmitted giving the size of the value and original
+// headers it leaves out.
+func deadLetterStub(r *kgo.Record, group string, attempts int, cause error) *kgo.Record {
+	omitted := len(r.Value)
+	for _, h := range r.Headers {
+		if !dlqHeaders[h.Key] {
+			omitted += len(h.Key) + len(h.Value)
+		}
+	}
+	text := errorText(cause)
+	if len(text) > stubErrorBytes {
+		text = strings.ToValidUTF8(text[:stubErrorBytes-len("…")], "") + "…"
+	}
+	hs := make([]kgo.RecordHeader, 0, len(dlqHeaders))
+	hs = appendDLQHeaders(hs, r, group, attempts, text)
+	hs = append(hs, kgo.RecordHeader{Key: eventbus.HeaderDLQOmitted, Value: strconv.AppendInt(nil, int64(omitted), 10)})
+	return &kgo.Record{Topic: r.Topic + eventbus.DeadLetterSuffix, Key: r.Key, Headers: hs}
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+// appendDLQHeaders appends the DLQ headers of r, but eventbus.HeaderDLQOmitted,
+// to hs.
+func appendDLQHeaders(hs []kgo.RecordHeader, r *kgo.Record, group string, attempts int, errText string) []kgo.RecordHeader {
+	return append(hs,
 		kgo.RecordHeader{Key: eventbus.HeaderDLQError, Value: []byte(errText)},
 		kgo.RecordHeader{Key: eventbus.HeaderDLQTopic, Value: []byte(r.Topic)},
 		kgo.RecordHeader{Key: eventbus.HeaderDLQPartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
@@ -103,10 +144,4 @@ func deadLetterRecord(r *kgo.Record, group string, attempts int, cause error) *k
 		kgo.RecordHeader{Key: eventbus.HeaderDLQAttempts, Value: strconv.AppendInt(nil, int64(attempts), 10)},
 		kgo.RecordHeader{Key: eventbus.HeaderDLQConsumerGroup, Value: []byte(group)},
 	)
-	return &kgo.Record{
-		Topic:   r.Topic + eventbus.DeadLetterSuffix,
-		Key:     r.Key,
-		Value:   r.Value,
-		Headers: hs,
-	}
 }

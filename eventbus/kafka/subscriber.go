@@ -531,15 +531,34 @@ func (ss *session) guard(d *eventbus.Delivery, what string, fn func() error) (er
 }
 
 // deadLetter produces r to its dead-letter topic, retrying until it
-// succeeds or the worker stops.
+// succeeds or the worker stops. A record too large for the dead-letter
+// topic (for the client's WithMaxMessageBytes or the topic's
+// max.message.bytes) will never fit, so it is dead-lettered as a stub
+// without its value and original headers (see deadLetterStub); a stub too
+// large as well is given up on, logged as an error, so that the partition
+// moves on.
 func (ss *session) deadLetter(w *worker, r *kgo.Record, attempts int, cause error) bool {
 	s := ss.s
+	dl := deadLetterRecord(r, s.group, attempts, cause)
+	stub := false
 	for try := 1; ; try++ {
-		err := w.cl.ProduceSync(w.ctx, deadLetterRecord(r, s.group, attempts, cause)).FirstErr()
+		err := w.cl.ProduceSync(w.ctx, dl).FirstErr()
 		if err == nil {
 			s.metrics.deadLettered(r.Topic)
 			s.log.Warn("kafka: message dead-lettered", "topic", r.Topic, "partition", r.Partition,
-				"offset", r.Offset, "attempts", attempts, "err", cause)
+				"offset", r.Offset, "attempts", attempts, "stub", stub, "err", cause)
+			return true
+		}
+		if tooLarge(err) && !stub {
+			s.log.Warn("kafka: message too large for its dead-letter topic, dead-lettering a stub without its value and headers",
+				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			dl, stub = deadLetterStub(r, s.group, attempts, cause), true
+			continue
+		}
+		if tooLarge(err) {
+			s.log.Error("kafka: message not dead-lettered: even its stub is too large for the dead-letter topic; skipped",
+				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "attempts", attempts,
+				"dlq", r.Topic+eventbus.DeadLetterSuffix, "err", err, "cause", cause)
 			return true
 		}
 		wait := s.retry.Backoff(try)
@@ -549,4 +568,12 @@ func (ss *session) deadLetter(w *worker, r *kgo.Record, attempts int, cause erro
 			return false
 		}
 	}
+}
+
+// tooLarge reports whether a produce failed for the record's size, which
+// no retry changes: franz-go fails a record larger than
+// ProducerBatchMaxBytes with kerr.MessageTooLarge before sending it, and
+// brokers refuse a batch larger than the topic's max.message.bytes with it.
+func tooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
 }

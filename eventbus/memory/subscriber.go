@@ -417,6 +417,7 @@ func (w *worker) deadLetter(m eventbus.Message, off int64, attempts int, err err
 	h.Set(eventbus.HeaderDLQOffset, strconv.FormatInt(off, 10))
 	h.Set(eventbus.HeaderDLQAttempts, strconv.Itoa(attempts))
 	h.Set(eventbus.HeaderDLQConsumerGroup, s.group)
+	h.Del(eventbus.HeaderDLQOmitted) // from an earlier dead-lettering; m is whole
 	dl := eventbus.Message{Topic: m.Topic + eventbus.DeadLetterSuffix, Key: m.Key, Headers: h, Value: slices.Clone(m.Value)}
 
 	s.b.mu.Lock()
