@@ -11,7 +11,7 @@ import (
 )
 
 // BusResult is the median records per second of each eventbus/kafka
-// benchmark, by name (such as "Publish/bus/batch=1"), and the bus/franz
+// benchmark, by name (such as "Publish/batch=1/bus"), and the bus/franz
 // ratios.
 type BusResult struct {
 	RecordsPerSecond map[string]float64 `json:"recordsPerSecond"`
@@ -24,9 +24,8 @@ var (
 )
 
 // parseBench returns the records/s of one line of go test -bench output,
-// by name: "Publish/bus/batch=1" for a benchmark's records/s, and
-// "Consume/records=N/bus" for a metric bus-records/s of
-// Consume/records=N.
+// by name: "Consume/records=N/bus" for a metric bus-records/s of
+// Consume/records=N, and "Name" for a benchmark Name's plain records/s.
 func parseBench(line string) map[string]float64 {
 	m := reBench.FindStringSubmatch(line)
 	if m == nil {
@@ -82,10 +81,10 @@ func (b *bench) runBus(ctx context.Context) (*BusResult, error) {
 
 // busResult reads go test -bench output: the median records/s of each
 // benchmark, and each bus/franz ratio. Where one line holds both rates
-// (BenchmarkConsume, whose variants take turns within each iteration),
-// the ratio is the median of the lines' own ratios, so that a machine
-// slower during one line slows both sides of its ratio; otherwise
-// (BenchmarkPublish's separate sub-benchmarks) it is the ratio of the
+// (BenchmarkPublish and BenchmarkConsume, whose variants take turns
+// within each iteration), the ratio is the median of the lines' own
+// ratios, so that a machine slower during one line slows both sides of
+// its ratio; otherwise (separate benchmarks) it is the ratio of the
 // medians.
 func busResult(out string) *BusResult {
 	samples := map[string][]float64{}
@@ -118,8 +117,8 @@ func busResult(out string) *BusResult {
 }
 
 // busRefs maps the ratios a bus benchmark's rate takes part in to the
-// plain franz-go benchmarks it is compared with: Publish/bus/batch=1
-// with Publish/franz/batch=1, Consume/records=N/bus with
+// plain franz-go benchmarks it is compared with: Publish/batch=1/bus
+// with Publish/batch=1/franz, Consume/records=N/bus with
 // Consume/records=N/franz and .../franz+headers. It is empty for the
 // others.
 func busRefs(name string) map[string]string {

@@ -121,7 +121,7 @@ func parseFlags(args []string) (*bench, error) {
 	fs.IntVar(&b.repeat, "repeat", 3, "with -compare: runs of each server")
 	fs.Float64Var(&b.rate, "rate", 0, "with -compare: pace both servers at this many lifecycles/s rather than run them as fast as they go, to compare latencies at one load (such as half the maximum)")
 	fs.BoolVar(&b.bus, "bus", true, "run the bus benchmarks (bus against plain franz-go)")
-	fs.StringVar(&b.busPublishTime, "bus-publish-benchtime", "2s", "-benchtime of BenchmarkPublish")
+	fs.StringVar(&b.busPublishTime, "bus-publish-benchtime", "4s", "-benchtime of BenchmarkPublish (both variants share it)")
 	fs.StringVar(&b.busConsumeTime, "bus-consume-benchtime", "10x", "-benchtime of BenchmarkConsume")
 	fs.IntVar(&b.busCount, "bus-count", 3, "-count of the bus benchmarks (the median is used)")
 	fs.IntVar(&b.summarySales, "summary-sales", 1_000_000, "completed sales in the summary's history (0: skip the summary)")
