@@ -60,9 +60,13 @@
 // key and the DLQ headers (the error cut to 1 KiB), without its value and
 // original headers, whose size eventbus.HeaderDLQOmitted gives; the
 // message itself stays on its topic, at the stub's dlq_partition and
-// dlq_offset, until retention removes it. A stub too large as well (for a
-// limit below about 1.5 KiB) is given up on and logged as an error, with
-// the message's partition and offset.
+// dlq_offset, until retention removes it. A dead-letter topic that cannot
+// take even the stub, or is missing, or is not writable, makes the
+// partition wait without skipping anything: every failed try is logged as
+// an error and counted (dead_letter_errors_total, with WithMetrics) until
+// the topic is fixed. CreateTopics makes no twin for a topic whose name
+// ends in ".dlq": a subscriber of a dead-letter topic whose handler can
+// fail needs one made for it.
 //
 // RunBatch does the same with batches: when more than one message of a
 // partition is waiting, up to a maximum of them go to an

@@ -185,6 +185,64 @@ func TestPublishThroughProduceErrors(t *testing.T) {
 	checkOnce(t, got, moreValues, true)
 }
 
+// TestPublishCanceledWhileUnanswered: a broker that takes produce
+// requests and never answers them holds neither Publish past its context
+// nor Close past its drain timeout. The idempotent producer would wait for
+// the answer of a batch it sent; the publisher lets it give up.
+func TestPublishCanceledWhileUnanswered(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	const topic = "unanswered"
+	createTopics(t, brokers, topic)
+	p := newPublisher(t, brokers, kafka.WithDrainTimeout(500*time.Millisecond))
+	if err := p.Publish(t.Context(), eventbus.Message{Topic: topic, Key: "k", Value: []byte("warm")}); err != nil {
+		t.Fatal(err)
+	}
+	// Produce requests are read and not answered until the test ends, so
+	// that a failing test ends too (after the client's request timeout).
+	var unanswered atomic.Bool
+	unanswered.Store(true)
+	defer unanswered.Store(false)
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !unanswered.Load() {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		return nil, nil, true
+	})
+	publish := func(ctx context.Context) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- p.Publish(ctx, eventbus.Message{Topic: topic, Key: "k", Value: []byte("unanswered")}) }()
+		return done
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	select {
+	case err := <-publish(ctx):
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Publish = %v; want its context's deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Publish still waiting 10 s after its context's deadline of 300 ms")
+	}
+
+	inFlight := publish(context.Background())
+	time.Sleep(100 * time.Millisecond) // sent, unanswered
+	closed := make(chan struct{})
+	go func() { _ = p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting 10 s in, with a drain timeout of 500 ms")
+	}
+	if err := <-inFlight; !errors.Is(err, context.Canceled) {
+		t.Errorf("Publish in flight at Close = %v; want context.Canceled", err)
+	}
+}
+
 func TestPublishThroughTimeoutAfterApply(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -329,9 +387,10 @@ func TestDeadLetterThroughProduceErrors(t *testing.T) {
 
 // TestDeadLetterTooLarge: a message too large for its dead-letter topic
 // is dead-lettered as a stub, without its value and original headers,
-// and the partition moves on; a stub too large as well is skipped with an
-// error logged. Before stubs, such a message was retried for good and its
-// partition stalled.
+// and the partition moves on. A dead-letter topic too small even for the
+// stub makes the partition wait, logging errors, until the topic is
+// fixed; nothing is skipped. Before stubs, such a message was retried for
+// good and its partition stalled.
 func TestDeadLetterTooLarge(t *testing.T) {
 	t.Parallel()
 	poison := make([]byte, 2<<20) // fits the topic (4 MiB), not a 1 MB batch
@@ -348,17 +407,17 @@ func TestDeadLetterTooLarge(t *testing.T) {
 		name     string
 		opts     []kafka.Option // the subscriber's
 		dlqBytes string         // the dead-letter topic's max.message.bytes, "" for CreateTopics'
-		stub     bool           // a stub is dead-lettered; false: nothing is
+		waits    bool           // the partition waits until the topic takes 1 MB
 	}{
 		// The subscriber's producer refuses the record: its
 		// WithMaxMessageBytes is the default 1,000,012 bytes.
-		{name: "client limit", stub: true},
+		{name: "client limit"},
 		// The broker refuses it: the client takes 4 MiB, the
 		// dead-letter topic 1 MB.
-		{name: "topic limit", opts: []kafka.Option{kafka.WithMaxMessageBytes(kafka.MaxMessageBytes)}, dlqBytes: "1000000", stub: true},
+		{name: "topic limit", opts: []kafka.Option{kafka.WithMaxMessageBytes(kafka.MaxMessageBytes)}, dlqBytes: "1000000"},
 		// Even the stub (with 1 KiB of error text, compressed) is
 		// larger than 400 bytes.
-		{name: "stub too large", dlqBytes: "400"},
+		{name: "stub too large", dlqBytes: "400", waits: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -366,21 +425,22 @@ func TestDeadLetterTooLarge(t *testing.T) {
 			topic := "toolarge"
 			dlq := topic + eventbus.DeadLetterSuffix
 			createTopics(t, brokers, topic)
-			if tc.dlqBytes != "" {
-				cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer cl.Close()
-				adm := kadm.NewClient(cl)
-				v := tc.dlqBytes
-				rs, err := adm.AlterTopicConfigs(t.Context(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, dlq)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			setDLQBytes := func(v string) {
+				rs, err := kadm.NewClient(cl).AlterTopicConfigs(t.Context(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, dlq)
 				if err == nil {
 					_, err = rs.On(dlq, nil)
 				}
 				if err != nil {
 					t.Fatalf("set %s's max.message.bytes: %v", dlq, err)
 				}
+			}
+			if tc.dlqBytes != "" {
+				setDLQBytes(tc.dlqBytes)
 			}
 			p := newPublisher(t, brokers, kafka.WithMaxMessageBytes(kafka.MaxMessageBytes),
 				kafka.WithClientOptions(kgo.ProducerBatchCompression(kgo.NoCompression())))
@@ -394,7 +454,8 @@ func TestDeadLetterTooLarge(t *testing.T) {
 			}
 			var logs syncBuffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
-			opts := append([]kafka.Option{kafka.WithLogger(logger), kafka.WithRetry(eventbus.RetryPolicy{MaxAttempts: 1})}, tc.opts...)
+			retry := eventbus.RetryPolicy{MaxAttempts: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+			opts := append([]kafka.Option{kafka.WithLogger(logger), kafka.WithRetry(retry)}, tc.opts...)
 			col := newCollector()
 			var poisonOffset atomic.Int64
 			run(t, newSubscriber(t, brokers, topic+"-group", []string{topic}, opts...), func(ctx context.Context, d eventbus.Delivery) error {
@@ -404,18 +465,26 @@ func TestDeadLetterTooLarge(t *testing.T) {
 				}
 				return col.handle(ctx, d)
 			})
+			if tc.waits {
+				col.wait(t, []string{"before"})
+				deadline := time.Now().Add(10 * time.Second)
+				for strings.Count(logs.String(), "dead-lettering failed") < 3 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if n := strings.Count(logs.String(), "dead-lettering failed"); n < 3 {
+					t.Fatalf("%d dead-lettering errors logged; want the stub retried", n)
+				}
+				col.mu.Lock()
+				handled := len(col.seen)
+				col.mu.Unlock()
+				if handled != 1 {
+					t.Fatalf("%d messages handled while the poison was not dead-lettered; want the partition waiting", handled)
+				}
+				setDLQBytes("1000000")
+			}
 			col.wait(t, []string{"before", "after"})
 
 			got := readRecords(t, brokers, dlq)
-			if !tc.stub {
-				if len(got) != 0 {
-					t.Errorf("%d records dead-lettered; want none", len(got))
-				}
-				if !strings.Contains(logs.String(), "skipped") || !strings.Contains(logs.String(), "offset="+strconv.FormatInt(poisonOffset.Load(), 10)) {
-					t.Errorf("no error logged with the skipped message's offset; logs:\n%s", logs.String())
-				}
-				return
-			}
 			if len(got) != 1 {
 				t.Fatalf("%d records dead-lettered; want 1 stub", len(got))
 			}

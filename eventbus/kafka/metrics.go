@@ -19,12 +19,13 @@ type metrics struct {
 	subsystem  string
 	collectors []prometheus.Collector
 
-	published   *prometheus.CounterVec // publisher: messages acknowledged
-	publishErrs *prometheus.CounterVec // publisher: messages that failed
-	handled     *prometheus.CounterVec // subscriber: handler returned nil
-	handlerErrs *prometheus.CounterVec // subscriber: handler returned an error
-	deadLetters *prometheus.CounterVec // subscriber: messages dead-lettered
-	handlerTime *prometheus.HistogramVec
+	published      *prometheus.CounterVec // publisher: messages acknowledged
+	publishErrs    *prometheus.CounterVec // publisher: messages that failed
+	handled        *prometheus.CounterVec // subscriber: handler returned nil
+	handlerErrs    *prometheus.CounterVec // subscriber: handler returned an error
+	deadLetters    *prometheus.CounterVec // subscriber: messages dead-lettered
+	deadLetterErrs *prometheus.CounterVec // subscriber: dead-letter produces that failed
+	handlerTime    *prometheus.HistogramVec
 }
 
 // newMetrics registers the bus counters for r on reg; it returns nil, nil
@@ -48,6 +49,7 @@ func newMetrics(reg prometheus.Registerer, r role, labels prometheus.Labels) (*m
 		m.handled = counter("messages_handled_total", "Messages whose handler returned nil.")
 		m.handlerErrs = counter("handler_errors_total", "Handler calls that returned an error.")
 		m.deadLetters = counter("dead_letters_total", "Messages sent to the dead-letter topic.")
+		m.deadLetterErrs = counter("dead_letter_errors_total", "Dead-letter produces that failed (each is retried, its partition waiting).")
 		m.handlerTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Subsystem: m.subsystem, Name: "handler_seconds",
 			Help: "Handler call latency.", ConstLabels: labels, Buckets: prometheus.DefBuckets,
@@ -114,4 +116,11 @@ func (m *metrics) deadLettered(topic string) {
 		return
 	}
 	m.deadLetters.WithLabelValues(topic).Inc()
+}
+
+func (m *metrics) deadLetterFailed(topic string) {
+	if m == nil {
+		return
+	}
+	m.deadLetterErrs.WithLabelValues(topic).Inc()
 }

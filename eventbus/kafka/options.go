@@ -27,6 +27,10 @@ const MaxMessageBytes = 4 << 20
 // defaultBatchBytes is franz-go's and Kafka's default record batch limit.
 const defaultBatchBytes = 1_000_012
 
+// minMaxMessageBytes is the least WithMaxMessageBytes takes: room for a
+// dead-letter stub (about 1.3 KiB and the key) with a wide margin.
+const minMaxMessageBytes = 16 << 10
+
 // Option configures a Publisher or a Subscriber. Options that apply to only
 // one of them (such as WithRetry) make the other's constructor fail with
 // ErrInvalid.
@@ -131,13 +135,13 @@ func WithClientOptions(opts ...kgo.Opt) Option {
 // before it is sent. n must not exceed the topics' max.message.bytes
 // (MaxMessageBytes for topics made by CreateTopics), or the broker rejects
 // large batches. Default 1,000,012 bytes (Kafka's default); n must be
-// between 512 bytes and 1 GiB. A subscriber dead-letters a message too
-// large for it as a stub without the message's value (see the package
-// documentation).
+// between 16 KiB and 1 GiB, so that a subscriber's dead-letter stub fits:
+// a subscriber dead-letters a message too large for it as a stub without
+// the message's value (see the package documentation).
 func WithMaxMessageBytes(n int32) Option {
 	return func(c *config) {
-		if n < 512 || n > 1<<30 {
-			c.problems = append(c.problems, fmt.Sprintf("WithMaxMessageBytes(%d): need 512 B to 1 GiB", n))
+		if n < minMaxMessageBytes || n > 1<<30 {
+			c.problems = append(c.problems, fmt.Sprintf("WithMaxMessageBytes(%d): need 16 KiB to 1 GiB", n))
 			return
 		}
 		c.maxBatchBytes = n
@@ -162,7 +166,9 @@ func WithRetry(p eventbus.RetryPolicy) Option {
 // WithCommitInterval sets how often a subscriber commits the offsets of the
 // messages handled since the last commit. Offsets are also committed when
 // partitions are revoked in a rebalance and when the subscriber stops, so
-// the interval bounds only the redeliveries after a crash. Default 1 s; d
+// the interval bounds only the redeliveries after a crash: what was
+// handled in about the last interval, and the messages a partition's
+// worker had in hand (up to 32 at a time, or a batch). Default 1 s; d
 // must be at least 100 ms. Subscribers only.
 func WithCommitInterval(d time.Duration) Option {
 	return func(c *config) {
@@ -178,8 +184,10 @@ func WithCommitInterval(d time.Duration) Option {
 // WithDrainTimeout bounds how long Close, or a rebalance that takes
 // partitions away, waits for work in flight before it cancels it: a
 // subscriber's handlers (their context is canceled after d; what they did
-// not finish is redelivered later) and a publisher's Publish calls (they
-// fail with context.Canceled). Default 30 s; d must be positive.
+// not finish is redelivered later; a dead-letter produce in flight is
+// given up and retried later) and a publisher's Publish calls (they fail
+// with context.Canceled, also with a batch sent and not yet answered).
+// Default 30 s; d must be positive.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {

@@ -56,6 +56,11 @@ func NewPublisher(brokers []string, opts ...Option) (*Publisher, error) {
 		// still batched together.
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(c.maxBatchBytes),
+		// A batch in flight gives up when Publish's context is canceled
+		// (or Close's drain timeout passes) rather than wait for a broker
+		// that does not answer; publishing it again may then write it
+		// twice, which consumers that deduplicate by event id take.
+		kgo.AllowIdempotentProduceCancellation(),
 		kgo.WithLogger(kslog.New(c.logger)),
 	}
 	kopts = append(kopts, c.clientOpts...)
@@ -86,7 +91,7 @@ func NewPublisher(brokers []string, opts ...Option) (*Publisher, error) {
 // again is safe. Publish returns an error wrapping ErrInvalid, before
 // producing anything, when a message has no topic; one wrapping
 // eventbus.ErrClosed after Close; and one wrapping ctx's error when ctx is
-// done before the messages were sent. A message larger than the batch limit
+// done before every message was acknowledged, sent or not. A message larger than the batch limit
 // (see WithMaxMessageBytes) fails with kerr.MessageTooLarge, and one for a
 // topic that does not exist with kerr.UnknownTopicOrPartition after the
 // client's retries. The publisher does not copy the values; the caller must
@@ -145,11 +150,11 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...eventbus.Message) error
 
 // Close waits for the Publish calls in flight, canceling them if they take
 // longer than the drain timeout (see WithDrainTimeout), and releases the
-// client. A batch already sent when Publish is canceled is still waited for
-// (the idempotent producer cannot drop what the broker may have written),
-// within the client's request timeouts. Later Publish calls fail with
-// eventbus.ErrClosed. Calling Close again returns nil. It always returns
-// nil.
+// client. A canceled batch fails even when it was already sent and its
+// answer has not come (a broker that does not answer cannot hold Close):
+// the broker may have written it, so publishing it again may write it
+// twice. Later Publish calls fail with eventbus.ErrClosed. Calling Close
+// again returns nil. It always returns nil.
 func (p *Publisher) Close() error {
 	p.mu.Lock()
 	if p.closed {

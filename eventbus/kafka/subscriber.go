@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -60,6 +61,12 @@ type Subscriber struct {
 	log     *slog.Logger
 	metrics *metrics
 	kopts   []kgo.Opt // without the rebalance callbacks, which Run adds
+
+	// dlqMu lets one dead-letter produce through at a time, so that an
+	// error is its own record's: franz-go fails every record buffered for
+	// a partition with the error of a batch it could not produce (such as
+	// another record's kerr.MessageTooLarge).
+	dlqMu sync.Mutex
 
 	mu       sync.Mutex
 	state    subState
@@ -149,6 +156,11 @@ func NewSubscriber(brokers []string, group string, topics []string, opts ...Opti
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(c.maxBatchBytes),
+		// A dead-letter produce in flight gives up when the worker's
+		// context is canceled (Close's drain timeout) rather than wait
+		// for a broker that does not answer; it may then be written
+		// twice, which a dead-letter topic can take.
+		kgo.AllowIdempotentProduceCancellation(),
 		kgo.WithLogger(kslog.New(c.logger)),
 	}
 	s.kopts = append(s.kopts, c.clientOpts...)
@@ -295,13 +307,16 @@ func (ss *session) shutdown(cl *kgo.Client) error {
 	s := ss.s
 	ss.mu.Lock()
 	ss.closing = true
-	ws := make([]*worker, 0, len(ss.parts))
-	for k, w := range ss.parts {
-		ws = append(ws, w)
-		delete(ss.parts, k)
-	}
+	// The workers stay in parts while they stop, so that a rebalance
+	// meanwhile (revoked) waits for those of the partitions it takes, as
+	// it does while Run runs, rather than hand over partitions whose
+	// handlers still run.
+	ws := slices.Collect(maps.Values(ss.parts))
 	ss.mu.Unlock()
 	ss.stopWorkers(ws)
+	ss.mu.Lock()
+	clear(ss.parts) // leaving the group revokes them: nothing to wait for
+	ss.mu.Unlock()
 
 	// A group that is rebalancing refuses commits until every member has
 	// rejoined; a member that died is waited for until its session
@@ -373,17 +388,25 @@ func (ss *session) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 // revoked stops the workers of the revoked partitions, letting their
 // handlers in flight finish, and commits before the partitions move.
 func (ss *session) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	ss.stopWorkers(ss.take(revoked))
+	ws := ss.take(revoked)
+	ss.stopWorkers(ws)
 	ss.mu.Lock()
 	closing := ss.closing
 	ss.mu.Unlock()
+	timeout := ss.s.drain
 	if closing {
-		// Leaving the group revokes everything after shutdown committed
-		// (or gave up committing) what was handled; trying again would
-		// stall Close on a group that refuses commits.
-		return
+		if len(ws) == 0 {
+			// Leaving the group revokes everything after shutdown
+			// committed (or gave up committing) what was handled;
+			// trying again would stall Close on a group that refuses
+			// commits.
+			return
+		}
+		// A rebalance while Close waits for the handlers: commit what
+		// they did before the partitions move, within Close's bound.
+		timeout = min(timeout, closeCommitTimeout)
 	}
-	ctx, cancel := context.WithTimeout(ctx, ss.s.drain)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := commit(ctx, cl); err != nil {
 		ss.s.log.Error("kafka: commit on revoke", "err", err)
@@ -534,37 +557,38 @@ func (ss *session) guard(d *eventbus.Delivery, what string, fn func() error) (er
 // succeeds or the worker stops. A record too large for the dead-letter
 // topic (for the client's WithMaxMessageBytes or the topic's
 // max.message.bytes) will never fit, so it is dead-lettered as a stub
-// without its value and original headers (see deadLetterStub); a stub too
-// large as well is given up on, logged as an error, so that the partition
-// moves on.
+// without its value and original headers (see deadLetterStub). What else
+// fails (a stub too large as well, a dead-letter topic missing or not
+// writable) is retried with backoff: the partition waits, logging an
+// error and counting dead_letter_errors_total, until the topic takes it.
 func (ss *session) deadLetter(w *worker, r *kgo.Record, attempts int, cause error) bool {
 	s := ss.s
 	dl := deadLetterRecord(r, s.group, attempts, cause)
 	stub := false
 	for try := 1; ; try++ {
+		s.dlqMu.Lock()
 		err := w.cl.ProduceSync(w.ctx, dl).FirstErr()
+		s.dlqMu.Unlock()
 		if err == nil {
 			s.metrics.deadLettered(r.Topic)
 			s.log.Warn("kafka: message dead-lettered", "topic", r.Topic, "partition", r.Partition,
 				"offset", r.Offset, "attempts", attempts, "stub", stub, "err", cause)
 			return true
 		}
+		if w.stopping() || w.ctx.Err() != nil {
+			return false
+		}
+		s.metrics.deadLetterFailed(r.Topic)
 		if tooLarge(err) && !stub {
 			s.log.Warn("kafka: message too large for its dead-letter topic, dead-lettering a stub without its value and headers",
 				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			dl, stub = deadLetterStub(r, s.group, attempts, cause), true
 			continue
 		}
-		if tooLarge(err) {
-			s.log.Error("kafka: message not dead-lettered: even its stub is too large for the dead-letter topic; skipped",
-				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "attempts", attempts,
-				"dlq", r.Topic+eventbus.DeadLetterSuffix, "err", err, "cause", cause)
-			return true
-		}
 		wait := s.retry.Backoff(try)
 		s.log.Error("kafka: dead-lettering failed, retrying", "topic", r.Topic, "partition", r.Partition,
-			"offset", r.Offset, "dlq", r.Topic+eventbus.DeadLetterSuffix, "backoff", wait, "err", err)
-		if w.stopping() || w.ctx.Err() != nil || !w.sleep(wait) {
+			"offset", r.Offset, "dlq", r.Topic+eventbus.DeadLetterSuffix, "stub", stub, "backoff", wait, "err", err)
+		if !w.sleep(wait) {
 			return false
 		}
 	}

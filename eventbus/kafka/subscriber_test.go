@@ -137,6 +137,97 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 	}
 }
 
+// TestRebalanceWhileClosing: a member joins while another's Close waits
+// for its handlers. The partitions move only after those handlers
+// returned and their offsets were committed, so the new member neither
+// handles a partition at the same time nor gets its handled messages
+// again.
+func TestRebalanceWhileClosing(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	const topic, group = "close-rebalance", "close-rebalance-group"
+	createTopics(t, brokers, topic)
+	var rs []*kgo.Record
+	for i := range 40 {
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("k" + strconv.Itoa(i)), Value: fmt.Appendf(nil, "m-%02d", i)})
+	}
+	produce(t, brokers, rs...)
+	first := map[int32]string{} // each partition's first record
+	for _, r := range rs {
+		if _, ok := first[r.Partition]; !ok {
+			first[r.Partition] = string(r.Value)
+		}
+	}
+	if len(first) != testPartitions {
+		t.Fatalf("records on %d partitions; want %d", len(first), testPartitions)
+	}
+
+	// A blocks on each partition's first record until released.
+	release := make(chan struct{})
+	var blocked atomic.Int32
+	var mu sync.Mutex
+	handledByA := map[string]bool{}
+	a := newSubscriber(t, brokers, group, []string{topic}, kafka.WithDrainTimeout(time.Minute))
+	aDone := make(chan error, 1)
+	go func() {
+		aDone <- a.Run(context.Background(), func(_ context.Context, d eventbus.Delivery) error {
+			if first[d.Partition] == string(d.Value) {
+				blocked.Add(1)
+				<-release
+			}
+			mu.Lock()
+			handledByA[string(d.Value)] = true
+			mu.Unlock()
+			return nil
+		})
+	}()
+	for deadline := time.Now().Add(30 * time.Second); blocked.Load() < testPartitions; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("A blocked on %d partitions; want all %d", blocked.Load(), testPartitions)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	time.Sleep(100 * time.Millisecond) // A's Close waits for its handlers
+
+	var early atomic.Int32 // B's handler calls while A's are blocked
+	col := newCollector()
+	run(t, newSubscriber(t, brokers, group, []string{topic}), func(ctx context.Context, d eventbus.Delivery) error {
+		select {
+		case <-release:
+		default:
+			early.Add(1)
+		}
+		return col.handle(ctx, d)
+	})
+	// Long enough for B to join and the group to rebalance (heartbeats
+	// every 100 ms).
+	time.Sleep(2 * time.Second)
+	if n := early.Load(); n > 0 {
+		t.Errorf("B handled %d messages while A's handlers of the same partitions were running", n)
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Errorf("A's Close = %v", err)
+	}
+	<-aDone
+	var rest []string
+	for _, r := range rs {
+		if !handledByA[string(r.Value)] {
+			rest = append(rest, string(r.Value))
+		}
+	}
+	col.wait(t, rest)
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for _, r := range rs {
+		if handledByA[string(r.Value)] && col.seen[string(r.Value)] > 0 {
+			t.Errorf("%s handled by A and again by B", r.Value)
+		}
+	}
+}
+
 func TestDrainTimeoutCancelsStuckHandler(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)

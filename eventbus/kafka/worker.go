@@ -157,10 +157,15 @@ func (w *worker) pop(rs []*kgo.Record, max int) ([]*kgo.Record, int) {
 // off its queue at once.
 const singleChunk = 32
 
-// markEvery bounds how many handled records a worker leaves unmarked while
-// more are queued; it marks at once when its queue runs dry and when it
+// markEvery and markAfter bound how many handled records a worker leaves
+// unmarked while more are queued, and for how long (so that a slow
+// handler's work is committed at the commit interval, whose least is
+// 100 ms, too); it marks at once when its queue runs dry and when it
 // stops, so commits on revoke and close see every handled record.
-const markEvery = 256
+const (
+	markEvery = 256
+	markAfter = 50 * time.Millisecond
+)
 
 func (w *worker) run() {
 	defer close(w.done)
@@ -181,6 +186,7 @@ func (w *worker) run() {
 	}
 	rs := make([]*kgo.Record, 0, take)
 	handled := 0 // since the last mark
+	lastMark := time.Now()
 	for {
 		var left int
 		rs, left = w.next(rs, take)
@@ -209,10 +215,11 @@ func (w *worker) run() {
 			}
 		}
 		w.busySince.Store(0)
-		w.observe(time.Since(start) / time.Duration(len(rs)))
-		if left == 0 || handled >= markEvery {
+		now := time.Now()
+		w.observe(now.Sub(start) / time.Duration(len(rs)))
+		if left == 0 || handled >= markEvery || now.Sub(lastMark) >= markAfter {
 			w.cl.MarkCommitRecords(unmarked)
-			unmarked, handled = nil, 0
+			unmarked, handled, lastMark = nil, 0, now
 		}
 	}
 }
