@@ -228,6 +228,53 @@ func TestRebalanceWhileClosing(t *testing.T) {
 	}
 }
 
+// TestSlowBacklogCommitted: a partition whose slow handler works through
+// a backlog has its handled messages committed as it goes, at the commit
+// interval, rather than only when its queue runs dry (or every 256).
+func TestSlowBacklogCommitted(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	brokers := c.ListenAddrs()
+	const topic, group = "slow-backlog", "slow-backlog-group"
+	createTopics(t, brokers, topic)
+	var rs []*kgo.Record
+	for i := range 60 {
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("k"), Value: fmt.Appendf(nil, "m-%02d", i)})
+	}
+	produce(t, brokers, rs...)
+	var handled atomic.Int32
+	run(t, newSubscriber(t, brokers, group, []string{topic}, kafka.WithCommitInterval(100*time.Millisecond)),
+		func(context.Context, eventbus.Delivery) error {
+			time.Sleep(20 * time.Millisecond)
+			handled.Add(1)
+			return nil
+		})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var committed int64
+	for deadline := time.Now().Add(30 * time.Second); handled.Load() < 50; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 60 messages handled in 30 s", handled.Load())
+		}
+		offs, err := adm.FetchOffsets(t.Context(), group)
+		if err != nil {
+			continue // the group may not be there yet
+		}
+		if o, ok := offs.Lookup(topic, rs[0].Partition); ok {
+			committed = max(committed, o.At)
+		}
+	}
+	// The first chunk of 32 was handled, and committed, well before the
+	// 50th message.
+	if committed < 32 {
+		t.Errorf("committed offset %d while %d of 60 were handled; want the first 32 committed", committed, handled.Load())
+	}
+}
+
 func TestDrainTimeoutCancelsStuckHandler(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
