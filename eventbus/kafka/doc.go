@@ -52,21 +52,23 @@
 // is retried, so a message is never skipped without a trace. A panicking
 // handler counts as a failing one.
 //
-// A message too large for its dead-letter topic, for the subscriber's
-// WithMaxMessageBytes (1,000,012 bytes by default, while topics from
-// CreateTopics take 4 MiB) or for the dead-letter topic's
-// max.message.bytes, can never be produced there, and retrying it would
-// stall its partition for good. It is dead-lettered as a stub instead: its
-// key and the DLQ headers (the error cut to 1 KiB), without its value and
-// original headers, whose size eventbus.HeaderDLQOmitted gives; the
-// message itself stays on its topic, at the stub's dlq_partition and
-// dlq_offset, until retention removes it. A dead-letter topic that cannot
-// take even the stub, or is missing, or is not writable, makes the
-// partition wait without skipping anything: every failed try is logged as
-// an error and counted (dead_letter_errors_total, with WithMetrics) until
-// the topic is fixed. CreateTopics makes no twin for a topic whose name
-// ends in ".dlq": a subscriber of a dead-letter topic whose handler can
-// fail needs one made for it.
+// A subscriber produces dead letters of up to MaxMessageBytes (4 MiB, what
+// topics from CreateTopics take; WithMaxMessageBytes changes it). A message
+// too large for that or for its dead-letter topic's max.message.bytes can
+// never be produced there, and retrying it would stall its partition for
+// good. It is dead-lettered as a stub instead: its key and the DLQ headers
+// (the error cut to 1 KiB), without its value and original headers, whose
+// size eventbus.HeaderDLQOmitted gives; the message itself stays on its
+// topic, at the stub's dlq_partition and dlq_offset, until retention
+// removes it. A dead-letter topic that cannot take even the stub, or is
+// missing, or is not writable, makes the partition wait without skipping
+// anything: each failed try, and each 10 s a try takes (franz-go retries
+// some errors, such as a missing leader, within the try), is logged as an
+// error and counted (dead_letter_errors_total, with WithMetrics) until the
+// topic is fixed. Dead letters of one topic are produced one at a time.
+// CreateTopics makes no twin for a topic whose name ends in ".dlq": a
+// subscriber of a dead-letter topic whose handler can fail needs one made
+// for it.
 //
 // RunBatch does the same with batches: when more than one message of a
 // partition is waiting, up to a maximum of them go to an

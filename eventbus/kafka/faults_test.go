@@ -408,13 +408,17 @@ func TestDeadLetterTooLarge(t *testing.T) {
 		opts     []kafka.Option // the subscriber's
 		dlqBytes string         // the dead-letter topic's max.message.bytes, "" for CreateTopics'
 		waits    bool           // the partition waits until the topic takes 1 MB
+		whole    bool           // the message is dead-lettered whole, not as a stub
 	}{
+		// The defaults: the subscriber produces up to 4 MiB, and the
+		// dead-letter topic from CreateTopics takes it.
+		{name: "fits", whole: true},
 		// The subscriber's producer refuses the record: its
-		// WithMaxMessageBytes is the default 1,000,012 bytes.
-		{name: "client limit"},
+		// WithMaxMessageBytes is Kafka's default 1,000,012 bytes.
+		{name: "client limit", opts: []kafka.Option{kafka.WithMaxMessageBytes(1_000_012)}},
 		// The broker refuses it: the client takes 4 MiB, the
 		// dead-letter topic 1 MB.
-		{name: "topic limit", opts: []kafka.Option{kafka.WithMaxMessageBytes(kafka.MaxMessageBytes)}, dlqBytes: "1000000"},
+		{name: "topic limit", dlqBytes: "1000000"},
 		// Even the stub (with 1 KiB of error text, compressed) is
 		// larger than 400 bytes.
 		{name: "stub too large", dlqBytes: "400", waits: true},
@@ -486,12 +490,19 @@ func TestDeadLetterTooLarge(t *testing.T) {
 
 			got := readRecords(t, brokers, dlq)
 			if len(got) != 1 {
-				t.Fatalf("%d records dead-lettered; want 1 stub", len(got))
+				t.Fatalf("%d records dead-lettered; want 1", len(got))
 			}
 			r := got[0]
 			h := map[string]string{}
 			for _, rh := range r.Headers {
 				h[rh.Key] = string(rh.Value)
+			}
+			if tc.whole {
+				if !bytes.Equal(r.Value, poison) || h["ce_id"] != "e1" || h[eventbus.HeaderDLQOmitted] != "" || h[eventbus.HeaderDLQError] != longErr.Error() {
+					t.Errorf("dead letter: %d bytes of value, ce_id %q, %s %q, %d bytes of error; want the message whole",
+						len(r.Value), h["ce_id"], eventbus.HeaderDLQOmitted, h[eventbus.HeaderDLQOmitted], len(h[eventbus.HeaderDLQError]))
+				}
+				return
 			}
 			want := map[string]string{
 				eventbus.HeaderDLQOmitted:       strconv.Itoa(len(poison) + len("ce_id") + len("e1")),

@@ -125,6 +125,10 @@ func TestOptionsValidated(t *testing.T) {
 		{"nil registerer", func() error { _, err := kafka.NewPublisher(brokers, kafka.WithMetrics(nil)); return err }},
 		{"nil option", func() error { _, err := kafka.NewPublisher(brokers, nil); return err }},
 		{"tiny max message", func() error { _, err := kafka.NewPublisher(brokers, kafka.WithMaxMessageBytes(10)); return err }},
+		{"subscriber max message below a stub's room", func() error {
+			_, err := kafka.NewSubscriber(brokers, "g", []string{"t"}, kafka.WithMaxMessageBytes(16<<10-1))
+			return err
+		}},
 		{"zero drain timeout", func() error { _, err := kafka.NewPublisher(brokers, kafka.WithDrainTimeout(0)); return err }},
 		{"conflicting client options", func() error {
 			_, err := kafka.NewSubscriber(brokers, "g", []string{"t"}, kafka.WithClientOptions(kgo.DisableAutoCommit()))
@@ -167,6 +171,17 @@ func TestOptionsValidated(t *testing.T) {
 				t.Errorf("got %v; want an error wrapping ErrInvalid", err)
 			}
 		})
+	}
+	// The least limits each takes.
+	if p, err := kafka.NewPublisher(brokers, kafka.WithMaxMessageBytes(512)); err != nil {
+		t.Errorf("NewPublisher with a 512 B limit: %v", err)
+	} else {
+		p.Close()
+	}
+	if s, err := kafka.NewSubscriber(brokers, "g", []string{"t"}, kafka.WithMaxMessageBytes(16<<10)); err != nil {
+		t.Errorf("NewSubscriber with a 16 KiB limit: %v", err)
+	} else {
+		s.Close()
 	}
 }
 

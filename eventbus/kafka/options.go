@@ -18,18 +18,21 @@ import (
 var ErrInvalid = errors.New("kafka: invalid argument")
 
 // MaxMessageBytes is the max.message.bytes CreateTopics gives every topic
-// (4 MiB), so that messages up to a few MiB fit. Publishers and subscribers
-// send batches of at most 1,000,012 bytes (Kafka's default) unless
-// WithMaxMessageBytes raises the limit; raise it only for topics that accept
-// it, such as those CreateTopics made.
+// (4 MiB), so that messages up to a few MiB fit. Publishers send batches of
+// at most 1,000,012 bytes (Kafka's default) unless WithMaxMessageBytes
+// raises the limit; raise it only for topics that accept it, such as those
+// CreateTopics made. Subscribers dead-letter messages of up to
+// MaxMessageBytes, and larger ones, or ones their dead-letter topic
+// refuses, as stubs.
 const MaxMessageBytes = 4 << 20
 
 // defaultBatchBytes is franz-go's and Kafka's default record batch limit.
 const defaultBatchBytes = 1_000_012
 
-// minMaxMessageBytes is the least WithMaxMessageBytes takes: room for a
-// dead-letter stub (about 1.3 KiB and the key) with a wide margin.
-const minMaxMessageBytes = 16 << 10
+// minSubscriberMessageBytes is the least a subscriber's
+// WithMaxMessageBytes takes: room for a dead-letter stub (about 1.3 KiB
+// and the key) with a wide margin.
+const minSubscriberMessageBytes = 16 << 10
 
 // Option configures a Publisher or a Subscriber. Options that apply to only
 // one of them (such as WithRetry) make the other's constructor fail with
@@ -72,12 +75,18 @@ func newConfig(r role, opts []Option) (config, error) {
 		drainTimeout:   30 * time.Second,
 		maxBatchBytes:  defaultBatchBytes,
 	}
+	if r == roleSubscriber {
+		c.maxBatchBytes = MaxMessageBytes
+	}
 	for _, o := range opts {
 		if o == nil {
 			c.problems = append(c.problems, "nil Option")
 			continue
 		}
 		o(&c)
+	}
+	if r == roleSubscriber && c.maxBatchBytes < minSubscriberMessageBytes {
+		c.problems = append(c.problems, fmt.Sprintf("WithMaxMessageBytes(%d): a subscriber needs 16 KiB at least, room for a dead-letter stub", c.maxBatchBytes))
 	}
 	if r == rolePublisher && len(c.subscriberOnly) > 0 {
 		c.problems = append(c.problems, fmt.Sprintf("%v applies only to subscribers", c.subscriberOnly))
@@ -134,14 +143,15 @@ func WithClientOptions(opts ...kgo.Opt) Option {
 // for dead-lettering. A larger message fails with kerr.MessageTooLarge
 // before it is sent. n must not exceed the topics' max.message.bytes
 // (MaxMessageBytes for topics made by CreateTopics), or the broker rejects
-// large batches. Default 1,000,012 bytes (Kafka's default); n must be
-// between 16 KiB and 1 GiB, so that a subscriber's dead-letter stub fits:
-// a subscriber dead-letters a message too large for it as a stub without
-// the message's value (see the package documentation).
+// large batches. Default: 1,000,012 bytes (Kafka's default) for a
+// publisher, MaxMessageBytes for a subscriber, which dead-letters a message
+// too large for its client or its dead-letter topic as a stub without the
+// message's value (see the package documentation). n must be between 512
+// bytes (16 KiB for a subscriber, so that a stub fits) and 1 GiB.
 func WithMaxMessageBytes(n int32) Option {
 	return func(c *config) {
-		if n < minMaxMessageBytes || n > 1<<30 {
-			c.problems = append(c.problems, fmt.Sprintf("WithMaxMessageBytes(%d): need 16 KiB to 1 GiB", n))
+		if n < 512 || n > 1<<30 {
+			c.problems = append(c.problems, fmt.Sprintf("WithMaxMessageBytes(%d): need 512 B to 1 GiB", n))
 			return
 		}
 		c.maxBatchBytes = n

@@ -62,11 +62,12 @@ type Subscriber struct {
 	metrics *metrics
 	kopts   []kgo.Opt // without the rebalance callbacks, which Run adds
 
-	// dlqMu lets one dead-letter produce through at a time, so that an
-	// error is its own record's: franz-go fails every record buffered for
-	// a partition with the error of a batch it could not produce (such as
-	// another record's kerr.MessageTooLarge).
-	dlqMu sync.Mutex
+	// dlqTurn lets one dead-letter produce at a time through to each
+	// dead-letter topic (by source topic), so that an error is its own
+	// record's: franz-go fails every record buffered for a partition with
+	// the error of a batch it could not produce (such as another record's
+	// kerr.MessageTooLarge).
+	dlqTurn map[string]chan struct{}
 
 	mu       sync.Mutex
 	state    subState
@@ -134,6 +135,10 @@ func NewSubscriber(brokers []string, group string, topics []string, opts ...Opti
 		retry:  c.retry,
 		drain:  c.drainTimeout,
 		log:    c.logger.With("group", group),
+	}
+	s.dlqTurn = make(map[string]chan struct{}, len(s.topics))
+	for _, t := range s.topics {
+		s.dlqTurn[t] = make(chan struct{}, 1)
 	}
 	s.kopts = []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
@@ -338,9 +343,10 @@ func (ss *session) shutdown(cl *kgo.Client) error {
 // for at most 5 seconds (less with a shorter WithDrainTimeout): a group
 // rebalancing because a member died refuses commits until that member's
 // session times out, and the uncommitted messages are delivered again
-// rather than the shutdown stalled. Closing a Subscriber
-// whose Run was not called just releases it. Calling Close again returns
-// nil.
+// rather than the shutdown stalled; a rebalance while Close waits for the
+// handlers commits the partitions it takes before they move, for at most 5
+// seconds more. Closing a Subscriber whose Run was not called just
+// releases it. Calling Close again returns nil.
 func (s *Subscriber) Close() error {
 	s.mu.Lock()
 	switch s.state {
@@ -553,22 +559,31 @@ func (ss *session) guard(d *eventbus.Delivery, what string, fn func() error) (er
 	return fn()
 }
 
+// deadLetterSlow is how long a dead-letter produce may take before it is
+// logged as an error and counted in dead_letter_errors_total (and again
+// each time as long): franz-go retries a produce that fails for a while (a
+// leader missing, replicas short, a broker that does not answer) inside
+// the call, which then returns no error to log until it is through.
+const deadLetterSlow = 10 * time.Second
+
 // deadLetter produces r to its dead-letter topic, retrying until it
 // succeeds or the worker stops. A record too large for the dead-letter
 // topic (for the client's WithMaxMessageBytes or the topic's
 // max.message.bytes) will never fit, so it is dead-lettered as a stub
 // without its value and original headers (see deadLetterStub). What else
 // fails (a stub too large as well, a dead-letter topic missing or not
-// writable) is retried with backoff: the partition waits, logging an
-// error and counting dead_letter_errors_total, until the topic takes it.
+// writable) is retried with backoff: the partition waits, logging an error
+// and counting dead_letter_errors_total for each try, and for each
+// deadLetterSlow a try takes, until the topic takes it.
 func (ss *session) deadLetter(w *worker, r *kgo.Record, attempts int, cause error) bool {
 	s := ss.s
 	dl := deadLetterRecord(r, s.group, attempts, cause)
 	stub := false
 	for try := 1; ; try++ {
-		s.dlqMu.Lock()
-		err := w.cl.ProduceSync(w.ctx, dl).FirstErr()
-		s.dlqMu.Unlock()
+		ok, err := s.produceDeadLetter(w, r.Topic, dl)
+		if !ok {
+			return false
+		}
 		if err == nil {
 			s.metrics.deadLettered(r.Topic)
 			s.log.Warn("kafka: message dead-lettered", "topic", r.Topic, "partition", r.Partition,
@@ -578,18 +593,51 @@ func (ss *session) deadLetter(w *worker, r *kgo.Record, attempts int, cause erro
 		if w.stopping() || w.ctx.Err() != nil {
 			return false
 		}
-		s.metrics.deadLetterFailed(r.Topic)
 		if tooLarge(err) && !stub {
 			s.log.Warn("kafka: message too large for its dead-letter topic, dead-lettering a stub without its value and headers",
 				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			dl, stub = deadLetterStub(r, s.group, attempts, cause), true
 			continue
 		}
+		s.metrics.deadLetterFailed(r.Topic)
 		wait := s.retry.Backoff(try)
 		s.log.Error("kafka: dead-lettering failed, retrying", "topic", r.Topic, "partition", r.Partition,
 			"offset", r.Offset, "dlq", r.Topic+eventbus.DeadLetterSuffix, "stub", stub, "backoff", wait, "err", err)
 		if !w.sleep(wait) {
 			return false
+		}
+	}
+}
+
+// produceDeadLetter produces dl, a dead letter of a record of topic, when
+// it is topic's turn; ok is false when w stops while it waits for the
+// turn. A produce under way is not abandoned: once w's context is
+// canceled (the drain timeout of a stop), franz-go fails it.
+func (s *Subscriber) produceDeadLetter(w *worker, topic string, dl *kgo.Record) (ok bool, err error) {
+	turn := s.dlqTurn[topic]
+	if turn == nil { // not a topic of the subscriber's: no turns to take
+		turn = make(chan struct{}, 1)
+	}
+	select {
+	case turn <- struct{}{}:
+	case <-w.quit:
+		return false, nil
+	case <-w.ctx.Done():
+		return false, nil
+	}
+	defer func() { <-turn }()
+	done := make(chan error, 1)
+	w.cl.Produce(w.ctx, dl, func(_ *kgo.Record, err error) { done <- err })
+	slow := time.NewTicker(deadLetterSlow)
+	defer slow.Stop()
+	for waited := deadLetterSlow; ; waited += deadLetterSlow {
+		select {
+		case err := <-done:
+			return true, err
+		case <-slow.C:
+			s.metrics.deadLetterFailed(topic)
+			s.log.Error("kafka: dead-lettering is taking long, still waiting", "topic", topic,
+				"dlq", dl.Topic, "waited", waited)
 		}
 	}
 }

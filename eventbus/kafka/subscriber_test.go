@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salesflow/salesflow/eventbus"
@@ -201,9 +202,14 @@ func TestRebalanceWhileClosing(t *testing.T) {
 		}
 		return col.handle(ctx, d)
 	})
-	// Long enough for B to join and the group to rebalance (heartbeats
-	// every 100 ms).
-	time.Sleep(2 * time.Second)
+	// B joins, and the group has time to rebalance (heartbeats every
+	// 100 ms).
+	wctx, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer wcancel()
+	if _, err := c.WaitGroupInfo(wctx, group, func(g *kfake.GroupInfo) bool { return g != nil && len(g.Members) == 2 }); err != nil {
+		t.Fatalf("B did not join: %v", err)
+	}
+	time.Sleep(time.Second)
 	if n := early.Load(); n > 0 {
 		t.Errorf("B handled %d messages while A's handlers of the same partitions were running", n)
 	}
@@ -242,36 +248,35 @@ func TestSlowBacklogCommitted(t *testing.T) {
 		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("k"), Value: fmt.Appendf(nil, "m-%02d", i)})
 	}
 	produce(t, brokers, rs...)
-	var handled atomic.Int32
+	// The handler takes 10 ms a message, and holds the 41st until the
+	// test has seen most of the 40 before it committed (at least the
+	// first 32, which it takes at once), or 10 s passed.
+	seen := make(chan struct{})
 	run(t, newSubscriber(t, brokers, group, []string{topic}, kafka.WithCommitInterval(100*time.Millisecond)),
-		func(context.Context, eventbus.Delivery) error {
-			time.Sleep(20 * time.Millisecond)
-			handled.Add(1)
+		func(_ context.Context, d eventbus.Delivery) error {
+			time.Sleep(10 * time.Millisecond)
+			if d.Offset == rs[0].Offset+40 {
+				select {
+				case <-seen:
+				case <-time.After(10 * time.Second):
+				}
+			}
 			return nil
 		})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	// The 41st comes about 0.4 s in; waiting less than its hold, so that
+	// the queue cannot run dry (and mark everything) meanwhile.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	g, err := c.WaitGroupInfo(ctx, group, func(g *kfake.GroupInfo) bool {
+		return g != nil && g.Commits[topic][rs[0].Partition].Offset >= rs[0].Offset+32
+	})
+	close(seen)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	var committed int64
-	for deadline := time.Now().Add(30 * time.Second); handled.Load() < 50; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 60 messages handled in 30 s", handled.Load())
+		var at int64
+		if g != nil {
+			at = g.Commits[topic][rs[0].Partition].Offset
 		}
-		offs, err := adm.FetchOffsets(t.Context(), group)
-		if err != nil {
-			continue // the group may not be there yet
-		}
-		if o, ok := offs.Lookup(topic, rs[0].Partition); ok {
-			committed = max(committed, o.At)
-		}
-	}
-	// The first chunk of 32 was handled, and committed, well before the
-	// 50th message.
-	if committed < 32 {
-		t.Errorf("committed offset %d while %d of 60 were handled; want the first 32 committed", committed, handled.Load())
+		t.Errorf("committed offset %d while the 41st message was held; want at least the first 32 committed", at)
 	}
 }
 

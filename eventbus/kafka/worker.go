@@ -160,8 +160,9 @@ const singleChunk = 32
 // markEvery and markAfter bound how many handled records a worker leaves
 // unmarked while more are queued, and for how long (so that a slow
 // handler's work is committed at the commit interval, whose least is
-// 100 ms, too); it marks at once when its queue runs dry and when it
-// stops, so commits on revoke and close see every handled record.
+// 100 ms, too: a timer raises a flag that the worker reads after each
+// record); it marks at once when its queue runs dry and when it stops, so
+// commits on revoke and close see every handled record.
 const (
 	markEvery = 256
 	markAfter = 50 * time.Millisecond
@@ -185,8 +186,16 @@ func (w *worker) run() {
 		take = singleChunk
 	}
 	rs := make([]*kgo.Record, 0, take)
-	handled := 0 // since the last mark
-	lastMark := time.Now()
+	handled := 0        // since the last mark
+	var due atomic.Bool // markAfter passed since the last mark
+	dueTimer := time.AfterFunc(markAfter, func() { due.Store(true) })
+	defer dueTimer.Stop()
+	mark := func() {
+		w.cl.MarkCommitRecords(unmarked)
+		unmarked, handled = nil, 0
+		due.Store(false)
+		dueTimer.Reset(markAfter)
+	}
 	for {
 		var left int
 		rs, left = w.next(rs, take)
@@ -212,14 +221,15 @@ func (w *worker) run() {
 					return
 				}
 				unmarked, handled = r, handled+1
+				if due.Load() {
+					mark()
+				}
 			}
 		}
 		w.busySince.Store(0)
-		now := time.Now()
-		w.observe(now.Sub(start) / time.Duration(len(rs)))
-		if left == 0 || handled >= markEvery || now.Sub(lastMark) >= markAfter {
-			w.cl.MarkCommitRecords(unmarked)
-			unmarked, handled, lastMark = nil, 0, now
+		w.observe(time.Since(start) / time.Duration(len(rs)))
+		if unmarked != nil && (left == 0 || handled >= markEvery || due.Load()) {
+			mark()
 		}
 	}
 }
