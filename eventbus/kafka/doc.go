@@ -96,10 +96,15 @@
 // coordinator holds until every member rejoined or the rebalance timeout
 // passed; a service that wants quick restarts and quick recovery from a
 // crashed member sets shorter timeouts than franz-go's (45 s session, 60 s
-// rebalance), as examples/server does:
+// rebalance), as examples/server does, with a drain timeout well below the
+// rebalance timeout: a rebalance waits for the handlers of the partitions
+// it takes (up to the drain timeout) and for their commit, and a member
+// that takes longer than the rebalance timeout to rejoin is dropped from
+// the group.
 //
 //	kafka.WithClientOptions(kgo.SessionTimeout(10*time.Second), kgo.HeartbeatInterval(time.Second),
-//		kgo.RebalanceTimeout(10*time.Second))
+//		kgo.RebalanceTimeout(10*time.Second)),
+//	kafka.WithDrainTimeout(5*time.Second)
 //
 // A partition whose handler is slow (or retrying) does not hold up the
 // others: each partition buffers what was fetched for it, and its fetching

@@ -24,6 +24,7 @@ import (
 
 	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/eventbus/kafka"
+	sfharness "github.com/salesflow/salesflow/internal/harness"
 )
 
 // Fault injection with kfake: the publisher and the subscriber must come
@@ -456,7 +457,7 @@ func TestDeadLetterTooLarge(t *testing.T) {
 			if err := p.Publish(t.Context(), msgs...); err != nil {
 				t.Fatal(err)
 			}
-			var logs syncBuffer
+			var logs sfharness.SyncBuffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
 			retry := eventbus.RetryPolicy{MaxAttempts: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 			opts := append([]kafka.Option{kafka.WithLogger(logger), kafka.WithRetry(retry)}, tc.opts...)
@@ -524,24 +525,6 @@ func TestDeadLetterTooLarge(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // freePort returns a TCP port that was free a moment ago.

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/salesflow/salesflow/internal/harness"
 	"github.com/salesflow/salesflow/testkit"
 )
 
@@ -114,7 +115,7 @@ func startServer(t *testing.T, env []string) *server {
 	s.env = append(s.env, "JWT_SECRET="+hex.EncodeToString(secret), "LOG_LEVEL=warn")
 	s.env = append(s.env, env...)
 
-	logs := &syncBuffer{}
+	logs := &harness.SyncBuffer{}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(s.env[:len(s.env):len(s.env)], fmt.Sprintf("PORT=%d", port))
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -223,22 +224,4 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a bytes.Buffer safe for the two writers of a process.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/salesflow/salesflow/internal/harness"
 	"github.com/salesflow/salesflow/inventory"
 	"github.com/salesflow/salesflow/sales"
 )
@@ -119,7 +120,7 @@ func TestSaleViewMatchesEvent(t *testing.T) {
 
 func TestProblemFor(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	ctx := context.WithValue(context.Background(), reqInfoKey{}, &reqInfo{id: "req-42", log: slog.New(slog.NewTextHandler(&logs, nil))})
 	for _, tc := range []struct {
 		err    error
@@ -178,7 +179,7 @@ func TestProblemFor(t *testing.T) {
 func TestInternalErrorHidden(t *testing.T) {
 	t.Parallel()
 	url := testkitURL(t)
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	tg := newTarget(t, func(o *Options) { o.DatabaseURL = url }, &logs)
 	tg.app.pg.Close()
 	r := tg.req(t, "GET", "/books", tg.admin, nil, "X-Request-Id", "broken-db-1")
@@ -206,7 +207,7 @@ func TestInternalErrorHidden(t *testing.T) {
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	url := testkitURL(t)
-	var logs syncBuffer
+	var logs harness.SyncBuffer
 	tg := newTarget(t, func(o *Options) { o.DatabaseURL = url }, &logs)
 	book := tg.createBook(t, "2.50", 5)
 	cc, err := pgx.ParseConfig(url)
@@ -302,7 +303,7 @@ func TestRequestIDAndMetrics(t *testing.T) {
 // API answers it; cancelling shuts down cleanly.
 func TestServeEmbedded(t *testing.T) {
 	t.Parallel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr harness.SyncBuffer
 	m := &Main{Stdout: &stdout, Stderr: &stderr}
 	o := testOptions()
 	o.JWTSecret = ""
