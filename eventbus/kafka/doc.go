@@ -10,7 +10,9 @@
 //
 // CreateTopics also creates each topic's dead-letter twin ("sale.created.dlq"),
 // sets max.message.bytes to MaxMessageBytes, and treats a topic that already
-// exists as created, so every process can call it at start.
+// exists as created, so every process can call it at start. On a cluster
+// that needs TLS or SASL, CreateTopicsWith takes the same client options as
+// the publishers and subscribers (WithClientOptions).
 //
 // # Publishing
 //

@@ -44,11 +44,15 @@ type role int
 const (
 	rolePublisher role = iota
 	roleSubscriber
+	roleAdmin // CreateTopicsWith
 )
 
 func (r role) String() string {
-	if r == rolePublisher {
+	switch r {
+	case rolePublisher:
 		return "publisher"
+	case roleAdmin:
+		return "admin"
 	}
 	return "subscriber"
 }
@@ -64,6 +68,7 @@ type config struct {
 	maxBatchBytes  int32
 
 	subscriberOnly []string // names of subscriber-only options given
+	clientOnly     []string // names of options given that apply only to a publisher or a subscriber
 	problems       []string
 }
 
@@ -90,6 +95,9 @@ func newConfig(r role, opts []Option) (config, error) {
 	}
 	if r == rolePublisher && len(c.subscriberOnly) > 0 {
 		c.problems = append(c.problems, fmt.Sprintf("%v applies only to subscribers", c.subscriberOnly))
+	}
+	if r == roleAdmin && len(c.clientOnly) > 0 {
+		c.problems = append(c.problems, fmt.Sprintf("%v applies only to publishers and subscribers", c.clientOnly))
 	}
 	if c.logger == nil {
 		c.problems = append(c.problems, "WithLogger(nil)")
@@ -122,7 +130,10 @@ func WithLogger(l *slog.Logger) Option {
 // prometheus.WrapRegistererWith to tell more apart. Default: no metrics. A
 // nil registerer is rejected.
 func WithMetrics(reg prometheus.Registerer) Option {
-	return func(c *config) { c.registerer, c.metrics = reg, true }
+	return func(c *config) {
+		c.clientOnly = append(c.clientOnly, "WithMetrics")
+		c.registerer, c.metrics = reg, true
+	}
 }
 
 // WithClientOptions adds franz-go client options after the ones the bus
@@ -150,6 +161,7 @@ func WithClientOptions(opts ...kgo.Opt) Option {
 // bytes (16 KiB for a subscriber, so that a stub fits) and 1 GiB.
 func WithMaxMessageBytes(n int32) Option {
 	return func(c *config) {
+		c.clientOnly = append(c.clientOnly, "WithMaxMessageBytes")
 		if n < 512 || n > 1<<30 {
 			c.problems = append(c.problems, fmt.Sprintf("WithMaxMessageBytes(%d): need 512 B to 1 GiB", n))
 			return
@@ -165,6 +177,7 @@ func WithMaxMessageBytes(n int32) Option {
 func WithRetry(p eventbus.RetryPolicy) Option {
 	return func(c *config) {
 		c.subscriberOnly = append(c.subscriberOnly, "WithRetry")
+		c.clientOnly = append(c.clientOnly, "WithRetry")
 		if p.MaxAttempts < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
 			c.problems = append(c.problems, fmt.Sprintf("WithRetry(%+v): negative field", p))
 			return
@@ -183,6 +196,7 @@ func WithRetry(p eventbus.RetryPolicy) Option {
 func WithCommitInterval(d time.Duration) Option {
 	return func(c *config) {
 		c.subscriberOnly = append(c.subscriberOnly, "WithCommitInterval")
+		c.clientOnly = append(c.clientOnly, "WithCommitInterval")
 		if d < 100*time.Millisecond {
 			c.problems = append(c.problems, fmt.Sprintf("WithCommitInterval(%v): need at least 100ms", d))
 			return
@@ -200,6 +214,7 @@ func WithCommitInterval(d time.Duration) Option {
 // Default 30 s; d must be positive.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) {
+		c.clientOnly = append(c.clientOnly, "WithDrainTimeout")
 		if d <= 0 {
 			c.problems = append(c.problems, fmt.Sprintf("WithDrainTimeout(%v): need > 0", d))
 			return

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/salesflow/salesflow/eventbus"
 	"github.com/salesflow/salesflow/eventbus/kafka"
@@ -374,6 +375,30 @@ func TestPublishErrors(t *testing.T) {
 				t.Errorf("Publish = %v; want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCreateTopicsWithSASL: a cluster that wants SASL refuses
+// CreateTopics' client, and takes CreateTopicsWith's with the same client
+// options as the publisher's.
+func TestCreateTopicsWithSASL(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "admin", "secret"))
+	brokers := c.ListenAddrs()
+	auth := kafka.WithClientOptions(kgo.SASL(plain.Auth{User: "admin", Pass: "secret"}.AsMechanism()))
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if err := kafka.CreateTopics(ctx, brokers, 1, 1, "sasl"); err == nil {
+		t.Fatal("CreateTopics without SASL succeeded on a cluster that wants it")
+	}
+	if err := kafka.CreateTopicsWith(t.Context(), brokers, 1, 1, []string{"sasl"}, auth); err != nil {
+		t.Fatalf("CreateTopicsWith SASL: %v", err)
+	}
+	if err := newPublisher(t, brokers, auth).Publish(t.Context(), eventbus.Message{Topic: "sasl.dlq", Key: "k"}); err != nil {
+		t.Errorf("publish to the dead-letter twin: %v", err)
+	}
+	if err := kafka.CreateTopicsWith(t.Context(), brokers, 1, 1, []string{"sasl"}, kafka.WithRetry(eventbus.RetryPolicy{})); !errors.Is(err, kafka.ErrInvalid) {
+		t.Errorf("CreateTopicsWith(WithRetry) = %v; want ErrInvalid", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/salesflow/salesflow/eventbus"
 )
@@ -26,8 +27,21 @@ import (
 // It returns an error wrapping ErrInvalid for bad arguments, the error of a
 // failed request (wrapping ctx's error when ctx is done), or the joined
 // errors of the topics that could not be created, each wrapping the
-// broker's kerr error.
+// broker's kerr error. For a cluster that needs TLS or SASL, see
+// CreateTopicsWith.
 func CreateTopics(ctx context.Context, brokers []string, partitions int32, replicationFactor int16, topics ...string) error {
+	return CreateTopicsWith(ctx, brokers, partitions, replicationFactor, topics)
+}
+
+// CreateTopicsWith is CreateTopics with the options of its client:
+// WithClientOptions (TLS, SASL, timeouts, as for the publishers and
+// subscribers of the same cluster) and WithLogger. The other options apply
+// only to publishers and subscribers and are rejected with ErrInvalid.
+func CreateTopicsWith(ctx context.Context, brokers []string, partitions int32, replicationFactor int16, topics []string, opts ...Option) error {
+	c, err := newConfig(roleAdmin, opts)
+	if err != nil {
+		return err
+	}
 	switch {
 	case len(brokers) == 0:
 		return fmt.Errorf("%w: create topics: no brokers", ErrInvalid)
@@ -51,7 +65,8 @@ func CreateTopics(ctx context.Context, brokers []string, partitions int32, repli
 	slices.Sort(names)
 	names = slices.Compact(names)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	kopts := append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.WithLogger(kslog.New(c.logger))}, c.clientOpts...)
+	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return fmt.Errorf("%w: create topics: %v", ErrInvalid, err)
 	}
