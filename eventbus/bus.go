@@ -96,7 +96,8 @@ func Consume(ctx context.Context, sub Subscriber, h Handler, batch BatchHandler,
 var ErrClosed = errors.New("eventbus: closed")
 
 // Dead-letter topic and the headers a dead-lettered message carries, in
-// addition to its original headers.
+// addition to its original headers (which a stub, see HeaderDLQOmitted,
+// leaves out).
 const (
 	DeadLetterSuffix       = ".dlq"
 	HeaderDLQError         = "dlq_error"     // the handler's last error text
@@ -105,11 +106,14 @@ const (
 	HeaderDLQOffset        = "dlq_offset"    // the original offset
 	HeaderDLQAttempts      = "dlq_attempts"  // how many times the handler was called
 	HeaderDLQConsumerGroup = "dlq_group"     // the consumer group that gave up
-	// HeaderDLQOmitted is set on a dead-lettered message that was too
-	// large for its dead-letter topic: its value and original headers
-	// were left out, this header holds their size in bytes, and the
-	// message itself is still at dlq_topic, dlq_partition and dlq_offset
-	// until the topic's retention removes it.
+	// HeaderDLQOmitted is set on a stub: a dead letter of a message too
+	// large to be dead-lettered whole (for the dead-letter topic or the
+	// Kafka subscriber's limit; only the Kafka subscriber makes stubs).
+	// Its value and original headers were left out; this header holds,
+	// in decimal, the value's length plus the lengths of the left-out
+	// headers' keys and values. The message itself is still at dlq_topic,
+	// dlq_partition and dlq_offset until the topic's retention removes
+	// it.
 	HeaderDLQOmitted = "dlq_omitted"
 )
 

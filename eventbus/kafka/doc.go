@@ -67,7 +67,11 @@
 // anything: each failed try, and each 10 s a try takes (franz-go retries
 // some errors, such as a missing leader, within the try), is logged as an
 // error and counted (dead_letter_errors_total, with WithMetrics) until the
-// topic is fixed. Dead letters of one topic are produced one at a time.
+// topic is fixed, or until the partition is revoked or the subscriber
+// closed (the message then comes again). Dead letters of one topic are
+// produced one at a time, so one that cannot be written holds up the dead
+// letters of every partition of its topic; only the one being tried is
+// logged and counted.
 // CreateTopics makes no twin for a topic whose name ends in ".dlq": a
 // subscriber of a dead-letter topic whose handler can fail needs one made
 // for it.
@@ -98,11 +102,11 @@
 // coordinator holds until every member rejoined or the rebalance timeout
 // passed; a service that wants quick restarts and quick recovery from a
 // crashed member sets shorter timeouts than franz-go's (45 s session, 60 s
-// rebalance), as examples/server does, with a drain timeout well below the
+// rebalance), as examples/server does, with a drain timeout below the
 // rebalance timeout: a rebalance waits for the handlers of the partitions
-// it takes (up to the drain timeout) and for their commit, and a member
-// that takes longer than the rebalance timeout to rejoin is dropped from
-// the group.
+// it takes and for their commit, within the drain timeout (the commit gets
+// a second at least), and a member that takes longer than the rebalance
+// timeout to rejoin is dropped from the group.
 //
 //	kafka.WithClientOptions(kgo.SessionTimeout(10*time.Second), kgo.HeartbeatInterval(time.Second),
 //		kgo.RebalanceTimeout(10*time.Second)),
@@ -124,11 +128,13 @@
 //
 // # Options, logging and metrics
 //
-// Both constructors take Options and validate them, failing with ErrInvalid.
+// Both constructors, and CreateTopicsWith, take Options and validate them,
+// failing with ErrInvalid.
 // WithLogger sends the bus's events and franz-go's own log to a
 // *slog.Logger (through franz-go's kslog plugin); the default discards
 // them. WithMetrics registers franz-go's kprom metrics and the bus's
-// counters (published, handled, failed, dead-lettered, handler latency) on
+// counters (published, handled, failed, dead-lettered, failed dead-letter
+// tries, handler latency) on
 // a Prometheus registerer. WithClientOptions passes franz-go options through
 // for TLS, SASL and tuning.
 //

@@ -49,7 +49,7 @@ func newMetrics(reg prometheus.Registerer, r role, labels prometheus.Labels) (*m
 		m.handled = counter("messages_handled_total", "Messages whose handler returned nil.")
 		m.handlerErrs = counter("handler_errors_total", "Handler calls that returned an error.")
 		m.deadLetters = counter("dead_letters_total", "Messages sent to the dead-letter topic.")
-		m.deadLetterErrs = counter("dead_letter_errors_total", "Dead-letter produces that failed (each is retried, its partition waiting).")
+		m.deadLetterErrs = counter("dead_letter_errors_total", "Dead-letter produce tries that failed, and each 10 s one was still under way; its partition waits meanwhile.")
 		m.handlerTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Subsystem: m.subsystem, Name: "handler_seconds",
 			Help: "Handler call latency.", ConstLabels: labels, Buckets: prometheus.DefBuckets,

@@ -13,8 +13,9 @@ import (
 	"github.com/salesflow/salesflow/eventbus"
 )
 
-// ErrInvalid means a constructor, Publish or CreateTopics was given an
-// argument it cannot use; the error says which.
+// ErrInvalid means a constructor, Publish, CreateTopics or
+// CreateTopicsWith was given an argument it cannot use; the error says
+// which.
 var ErrInvalid = errors.New("kafka: invalid argument")
 
 // MaxMessageBytes is the max.message.bytes CreateTopics gives every topic
@@ -34,9 +35,9 @@ const defaultBatchBytes = 1_000_012
 // and the key) with a wide margin.
 const minSubscriberMessageBytes = 16 << 10
 
-// Option configures a Publisher or a Subscriber. Options that apply to only
-// one of them (such as WithRetry) make the other's constructor fail with
-// ErrInvalid.
+// Option configures a Publisher, a Subscriber or CreateTopicsWith.
+// Options that apply to only one of them (such as WithRetry) make the
+// others fail with ErrInvalid.
 type Option func(*config)
 
 type role int
@@ -123,7 +124,7 @@ func WithLogger(l *slog.Logger) Option {
 // metrics through its kprom plugin (connections, bytes, request latencies,
 // buffered records; namespace "salesflow_kafka", subsystem "publisher" or
 // "subscriber"), and the bus's counters (messages published, handled,
-// retried and dead-lettered, handler latency). A subscriber's metrics carry
+// retried and dead-lettered, failed dead-letter tries, handler latency). A subscriber's metrics carry
 // a constant "group" label. The metrics are unregistered on Close. One
 // registerer holds the metrics of one publisher and one subscriber per
 // group at a time; the constructor fails for a second one, so wrap reg with
@@ -190,9 +191,10 @@ func WithRetry(p eventbus.RetryPolicy) Option {
 // messages handled since the last commit. Offsets are also committed when
 // partitions are revoked in a rebalance and when the subscriber stops, so
 // the interval bounds only the redeliveries after a crash: what was
-// handled in about the last interval, and the messages a partition's
-// worker had in hand (up to 32 at a time, or a batch). Default 1 s; d
-// must be at least 100 ms. Subscribers only.
+// handled in about the last interval and the 50 ms before it (a worker
+// marks what it handled at least that often), and the message or batch
+// being handled. Default 1 s; d must be at least 100 ms. Subscribers
+// only.
 func WithCommitInterval(d time.Duration) Option {
 	return func(c *config) {
 		c.subscriberOnly = append(c.subscriberOnly, "WithCommitInterval")
@@ -208,10 +210,14 @@ func WithCommitInterval(d time.Duration) Option {
 // WithDrainTimeout bounds how long Close, or a rebalance that takes
 // partitions away, waits for work in flight before it cancels it: a
 // subscriber's handlers (their context is canceled after d; what they did
-// not finish is redelivered later; a dead-letter produce in flight is
-// given up and retried later) and a publisher's Publish calls (they fail
-// with context.Canceled, also with a batch sent and not yet answered).
-// Default 30 s; d must be positive.
+// not finish is delivered again later; a dead-letter produce in flight is
+// canceled, and its message delivered again, retried and dead-lettered
+// anew, so that its dead-letter topic may get it twice) and a publisher's
+// Publish calls (they fail with context.Canceled, also with a batch sent
+// and not yet answered). A rebalance's commit shares d with the handlers
+// (it gets a second at least): keep d below the rebalance timeout
+// (kgo.RebalanceTimeout) by more than that, or the member is dropped from
+// the group. Default 30 s; d must be positive.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.clientOnly = append(c.clientOnly, "WithDrainTimeout")

@@ -26,6 +26,10 @@ const maxPollRecords = 1000
 // offsets left uncommitted are delivered again to the next owner.
 const closeCommitTimeout = 5 * time.Second
 
+// minRevokeCommit is the least time a revoke's commit gets when the
+// handlers took the whole drain timeout.
+const minRevokeCommit = time.Second
+
 // fetchMaxWait is how long a fetch waits for new data: the Java client's
 // default, instead of franz-go's 5 s, so that a resumed partition waits
 // little for the fetch in flight (see worker).
@@ -394,12 +398,17 @@ func (ss *session) assigned(_ context.Context, cl *kgo.Client, assigned map[stri
 // revoked stops the workers of the revoked partitions, letting their
 // handlers in flight finish, and commits before the partitions move.
 func (ss *session) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	// The handlers' drain and the commit share the drain timeout, so that
+	// the member rejoins within about it (the commit gets a second at
+	// least); a rebalance timeout longer than the drain timeout and that
+	// second keeps the member in the group.
+	deadline := time.Now().Add(ss.s.drain)
 	ws := ss.take(revoked)
 	ss.stopWorkers(ws)
 	ss.mu.Lock()
 	closing := ss.closing
 	ss.mu.Unlock()
-	timeout := ss.s.drain
+	timeout := max(time.Until(deadline), minRevokeCommit)
 	if closing {
 		if len(ws) == 0 {
 			// Leaving the group revokes everything after shutdown
