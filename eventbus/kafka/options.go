@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,7 +70,7 @@ type config struct {
 	maxBatchBytes  int32
 
 	subscriberOnly []string // names of subscriber-only options given
-	clientOnly     []string // names of options given that apply only to a publisher or a subscriber
+	clientOnly     []string // names of other options given that apply only to publishers and subscribers
 	problems       []string
 }
 
@@ -97,8 +98,8 @@ func newConfig(r role, opts []Option) (config, error) {
 	if r == rolePublisher && len(c.subscriberOnly) > 0 {
 		c.problems = append(c.problems, fmt.Sprintf("%v applies only to subscribers", c.subscriberOnly))
 	}
-	if r == roleAdmin && len(c.clientOnly) > 0 {
-		c.problems = append(c.problems, fmt.Sprintf("%v applies only to publishers and subscribers", c.clientOnly))
+	if notAdmin := slices.Concat(c.clientOnly, c.subscriberOnly); r == roleAdmin && len(notAdmin) > 0 {
+		c.problems = append(c.problems, fmt.Sprintf("%v applies only to publishers and subscribers", notAdmin))
 	}
 	if c.logger == nil {
 		c.problems = append(c.problems, "WithLogger(nil)")
@@ -124,8 +125,9 @@ func WithLogger(l *slog.Logger) Option {
 // metrics through its kprom plugin (connections, bytes, request latencies,
 // buffered records; namespace "salesflow_kafka", subsystem "publisher" or
 // "subscriber"), and the bus's counters (messages published, handled,
-// retried and dead-lettered, failed dead-letter tries, handler latency). A subscriber's metrics carry
-// a constant "group" label. The metrics are unregistered on Close. One
+// retried and dead-lettered, failed dead-letter tries, handler latency). A
+// subscriber's metrics carry a constant "group" label. The metrics are
+// unregistered on Close. One
 // registerer holds the metrics of one publisher and one subscriber per
 // group at a time; the constructor fails for a second one, so wrap reg with
 // prometheus.WrapRegistererWith to tell more apart. Default: no metrics. A
@@ -178,7 +180,6 @@ func WithMaxMessageBytes(n int32) Option {
 func WithRetry(p eventbus.RetryPolicy) Option {
 	return func(c *config) {
 		c.subscriberOnly = append(c.subscriberOnly, "WithRetry")
-		c.clientOnly = append(c.clientOnly, "WithRetry")
 		if p.MaxAttempts < 0 || p.MinBackoff < 0 || p.MaxBackoff < 0 {
 			c.problems = append(c.problems, fmt.Sprintf("WithRetry(%+v): negative field", p))
 			return
@@ -198,7 +199,6 @@ func WithRetry(p eventbus.RetryPolicy) Option {
 func WithCommitInterval(d time.Duration) Option {
 	return func(c *config) {
 		c.subscriberOnly = append(c.subscriberOnly, "WithCommitInterval")
-		c.clientOnly = append(c.clientOnly, "WithCommitInterval")
 		if d < 100*time.Millisecond {
 			c.problems = append(c.problems, fmt.Sprintf("WithCommitInterval(%v): need at least 100ms", d))
 			return

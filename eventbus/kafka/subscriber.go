@@ -621,12 +621,10 @@ func (ss *session) deadLetter(w *worker, r *kgo.Record, attempts int, cause erro
 // produceDeadLetter produces dl, a dead letter of a record of topic, when
 // it is topic's turn; ok is false when w stops while it waits for the
 // turn. A produce under way is not abandoned: once w's context is
-// canceled (the drain timeout of a stop), franz-go fails it.
+// canceled (the drain timeout of a stop), franz-go fails it. The client
+// consumes s.topics by name, so every record's topic has its turn.
 func (s *Subscriber) produceDeadLetter(w *worker, topic string, dl *kgo.Record) (ok bool, err error) {
 	turn := s.dlqTurn[topic]
-	if turn == nil { // not a topic of the subscriber's: no turns to take
-		turn = make(chan struct{}, 1)
-	}
 	select {
 	case turn <- struct{}{}:
 	case <-w.quit:
