@@ -97,8 +97,9 @@ func NewPublisher(brokers []string, opts ...Option) (*Publisher, error) {
 // too, with its context's error; publishing them again is safe. A message
 // larger than the batch limit (see WithMaxMessageBytes) fails with
 // kerr.MessageTooLarge, and one for a topic that does not exist with
-// kerr.UnknownTopicOrPartition after the client's retries. The publisher does not copy the values; the caller must
-// not change them until Publish returns.
+// kerr.UnknownTopicOrPartition after the client's retries. The publisher
+// does not copy the values; the caller must not change them until Publish
+// returns.
 func (p *Publisher) Publish(ctx context.Context, msgs ...eventbus.Message) error {
 	for i, m := range msgs {
 		if m.Topic == "" {
