@@ -64,8 +64,9 @@ func benchRecords(msgs []eventbus.Message) []*kgo.Record {
 // 20 ms, in an order that alternates, so that both meet the same machine:
 // a shared one drifts within seconds, and run one after the other, as
 // separate benchmarks, the two gave ratios from 0.79 to 1.04 for one
-// record a call in the twelfth to fourteenth sessions' bench runs. Each one's rate is reported as its own metric
-// ("bus-records/s", "franz-records/s").
+// record a call in the twelfth to fourteenth sessions' bench runs. Each
+// one's rate is reported as its own metric ("bus-records/s",
+// "franz-records/s").
 func BenchmarkPublish(b *testing.B) {
 	c := newCluster(b)
 	brokers := c.ListenAddrs()
