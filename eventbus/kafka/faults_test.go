@@ -239,8 +239,8 @@ func TestPublishCanceledWhileUnanswered(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close still waiting 10 s in, with a drain timeout of 500 ms")
 	}
-	if err := <-inFlight; !errors.Is(err, context.Canceled) {
-		t.Errorf("Publish in flight at Close = %v; want context.Canceled", err)
+	if err := <-inFlight; !errors.Is(err, eventbus.ErrClosed) {
+		t.Errorf("Publish in flight at Close = %v; want eventbus.ErrClosed", err)
 	}
 }
 

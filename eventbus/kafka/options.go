@@ -213,8 +213,8 @@ func WithCommitInterval(d time.Duration) Option {
 // not finish is delivered again later; a dead-letter produce in flight is
 // canceled, and its message delivered again, retried and dead-lettered
 // anew, so that its dead-letter topic may get it twice) and a publisher's
-// Publish calls (they fail with context.Canceled, also with a batch sent
-// and not yet answered). A rebalance's commit shares d with the handlers
+// Publish calls (the client is closed, and they fail with
+// eventbus.ErrClosed, also with a batch sent and not yet answered). A rebalance's commit shares d with the handlers
 // (it gets a second at least): keep d below the rebalance timeout
 // (kgo.RebalanceTimeout) by more than that, or the member is dropped from
 // the group. Default 30 s; d must be positive.

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -23,9 +24,9 @@ type Publisher struct {
 	metrics *metrics
 	drain   time.Duration
 
-	// hard is canceled when Close gives up waiting for Publish calls.
-	hard       context.Context
-	cancelHard context.CancelFunc
+	// closeClient closes cl once: when Close is done waiting for the
+	// Publish calls, or gives up (its drain timeout), which fails theirs.
+	closeClient func()
 
 	mu       sync.Mutex
 	closed   bool
@@ -79,9 +80,7 @@ func NewPublisher(brokers []string, opts ...Option) (*Publisher, error) {
 		m.unregister()
 		return nil, fmt.Errorf("%w: NewPublisher: %v", ErrInvalid, err)
 	}
-	p := &Publisher{cl: cl, log: c.logger, metrics: m, drain: c.drainTimeout}
-	p.hard, p.cancelHard = context.WithCancel(context.Background())
-	return p, nil
+	return &Publisher{cl: cl, log: c.logger, metrics: m, drain: c.drainTimeout, closeClient: sync.OnceFunc(cl.Close)}, nil
 }
 
 // Publish produces msgs and returns once every one is acknowledged by all
@@ -90,7 +89,8 @@ func NewPublisher(brokers []string, opts ...Option) (*Publisher, error) {
 // key; on error some of them may have been written, and publishing them
 // again is safe. Publish returns an error wrapping ErrInvalid, before
 // producing anything, when a message has no topic; one wrapping
-// eventbus.ErrClosed after Close; and one wrapping ctx's error when ctx is
+// eventbus.ErrClosed after Close, or when Close ended it (see Close); and
+// one wrapping ctx's error when ctx is
 // done before every message was acknowledged, sent or not. franz-go cancels
 // a partition's buffered and in-flight batches together, so a canceled
 // call can make a concurrent call's messages to the same partitions fail
@@ -118,11 +118,10 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...eventbus.Message) error
 		return nil
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(p.hard, cancel)
-	defer stop()
-
+	// ctx goes to franz-go as it is: a context that cannot be canceled
+	// (one without Done) spares the client watching it on each request's
+	// write and read, about 5 % of a one-message call. Close does not need
+	// a context to end the calls: closing the client fails what it holds.
 	errs := make([]error, len(msgs))
 	var wg sync.WaitGroup
 	wg.Add(len(msgs))
@@ -147,14 +146,18 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...eventbus.Message) error
 		}
 	}
 	if failed > 0 {
+		if errors.Is(first, kgo.ErrClientClosed) { // Close gave up waiting
+			first = fmt.Errorf("%w: %w", eventbus.ErrClosed, first)
+		}
 		return fmt.Errorf("kafka: publish: %d of %d messages failed, first to %s: %w", failed, len(msgs), firstTopic, first)
 	}
 	return nil
 }
 
-// Close waits for the Publish calls in flight, canceling them if they take
-// longer than the drain timeout (see WithDrainTimeout), and releases the
-// client. A canceled batch fails even when it was already sent and its
+// Close waits for the Publish calls in flight and releases the client. If
+// they take longer than the drain timeout (see WithDrainTimeout), it closes
+// the client at once, and their messages not yet acknowledged fail with an
+// error wrapping eventbus.ErrClosed. Such a batch fails even when it was already sent and its
 // answer has not come (a broker that does not answer cannot hold Close):
 // the broker may have written it, so publishing it again may write it
 // twice. Later Publish calls fail with eventbus.ErrClosed. Calling Close
@@ -168,11 +171,10 @@ func (p *Publisher) Close() error {
 	p.closed = true
 	p.mu.Unlock()
 
-	t := time.AfterFunc(p.drain, p.cancelHard)
+	t := time.AfterFunc(p.drain, p.closeClient)
 	p.inflight.Wait()
 	t.Stop()
-	p.cancelHard()
-	p.cl.Close()
+	p.closeClient()
 	p.metrics.unregister()
 	return nil
 }
