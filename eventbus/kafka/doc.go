@@ -115,7 +115,9 @@
 // A partition whose handler is slow (or retrying) does not hold up the
 // others: each partition buffers what was fetched for it, and its fetching
 // is paused while that buffer holds more than about two seconds of its
-// handler's work, 50,000 records or 32 MiB. Fetches wait at most 500 ms for
+// handler's work, 50,000 records or 32 MiB (besides what the handler has
+// in hand: up to 256 records or a batch, and up to 4 MiB of them but one
+// record). Fetches wait at most 500 ms for
 // new data (the Java client's default, where franz-go's is 5 s), so that a
 // resumed partition is fetched again soon, and bring at most 1 MiB of
 // compressed records over all partitions (franz-go's bound is 50 MiB a

@@ -214,10 +214,10 @@ func WithCommitInterval(d time.Duration) Option {
 // canceled, and its message delivered again, retried and dead-lettered
 // anew, so that its dead-letter topic may get it twice) and a publisher's
 // Publish calls (the client is closed, and they fail with
-// eventbus.ErrClosed, also with a batch sent and not yet answered). A rebalance's commit shares d with the handlers
-// (it gets a second at least): keep d below the rebalance timeout
-// (kgo.RebalanceTimeout) by more than that, or the member is dropped from
-// the group. Default 30 s; d must be positive.
+// eventbus.ErrClosed, also with a batch sent and not yet answered). A
+// rebalance's commit shares d with the handlers (it gets a second at
+// least): keep d below the rebalance timeout (kgo.RebalanceTimeout) by
+// more than that, or the member is dropped from the group. Default 30 s; d must be positive.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.clientOnly = append(c.clientOnly, "WithDrainTimeout")

@@ -58,9 +58,9 @@ func NewPublisher(brokers []string, opts ...Option) (*Publisher, error) {
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(c.maxBatchBytes),
 		// A batch in flight gives up when Publish's context is canceled
-		// (or Close's drain timeout passes) rather than wait for a broker
-		// that does not answer; publishing it again may then write it
-		// twice, which consumers that deduplicate by event id take.
+		// rather than wait for a broker that does not answer; publishing
+		// it again may then write it twice, which consumers that
+		// deduplicate by event id take.
 		kgo.AllowIdempotentProduceCancellation(),
 		kgo.WithLogger(kslog.New(c.logger)),
 	}
@@ -90,8 +90,8 @@ func NewPublisher(brokers []string, opts ...Option) (*Publisher, error) {
 // again is safe. Publish returns an error wrapping ErrInvalid, before
 // producing anything, when a message has no topic; one wrapping
 // eventbus.ErrClosed after Close, or when Close ended it (see Close); and
-// one wrapping ctx's error when ctx is
-// done before every message was acknowledged, sent or not. franz-go cancels
+// one wrapping ctx's error when ctx is done before every message was
+// acknowledged, sent or not. franz-go cancels
 // a partition's buffered and in-flight batches together, so a canceled
 // call can make a concurrent call's messages to the same partitions fail
 // too, with its context's error; publishing them again is safe. A message
@@ -135,7 +135,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...eventbus.Message) error
 
 	var first error
 	var firstTopic string
-	failed := 0
+	failed, closed := 0, false
 	for i, err := range errs {
 		p.metrics.publishDone(msgs[i].Topic, err)
 		if err != nil {
@@ -143,10 +143,13 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...eventbus.Message) error
 				first, firstTopic = err, msgs[i].Topic
 			}
 			failed++
+			closed = closed || errors.Is(err, kgo.ErrClientClosed) // Close gave up waiting
 		}
 	}
 	if failed > 0 {
-		if errors.Is(first, kgo.ErrClientClosed) { // Close gave up waiting
+		if closed && !errors.Is(first, kgo.ErrClientClosed) {
+			first = fmt.Errorf("%w (and the client was closed: %w)", first, eventbus.ErrClosed)
+		} else if closed {
 			first = fmt.Errorf("%w: %w", eventbus.ErrClosed, first)
 		}
 		return fmt.Errorf("kafka: publish: %d of %d messages failed, first to %s: %w", failed, len(msgs), firstTopic, first)
@@ -156,11 +159,13 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...eventbus.Message) error
 
 // Close waits for the Publish calls in flight and releases the client. If
 // they take longer than the drain timeout (see WithDrainTimeout), it closes
-// the client at once, and their messages not yet acknowledged fail with an
-// error wrapping eventbus.ErrClosed. Such a batch fails even when it was already sent and its
-// answer has not come (a broker that does not answer cannot hold Close):
-// the broker may have written it, so publishing it again may write it
-// twice. Later Publish calls fail with eventbus.ErrClosed. Calling Close
+// the client, and their messages not yet acknowledged fail with an error
+// wrapping eventbus.ErrClosed: at once, or within a second where the
+// brokers take franz-go's client metrics (KIP-714), whose last push the
+// client waits for first. Such a batch fails even when it was already sent
+// and its answer has not come (a broker that does not answer cannot hold
+// Close): the broker may have written it, so publishing it again may write
+// it twice. Later Publish calls fail with eventbus.ErrClosed. Calling Close
 // again returns nil. It always returns nil.
 func (p *Publisher) Close() error {
 	p.mu.Lock()

@@ -222,8 +222,9 @@ func (s *Subscriber) Run(ctx context.Context, h eventbus.Handler) error {
 }
 
 // RunBatch is Run with batches: whenever more than one message of a
-// partition is queued, up to max of them go to batch at once, in offset
-// order. When batch returns nil all of them are marked for commit; when it
+// partition is queued, up to max of them (and up to 4 MiB of keys and
+// values, but at least one) go to batch at once, in offset order. When
+// batch returns nil all of them are marked for commit; when it
 // fails, each goes to h in turn, as in Run. See eventbus.BatchSubscriber.
 // Batches do not wait for messages to accumulate: a partition that keeps
 // up gets single messages, one with a backlog gets batches.

@@ -125,17 +125,23 @@ func (w *worker) push(rs []*kgo.Record) {
 	}
 }
 
-// pop takes up to max queued records into rs, or none, and says how many
-// records are left.
+// pop takes up to max queued records into rs, and up to maxTakeBytes of
+// them but at least one, or none, and says how many records are left.
 func (w *worker) pop(rs []*kgo.Record, max int) ([]*kgo.Record, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	rs = rs[:0]
+	taken := 0
 	for w.head < len(w.queue) && len(rs) < max {
 		r := w.queue[w.head]
+		size := recordSize(r)
+		if len(rs) > 0 && taken+size > maxTakeBytes {
+			break
+		}
+		taken += size
 		w.queue[w.head] = nil
 		w.head++
-		w.bytes -= recordSize(r)
+		w.bytes -= size
 		rs = append(rs, r)
 	}
 	if len(rs) == 0 {
@@ -154,13 +160,20 @@ func (w *worker) pop(rs []*kgo.Record, max int) ([]*kgo.Record, int) {
 }
 
 // singleChunk is how many records a worker without a batch handler takes
-// off its queue at once. The chunk's headers take one allocation, of 57
-// KiB for CloudEvents' seven headers a message: above 32 KiB Go allocates
-// it as a large object, which with the chunk's other per-chunk costs took
-// BenchmarkHandoff from 117-140 ns a record (chunks of 32) to 86-117
-// (sixteenth session). A handler that keeps a message's headers keeps
-// that block.
+// off its queue at once (fewer when they hold more than maxTakeBytes).
+// Its costs per chunk (the queue's lock, the clock, one allocation for the
+// headers of all its messages, 56 KiB with CloudEvents' seven headers
+// each) are spread over that many records: BenchmarkHandoff took 117 to
+// 140 ns a record with chunks of 32, and 86 to 117 with 256. A handler
+// that keeps a message's headers keeps that block, and with it the
+// memory of the chunk's records that the headers' values point into.
 const singleChunk = 256
+
+// maxTakeBytes bounds the keys and values of a chunk or batch taken off a
+// queue, but for its first record: what is taken no longer counts against
+// maxQueueBytes, so that with large records a worker holds at most about
+// this much more than the queue's bound.
+const maxTakeBytes = 4 << 20
 
 // markEvery and markAfter bound how many handled records a worker leaves
 // unmarked while more are queued, and for how long (so that a slow

@@ -77,6 +77,29 @@ func TestWorkerFlowControl(t *testing.T) {
 	}
 }
 
+// TestPopBoundsBytes: what a worker takes off its queue at once holds at
+// most maxTakeBytes, but at least one record, however large.
+func TestPopBoundsBytes(t *testing.T) {
+	t.Parallel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	w := newWorker(&session{ctx: t.Context()}, cl, topicPartition{"t", 0})
+	var rs []*kgo.Record
+	for _, size := range []int{maxTakeBytes / 4, maxTakeBytes / 4, maxTakeBytes / 4, maxTakeBytes / 4, 1, maxTakeBytes + 1, 10, 10} {
+		rs = append(rs, &kgo.Record{Topic: "t", Value: make([]byte, size)})
+	}
+	w.push(rs)
+	for i, want := range []int{4, 1, 1, 2} {
+		got, _ := w.pop(nil, singleChunk)
+		if len(got) != want {
+			t.Fatalf("pop %d took %d records; want %d", i+1, len(got), want)
+		}
+	}
+}
+
 func TestObserveResistsOutliers(t *testing.T) {
 	t.Parallel()
 	w := &worker{}
