@@ -12,15 +12,23 @@ import (
 	"github.com/salesflow/salesflow/eventbus"
 )
 
-// TestWorkerFlowControl checks when a partition's fetching is paused and
-// resumed; the client is never connected, pausing is local to it.
-func TestWorkerFlowControl(t *testing.T) {
-	t.Parallel()
+// unconnectedClient returns a client that never connects: a worker's
+// pausing and marking are local to it.
+func unconnectedClient(t testing.TB) *kgo.Client {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// TestWorkerFlowControl checks when a partition's fetching is paused and
+// resumed; the client is never connected, pausing is local to it.
+func TestWorkerFlowControl(t *testing.T) {
+	t.Parallel()
+	cl := unconnectedClient(t)
 	records := func(n, size int) []*kgo.Record {
 		rs := make([]*kgo.Record, n)
 		for i := range rs {
@@ -81,11 +89,7 @@ func TestWorkerFlowControl(t *testing.T) {
 // most maxTakeBytes, but at least one record, however large.
 func TestPopBoundsBytes(t *testing.T) {
 	t.Parallel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := unconnectedClient(t)
 	w := newWorker(&session{ctx: t.Context()}, cl, topicPartition{"t", 0})
 	var rs []*kgo.Record
 	for _, size := range []int{maxTakeBytes / 4, maxTakeBytes / 4, maxTakeBytes / 4, maxTakeBytes / 4, 1, maxTakeBytes + 1, 10, 10} {
@@ -136,11 +140,7 @@ func slice(buf, b []byte) ([]byte, []byte) {
 // workers 1,000 at a time as the poll loop does.
 func BenchmarkHandoff(b *testing.B) {
 	const partitions, perPartition, perPush = 4, 5_000, 1_000
-	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
+	cl := unconnectedClient(b)
 	// The records are laid out as the client decodes a fetch: a batch's
 	// records in one array, their keys, values and header values slices
 	// of the batch's bytes, each header key its own string.
