@@ -189,6 +189,10 @@ func TestRebalanceWhileClosing(t *testing.T) {
 			t.Fatalf("A blocked on %d partitions; want all %d", blocked.Load(), testPartitions)
 		}
 	}
+	aloneEpoch := int32(0)
+	if g := c.GroupInfo(group); g != nil {
+		aloneEpoch = g.Epoch
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- a.Close() }()
 	time.Sleep(100 * time.Millisecond) // A's Close waits for its handlers
@@ -213,6 +217,13 @@ func TestRebalanceWhileClosing(t *testing.T) {
 	time.Sleep(time.Second)
 	if n := early.Load(); n > 0 {
 		t.Errorf("B handled %d messages while A's handlers of the same partitions were running", n)
+	}
+	// B got nothing because the partitions it is to get wait for A's
+	// handlers, not because no rebalance began: the group is in a
+	// generation after A's alone (cooperative: B is assigned nothing
+	// until A revokes), or still rebalancing.
+	if g := c.GroupInfo(group); g == nil || g.State == "Stable" && g.Epoch <= aloneEpoch {
+		t.Errorf("group after B joined and A's handlers blocked for a second: %+v; want a rebalance under way or done", g)
 	}
 	close(release)
 	if err := <-closed; err != nil {
