@@ -147,10 +147,8 @@ func checkOnce(t testing.TB, got map[string]int, values []string, dupsAllowed bo
 
 func TestPublishThroughProduceErrors(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic = "produce-errors"
-	createTopics(t, brokers, topic)
+	c, brokers := newClusterWith(t, topic)
 	p := newPublisher(t, brokers)
 
 	// Retriable errors: the client retries and Publish succeeds; rejected
@@ -192,10 +190,8 @@ func TestPublishThroughProduceErrors(t *testing.T) {
 // the answer of a batch it sent; the publisher lets it give up.
 func TestPublishCanceledWhileUnanswered(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic = "unanswered"
-	createTopics(t, brokers, topic)
+	c, brokers := newClusterWith(t, topic)
 	p := newPublisher(t, brokers, kafka.WithDrainTimeout(500*time.Millisecond))
 	if err := p.Publish(t.Context(), eventbus.Message{Topic: topic, Key: "k", Value: []byte("warm")}); err != nil {
 		t.Fatal(err)
@@ -246,10 +242,8 @@ func TestPublishCanceledWhileUnanswered(t *testing.T) {
 
 func TestPublishThroughTimeoutAfterApply(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic = "produce-timeouts"
-	createTopics(t, brokers, topic)
+	c, brokers := newClusterWith(t, topic)
 	p := newPublisher(t, brokers)
 
 	// The broker writes the batch and answers REQUEST_TIMED_OUT (or
@@ -278,10 +272,8 @@ func TestPublishThroughTimeoutAfterApply(t *testing.T) {
 
 func TestSubscribeThroughFetchAndCommitErrors(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic, group = "fetch-errors", "fetch-errors-group"
-	createTopics(t, brokers, topic)
+	c, brokers := newClusterWith(t, topic)
 	p := newPublisher(t, brokers)
 	msgs, values := messages(topic, "fetch", 400, 16)
 	if err := p.Publish(t.Context(), msgs...); err != nil {
@@ -354,11 +346,9 @@ func checkOrder(t testing.TB, col *collector, msgs []eventbus.Message) {
 
 func TestDeadLetterThroughProduceErrors(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic, group = "dlq-errors", "dlq-errors-group"
 	dlq := topic + eventbus.DeadLetterSuffix
-	createTopics(t, brokers, topic)
+	c, brokers := newClusterWith(t, topic)
 
 	// The dead-letter produce fails twice; the subscriber keeps trying
 	// and the partition waits, then moves on.
@@ -619,10 +609,8 @@ func TestLeadersMoveWhileFlowing(t *testing.T) {
 // causes. The bound is far from both: 5 s against 60 s twice.
 func TestCloseCommitBounded(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic, group = "close-commit", "close-commit-group"
-	createTopics(t, brokers, topic)
+	c, brokers := newClusterWith(t, topic)
 	p := newPublisher(t, brokers)
 	msgs, values := messages(topic, "m", 20, 4)
 	if err := p.Publish(t.Context(), msgs...); err != nil {

@@ -51,6 +51,15 @@ func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	return c
 }
 
+// newClusterWith returns a new kfake cluster with topics created (see
+// createTopics), and its brokers.
+func newClusterWith(t testing.TB, topics ...string) (*kfake.Cluster, []string) {
+	t.Helper()
+	c := newCluster(t)
+	createTopics(t, c.ListenAddrs(), topics...)
+	return c, c.ListenAddrs()
+}
+
 // harness runs testkit's bus suite against a cluster.
 type harness struct {
 	brokers     []string

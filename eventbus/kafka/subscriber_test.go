@@ -42,10 +42,8 @@ func produce(t testing.TB, brokers []string, rs ...*kgo.Record) []*kgo.Record {
 
 func TestPartitionsHandledConcurrently(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic = "concurrent"
-	createTopics(t, brokers, topic)
+	_, brokers := newClusterWith(t, topic)
 	var rs []*kgo.Record
 	for i := range 40 {
 		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("k" + strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
@@ -84,10 +82,8 @@ func TestPartitionsHandledConcurrently(t *testing.T) {
 
 func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic = "backpressure"
-	createTopics(t, brokers, topic)
+	_, brokers := newClusterWith(t, topic)
 
 	// Thousands of records on the hot partition, whose first handler is
 	// stuck until the records on the other partitions are handled.
@@ -146,10 +142,8 @@ func TestSlowPartitionDoesNotBlockOthers(t *testing.T) {
 // again.
 func TestRebalanceWhileClosing(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic, group = "close-rebalance", "close-rebalance-group"
-	createTopics(t, brokers, topic)
+	c, brokers := newClusterWith(t, topic)
 	var rs []*kgo.Record
 	for i := range 40 {
 		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("k" + strconv.Itoa(i)), Value: fmt.Appendf(nil, "m-%02d", i)})
@@ -251,10 +245,8 @@ func TestRebalanceWhileClosing(t *testing.T) {
 // interval, rather than only when its queue runs dry (or every 256).
 func TestSlowBacklogCommitted(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic, group = "slow-backlog", "slow-backlog-group"
-	createTopics(t, brokers, topic)
+	c, brokers := newClusterWith(t, topic)
 	var rs []*kgo.Record
 	for i := range 60 {
 		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte("k"), Value: fmt.Appendf(nil, "m-%02d", i)})
@@ -294,10 +286,8 @@ func TestSlowBacklogCommitted(t *testing.T) {
 
 func TestDrainTimeoutCancelsStuckHandler(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic, group = "drain", "drain-group"
-	createTopics(t, brokers, topic)
+	_, brokers := newClusterWith(t, topic)
 	if err := newPublisher(t, brokers).Publish(t.Context(), eventbus.Message{Topic: topic, Key: "k", Value: []byte("stuck")}); err != nil {
 		t.Fatal(err)
 	}
@@ -328,9 +318,7 @@ func TestDrainTimeoutCancelsStuckHandler(t *testing.T) {
 
 func TestRunOnce(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
-	createTopics(t, brokers, "once")
+	_, brokers := newClusterWith(t, "once")
 	if err := newPublisher(t, brokers).Publish(t.Context(), eventbus.Message{Topic: "once", Value: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -361,9 +349,7 @@ func TestRunOnce(t *testing.T) {
 
 func TestPublishErrors(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
-	createTopics(t, brokers, "errors")
+	_, brokers := newClusterWith(t, "errors")
 	p := newPublisher(t, brokers)
 
 	canceled, cancel := context.WithCancel(t.Context())
@@ -484,10 +470,8 @@ func gatherWhen(t *testing.T, reg *prometheus.Registry, want map[string]float64)
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
 	const topic = "metrics"
-	createTopics(t, brokers, topic)
+	_, brokers := newClusterWith(t, topic)
 	reg := prometheus.NewRegistry()
 
 	p := newPublisher(t, brokers, kafka.WithMetrics(reg))
@@ -592,9 +576,7 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // them under it.
 func TestRecordsLargerThanAFetch(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	brokers := c.ListenAddrs()
-	createTopics(t, brokers, "large")
+	_, brokers := newClusterWith(t, "large")
 	p := newPublisher(t, brokers, kafka.WithMaxMessageBytes(kafka.MaxMessageBytes),
 		kafka.WithClientOptions(kgo.ProducerBatchCompression(kgo.NoCompression())))
 	rng := rand.NewChaCha8([32]byte{7})
