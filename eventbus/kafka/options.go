@@ -127,10 +127,10 @@ func WithLogger(l *slog.Logger) Option {
 // "subscriber"), and the bus's counters (messages published, handled,
 // retried and dead-lettered, failed dead-letter tries, handler latency). A
 // subscriber's metrics carry a constant "group" label. The metrics are
-// unregistered on Close. One
-// registerer holds the metrics of one publisher and one subscriber per
-// group at a time; the constructor fails for a second one, so wrap reg with
-// prometheus.WrapRegistererWith to tell more apart. Default: no metrics. A
+// unregistered on Close. One registerer holds the metrics of one publisher
+// and one subscriber per group at a time; the constructor fails for a
+// second one, so wrap reg with prometheus.WrapRegistererWith to tell more
+// apart. Default: no metrics. A
 // nil registerer is rejected.
 func WithMetrics(reg prometheus.Registerer) Option {
 	return func(c *config) {
@@ -217,7 +217,8 @@ func WithCommitInterval(d time.Duration) Option {
 // eventbus.ErrClosed, also with a batch sent and not yet answered). A
 // rebalance's commit shares d with the handlers (it gets a second at
 // least): keep d below the rebalance timeout (kgo.RebalanceTimeout) by
-// more than that, or the member is dropped from the group. Default 30 s; d must be positive.
+// more than that, or the member is dropped from the group. Default 30 s;
+// d must be positive.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) {
 		c.clientOnly = append(c.clientOnly, "WithDrainTimeout")

@@ -91,15 +91,14 @@ func NewPublisher(brokers []string, opts ...Option) (*Publisher, error) {
 // producing anything, when a message has no topic; one wrapping
 // eventbus.ErrClosed after Close, or when Close ended it (see Close); and
 // one wrapping ctx's error when ctx is done before every message was
-// acknowledged, sent or not. franz-go cancels
-// a partition's buffered and in-flight batches together, so a canceled
-// call can make a concurrent call's messages to the same partitions fail
-// too, with its context's error; publishing them again is safe. A message
-// larger than the batch limit (see WithMaxMessageBytes) fails with
-// kerr.MessageTooLarge, and one for a topic that does not exist with
-// kerr.UnknownTopicOrPartition after the client's retries. The publisher
-// does not copy the values; the caller must not change them until Publish
-// returns.
+// acknowledged, sent or not. franz-go cancels a partition's buffered and
+// in-flight batches together, so a canceled call can make a concurrent
+// call's messages to the same partitions fail too, with its context's
+// error; publishing them again is safe. A message larger than the batch
+// limit (see WithMaxMessageBytes) fails with kerr.MessageTooLarge, and one
+// for a topic that does not exist with kerr.UnknownTopicOrPartition after
+// the client's retries. The publisher does not copy the values; the caller
+// must not change them until Publish returns.
 func (p *Publisher) Publish(ctx context.Context, msgs ...eventbus.Message) error {
 	for i, m := range msgs {
 		if m.Topic == "" {

@@ -254,7 +254,8 @@ func TestSlowBacklogCommitted(t *testing.T) {
 	produce(t, brokers, rs...)
 	// The handler takes 10 ms a message, and holds the 41st until the
 	// test has seen most of the 40 before it committed (at least the
-	// first 32, which it takes at once), or 10 s passed.
+	// first 32), or 10 s passed. The worker takes all 60 off its queue at
+	// once, so only the marks made as time passes can commit them.
 	seen := make(chan struct{})
 	run(t, newSubscriber(t, brokers, group, []string{topic}, kafka.WithCommitInterval(100*time.Millisecond)),
 		func(_ context.Context, d eventbus.Delivery) error {
